@@ -1,0 +1,1 @@
+//! The FUSE mirror of the host root (being written).
