@@ -1,0 +1,299 @@
+//! Mounting the mirror as an unprivileged user, in one of two ways.
+//!
+//! * direct: enter a new user + mount namespace, open /dev/fuse there and mount(2) it
+//!   (Linux ≥ 4.18 allows FUSE mounts by a user namespace's root, but only with a
+//!   /dev/fuse fd opened in that same namespace). No setuid helper; nothing of the mount
+//!   is visible on the host.
+//! * fusermount3: the setuid helper mounts in the host mount namespace and passes the fd
+//!   back over a socket. It must run from the original user namespace (inside one, host
+//!   root is unmapped and the setuid bit does nothing). `auto_unmount` makes it unmount
+//!   when fusebox-run dies, even by SIGKILL.
+
+use std::ffi::OsString;
+use std::fs::{self, OpenOptions};
+use std::io::IoSliceMut;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, anyhow, bail};
+use nix::mount::{MsFlags, mount};
+use nix::sched::{CloneFlags, unshare};
+use nix::sys::socket::{
+    AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
+};
+
+use super::userns::{Ids, write_maps};
+use crate::cli::MountHelper;
+use crate::mirror::HostId;
+
+/// Where the direct mount is staged, in fusebox's private mount namespace only: a tmpfs
+/// over /tmp there, as bubblewrap does, so nothing is created on the host.
+const DIRECT_STAGING: &str = "/tmp";
+
+/// The FUSE device; `FUSEBOX_DEV_FUSE` overrides it (to test the diagnostics).
+pub fn dev_fuse_path() -> PathBuf {
+    std::env::var_os("FUSEBOX_DEV_FUSE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/dev/fuse"))
+}
+
+/// The mount method actually used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Direct,
+    Fusermount3,
+}
+
+/// Resolves `auto`: direct when /dev/fuse can be opened for reading and writing (what
+/// the kernel asks of the direct way), else fusermount3 when it is installed.
+pub fn choose(helper: MountHelper) -> Result<Method> {
+    match helper {
+        MountHelper::Direct => Ok(Method::Direct),
+        MountHelper::Fusermount3 => Ok(Method::Fusermount3),
+        MountHelper::Auto if open_dev_fuse().is_ok() => Ok(Method::Direct),
+        MountHelper::Auto if find_fusermount3().is_some() => Ok(Method::Fusermount3),
+        MountHelper::Auto => bail!(
+            "cannot mount the mirror: {} is not usable and fusermount3 is not installed \
+             (hint: install fuse3, or `chmod 0666 /dev/fuse` as root; `fusebox-run --check` tells more)",
+            dev_fuse_path().display()
+        ),
+    }
+}
+
+/// A mounted, not yet served mirror.
+pub struct MountedMirror {
+    /// The /dev/fuse connection to serve.
+    pub fuse: OwnedFd,
+    /// Where the mirror is mounted (in fusebox-run's mount namespace).
+    pub mountpoint: PathBuf,
+    /// Directories the mirror must hide: the one holding its own mountpoint.
+    pub hidden: Vec<HostId>,
+    /// Whether the sandbox child must create its own user namespace (fusermount3: we
+    /// are still in the host's).
+    pub needs_userns: bool,
+    /// fds the sandbox must close: they belong to the daemon.
+    pub daemon_fds: Vec<RawFd>,
+    teardown: Teardown,
+}
+
+enum Teardown {
+    /// The mount dies with fusebox's private mount namespace.
+    Nothing,
+    /// Unmount through the helper, then remove the staging directory.
+    Fusermount3 {
+        program: PathBuf,
+        staging: tempfile::TempDir,
+        /// Keeps the auto_unmount helper waiting until we exit.
+        _commfd: OwnedFd,
+    },
+}
+
+impl MountedMirror {
+    /// Unmounts (when the method needs it) and removes what was staged on the host.
+    pub fn teardown(self) -> Result<()> {
+        match self.teardown {
+            Teardown::Nothing => Ok(()),
+            Teardown::Fusermount3 {
+                program, staging, ..
+            } => {
+                let status = Command::new(&program)
+                    .args(["-u", "-q", "-z", "--"])
+                    .arg(&self.mountpoint)
+                    .status()
+                    .with_context(|| format!("cannot run {}", program.display()))?;
+                if !status.success() {
+                    bail!(
+                        "{} -u {} failed",
+                        program.display(),
+                        self.mountpoint.display()
+                    );
+                }
+                let _ = fs::remove_dir(&self.mountpoint);
+                staging
+                    .close()
+                    .context("cannot remove the staging directory")
+            }
+        }
+    }
+}
+
+/// Mounts the mirror with `method`. For [`Method::Direct`] the caller ends up in a new
+/// user + mount namespace, so it must still be single-threaded.
+pub fn mount_mirror(method: Method, me: Ids) -> Result<MountedMirror> {
+    match method {
+        Method::Direct => mount_direct(me),
+        Method::Fusermount3 => mount_fusermount3(),
+    }
+}
+
+fn mount_direct(me: Ids) -> Result<MountedMirror> {
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).context(
+        "cannot create a user namespace (hint: `fusebox-run --check` tells why and how to allow it)",
+    )?;
+    write_maps(me, me).context("cannot write the user namespace's id maps")?;
+    make_private_recursive(Path::new("/"))?;
+    let staging = Path::new(DIRECT_STAGING);
+    mount(
+        Some("tmpfs"),
+        staging,
+        Some("tmpfs"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some("mode=0700"),
+    )
+    .context("cannot mount the staging tmpfs")?;
+    let mountpoint = staging.join("root");
+    fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&mountpoint)
+        .context("cannot create the mountpoint")?;
+    let fuse = open_dev_fuse().with_context(|| {
+        format!(
+            "cannot open {} (hint: `chmod 0666 /dev/fuse` as root, or --mount-helper fusermount3)",
+            dev_fuse_path().display()
+        )
+    })?;
+    let options = format!(
+        "fd={},rootmode=40000,user_id={},group_id={}",
+        fuse.as_raw_fd(),
+        me.uid,
+        me.gid
+    );
+    mount(
+        Some("fusebox"),
+        &mountpoint,
+        Some("fuse.fusebox"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
+    .context("cannot mount FUSE in the user namespace (Linux ≥ 4.18 needed; try --mount-helper fusermount3)")?;
+    Ok(MountedMirror {
+        daemon_fds: vec![fuse.as_raw_fd()],
+        fuse,
+        mountpoint,
+        hidden: Vec::new(),
+        needs_userns: false,
+        teardown: Teardown::Nothing,
+    })
+}
+
+fn mount_fusermount3() -> Result<MountedMirror> {
+    let program =
+        find_fusermount3().ok_or_else(|| anyhow!("fusermount3 not found (hint: install fuse3)"))?;
+    let staging = tempfile::Builder::new()
+        .prefix("fusebox-")
+        .tempdir_in(staging_parent())
+        .context("cannot create a staging directory")?;
+    let mountpoint = staging.path().join("root");
+    fs::create_dir(&mountpoint).context("cannot create the mountpoint")?;
+    let meta = fs::metadata(staging.path()).context("cannot stat the staging directory")?;
+    let hidden = HostId {
+        dev: meta.dev(),
+        ino: meta.ino(),
+    };
+
+    let (ours, theirs) = socketpair(
+        AddressFamily::Unix,
+        SockType::Stream,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .context("socketpair")?;
+    let theirs_raw = theirs.as_raw_fd();
+    let mut command = Command::new(&program);
+    command
+        .env("_FUSE_COMMFD", theirs_raw.to_string())
+        .args([
+            "-o",
+            "fsname=fusebox,subtype=fusebox,nosuid,nodev,auto_unmount",
+            "--",
+        ])
+        .arg(&mountpoint);
+    crate::sys::keep_fd_across_exec(&mut command, theirs_raw);
+    let status = command
+        .status()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    drop(theirs);
+    if !status.success() {
+        bail!(
+            "{} could not mount the mirror ({status}); see its message above",
+            program.display()
+        );
+    }
+    let fuse = receive_fd(&ours).context("fusermount3 did not pass the FUSE fd back")?;
+    Ok(MountedMirror {
+        daemon_fds: vec![fuse.as_raw_fd(), ours.as_raw_fd()],
+        fuse,
+        mountpoint,
+        hidden: vec![hidden],
+        needs_userns: true,
+        teardown: Teardown::Fusermount3 {
+            program,
+            staging,
+            _commfd: ours,
+        },
+    })
+}
+
+/// Takes the /dev/fuse fd that fusermount3 sent as SCM_RIGHTS.
+fn receive_fd(sock: &OwnedFd) -> Result<OwnedFd> {
+    let mut byte = [0u8; 1];
+    let mut iov = [IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!(RawFd);
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    for cmsg in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = cmsg
+            && let Some(&fd) = fds.first()
+        {
+            return Ok(crate::sys::own_received_fd(fd));
+        }
+    }
+    bail!("no fd in the message")
+}
+
+/// $XDG_RUNTIME_DIR when usable (private to the user, tmpfs), else the temp dir.
+fn staging_parent() -> PathBuf {
+    std::env::var_os("XDG_RUNTIME_DIR")
+        .map(PathBuf::from)
+        .filter(|dir| {
+            dir.is_absolute() && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
+        })
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// Opens the FUSE device for reading and writing, close-on-exec.
+pub fn open_dev_fuse() -> std::io::Result<OwnedFd> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(dev_fuse_path())?;
+    Ok(OwnedFd::from(file))
+}
+
+/// fusermount3 on $PATH or in the usual places.
+pub fn find_fusermount3() -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
+    std::env::split_paths(&path)
+        .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
+        .map(|dir| dir.join("fusermount3"))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Stops mount events propagating between this mount namespace and the host's.
+pub fn make_private_recursive(path: &Path) -> Result<()> {
+    mount(
+        None::<&str>,
+        path,
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
+        None::<&str>,
+    )
+    .with_context(|| format!("cannot make {} private", path.display()))
+}

@@ -1,0 +1,221 @@
+//! Setting up the sandbox, in order. [`run`] reads top to bottom as the steps happen.
+
+pub mod fuse_mount;
+pub mod mounts;
+pub mod userns;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use nix::fcntl::{OFlag, open};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use nix::unistd::pipe2;
+
+use crate::cli::{Config, Net, UidMap};
+use crate::mirror::{HostId, Mirror, MirrorOptions, session_config};
+use crate::policy::Policy;
+use crate::supervisor;
+use crate::sys::{self, Forked};
+use fuse_mount::Method;
+use userns::Ids;
+
+/// Runs `config.command` in a new sandbox and returns its exit code.
+pub fn run(config: &Config) -> Result<i32> {
+    // 1. The host root, before any namespace: the mirror resolves everything from it, so
+    //    it can never reach its own mountpoint (which exists only in later namespaces).
+    let root = open_host_root()?;
+    let me = Ids::current();
+    let method = fuse_mount::choose(config.mount_helper)?;
+
+    // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
+    supervisor::block_supervised_signals().context("cannot block signals")?;
+
+    // 3. Mount the mirror (direct: in a new user + mount namespace; still one thread).
+    let mounted = fuse_mount::mount_mirror(method, me)?;
+
+    // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
+    let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    let plan = ChildPlan {
+        new_userns: mounted.needs_userns,
+        me,
+        uid_map: config.uid_map,
+        net: config.net,
+        hostname: config.hostname.clone(),
+        newroot: mounted.mountpoint.clone(),
+        cwd: config.cwd.clone(),
+        command: config.command.clone(),
+        daemon_fds: mounted.daemon_fds.clone(),
+    };
+    let init = match sys::fork_into(plan.namespaces(config)).context("cannot create the sandbox")? {
+        Forked::Child => {
+            drop(go_write);
+            enter_sandbox(&plan, go_read, root)
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(go_read);
+
+    // 5. The daemon needs no privilege: drop what the user namespace gave us, so the
+    //    host's permission checks on its syscalls are exactly the user's.
+    if method == Method::Direct {
+        drop_capabilities()?;
+    }
+    raise_fd_limit();
+
+    // 6. Serve the mirror from threads of this process, outside the sandbox's PID
+    //    namespace: the build can neither see, signal nor ptrace them.
+    let policy = Arc::new(Policy::new(config.write.clone()));
+    let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
+    serve_mirror(root, fuse, mounted.hidden.clone(), policy)?;
+    let mut go = File::from(go_write);
+    go.write_all(b"g").context("cannot start the sandbox")?;
+    drop(go);
+
+    // 7. Supervise until PID 1 exits with the build's status; then clean up.
+    let code = supervisor::supervise_outside(init).context("supervising the sandbox")?;
+    mounted.teardown()?;
+    Ok(code)
+}
+
+/// Starts the FUSE session threads. The handshake (FUSE_INIT) happens here, before the
+/// sandbox is told to go, so the first request of the build finds the mirror ready.
+fn serve_mirror(
+    root: OwnedFd,
+    fuse: OwnedFd,
+    hidden: Vec<HostId>,
+    policy: Arc<Policy>,
+) -> Result<()> {
+    let mirror = Mirror::new(MirrorOptions {
+        root,
+        hidden,
+        policy,
+    })
+    .context("cannot start the mirror")?;
+    let session = fuser::Session::from_fd(mirror, fuse, fuser::SessionACL::All, session_config())
+        .context("FUSE handshake failed")?;
+    std::thread::Builder::new()
+        .name("mirror".into())
+        .spawn(move || {
+            if let Err(e) = session.run() {
+                eprintln!("fusebox-run: the mirror stopped: {e}");
+            }
+        })
+        .context("cannot start the mirror thread")?;
+    Ok(())
+}
+
+fn open_host_root() -> Result<OwnedFd> {
+    open(
+        "/",
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .context("cannot open /")
+}
+
+fn drop_capabilities() -> Result<()> {
+    use caps::CapSet;
+    for set in [
+        CapSet::Ambient,
+        CapSet::Inheritable,
+        CapSet::Effective,
+        CapSet::Permitted,
+    ] {
+        caps::clear(None, set).with_context(|| format!("cannot drop the {set:?} capabilities"))?;
+    }
+    Ok(())
+}
+
+/// The mirror holds host fds for open files and cached directories: use the whole hard
+/// limit. Only fusebox-run's limit changes; the build keeps the user's.
+fn raise_fd_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+    }
+}
+
+/// What the sandbox's PID 1 needs to know, fixed before the fork.
+struct ChildPlan {
+    new_userns: bool,
+    me: Ids,
+    uid_map: UidMap,
+    net: Net,
+    hostname: Option<String>,
+    newroot: PathBuf,
+    cwd: PathBuf,
+    command: Vec<std::ffi::OsString>,
+    daemon_fds: Vec<RawFd>,
+}
+
+impl ChildPlan {
+    fn namespaces(&self, config: &Config) -> CloneFlags {
+        let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
+        flags.set(CloneFlags::CLONE_NEWUSER, self.new_userns);
+        flags.set(CloneFlags::CLONE_NEWNET, config.net == Net::None);
+        flags.set(CloneFlags::CLONE_NEWIPC, config.unshare_ipc);
+        flags.set(CloneFlags::CLONE_NEWUTS, config.hostname.is_some());
+        flags
+    }
+}
+
+/// PID 1's life: set up, then become the build's init. Never returns.
+fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd) -> ! {
+    drop(root);
+    if let Err(e) = set_up_inside(plan, go) {
+        eprintln!("fusebox-run: {e:#}");
+        sys::exit_now(supervisor::EXIT_SETUP_FAILED);
+    }
+    supervisor::run_init(&plan.command)
+}
+
+fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
+    die_with_parent(go)?;
+    for &fd in &plan.daemon_fds {
+        let _ = nix::unistd::close(fd);
+    }
+    if plan.new_userns {
+        userns::write_maps(plan.me, plan.me)
+            .context("cannot write the user namespace's id maps")?;
+    }
+    mounts::prepare_root(&plan.newroot)?;
+    if plan.net == Net::None {
+        sys::bring_loopback_up().context("cannot bring up lo")?;
+    }
+    if let Some(name) = &plan.hostname {
+        nix::unistd::sethostname(name).context("cannot set the hostname")?;
+    }
+    mounts::pivot_into(&plan.newroot)?;
+    enter_cwd(&plan.cwd)?;
+    userns::enter_build_namespace(plan.uid_map)
+        .context("cannot create the build's user namespace")?;
+    // Nothing of ours is worth a core dump or a ptrace from the build.
+    let _ = nix::sys::prctl::set_dumpable(false);
+    Ok(())
+}
+
+/// Arms the parent-death signal, then waits for `go`. The race is closed: if the parent
+/// died before the prctl, the pipe's write end is already closed and we read EOF.
+fn die_with_parent(go: OwnedFd) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
+    let mut byte = [0u8; 1];
+    let mut go = File::from(go);
+    match go.read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => {
+            // fusebox-run is gone, or failed before starting the mirror (it says why).
+            sys::exit_now(supervisor::EXIT_SETUP_FAILED)
+        }
+    }
+}
+
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd)
+        .with_context(|| format!("cannot enter {} inside the sandbox", cwd.display()))
+}

@@ -1,0 +1,225 @@
+//! Supervision on both sides of the PID namespace boundary.
+//!
+//! Outside, fusebox-run's main thread waits for the sandbox's PID 1 and forwards signals
+//! to it. Inside, PID 1 is [`run_init`]: it starts the build, reaps every orphan, forwards
+//! signals to the build and, when the build ends, kills whatever is left.
+//!
+//! Both sides block the signals they handle and take them with sigwaitinfo: no handlers,
+//! no races between a signal and a wait.
+
+use std::ffi::{CString, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+use crate::sys::{self, Forked};
+
+/// The build's status could not be had: setup failed.
+pub const EXIT_SETUP_FAILED: i32 = 125;
+/// COMMAND exists but cannot be executed.
+pub const EXIT_NOT_EXECUTABLE: i32 = 126;
+/// COMMAND was not found.
+pub const EXIT_NOT_FOUND: i32 = 127;
+
+/// The signals fusebox-run passes on to the build.
+pub const FORWARDED: [Signal; 8] = [
+    Signal::SIGINT,
+    Signal::SIGTERM,
+    Signal::SIGHUP,
+    Signal::SIGQUIT,
+    Signal::SIGUSR1,
+    Signal::SIGUSR2,
+    Signal::SIGWINCH,
+    Signal::SIGCONT,
+];
+
+/// The forwarded signals plus SIGCHLD: what both supervisors block and wait for.
+pub fn supervised_signals() -> SigSet {
+    let mut set: SigSet = FORWARDED.iter().copied().collect();
+    set.add(Signal::SIGCHLD);
+    set
+}
+
+/// Blocks the supervised signals in the calling thread (and so in threads and children
+/// created after it), so that they queue for sigwaitinfo instead of killing us.
+pub fn block_supervised_signals() -> nix::Result<()> {
+    supervised_signals().thread_block()
+}
+
+/// A wait status as a shell reports it: the exit code, or 128+N for signal N.
+pub fn exit_code(status: WaitStatus) -> Option<i32> {
+    match status {
+        WaitStatus::Exited(_, code) => Some(code),
+        WaitStatus::Signaled(_, signal, _) => Some(128 + signal as i32),
+        _ => None,
+    }
+}
+
+/// fusebox-run's side: forwards signals to `init` until it exits, then returns the
+/// build's exit code (init exits with it).
+///
+/// A signal the kernel generated (a terminal's Ctrl-C or resize) went to the whole
+/// foreground process group, which the build shares, so it already arrived: forwarding
+/// it too would deliver it twice. Only signals sent by a process are passed on.
+pub fn supervise_outside(init: Pid) -> std::io::Result<i32> {
+    let set = supervised_signals();
+    loop {
+        if let Some(code) = reap(init)? {
+            return Ok(code);
+        }
+        let info = sys::wait_signal(&set)?;
+        if info.signal != Signal::SIGCHLD && info.from_process() {
+            // ESRCH: init is already gone; its exit is the next SIGCHLD.
+            let _ = kill(init, info.signal);
+        }
+    }
+}
+
+/// Reaps `pid` if it has ended, returning its exit code.
+fn reap(pid: Pid) -> std::io::Result<Option<i32>> {
+    loop {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => return Ok(None),
+            Ok(status) => {
+                if let Some(code) = exit_code(status) {
+                    return Ok(Some(code));
+                }
+            }
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// PID 1 of the sandbox: starts `command`, then supervises until it ends. Never returns.
+pub fn run_init(command: &[OsString]) -> ! {
+    let build = match sys::fork() {
+        Ok(Forked::Child) => exec_build(command),
+        Ok(Forked::Parent(pid)) => pid,
+        Err(e) => {
+            eprintln!("fusebox-run: cannot start the build: {e}");
+            sys::exit_now(EXIT_SETUP_FAILED);
+        }
+    };
+    let code = supervise_inside(build);
+    // The build is over: nothing it started may outlive it. kill(-1) from PID 1 reaches
+    // every other process of the namespace.
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    while !matches!(waitpid(None, None), Err(Errno::ECHILD)) {}
+    sys::exit_now(code)
+}
+
+/// Forwards signals to `build` and reaps orphans until `build` exits.
+fn supervise_inside(build: Pid) -> i32 {
+    let set = supervised_signals();
+    loop {
+        // Reap everything that has ended; orphans are reparented to us.
+        loop {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+                Ok(status) if status.pid() == Some(build) => {
+                    if let Some(code) = exit_code(status) {
+                        return code;
+                    }
+                }
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    eprintln!("fusebox-run: init: waitpid: {e}");
+                    return EXIT_SETUP_FAILED;
+                }
+            }
+        }
+        match sys::wait_signal(&set) {
+            Ok(info) if info.signal == Signal::SIGCHLD => {}
+            Ok(info) => {
+                let _ = kill(build, info.signal);
+            }
+            Err(e) => {
+                eprintln!("fusebox-run: init: sigwaitinfo: {e}");
+                return EXIT_SETUP_FAILED;
+            }
+        }
+    }
+}
+
+/// The build's process: restores what a program expects at exec and runs `command`.
+fn exec_build(command: &[OsString]) -> ! {
+    sys::reset_signal_dispositions();
+    let _ = SigSet::all().thread_unblock();
+    let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
+    let argv: Vec<CString> = match command
+        .iter()
+        .map(|arg| CString::new(arg.as_bytes()))
+        .collect()
+    {
+        Ok(argv) => argv,
+        Err(_) => {
+            eprintln!("fusebox-run: the command line holds a NUL byte");
+            sys::exit_now(EXIT_SETUP_FAILED);
+        }
+    };
+    let err = match nix::unistd::execvp(&argv[0], &argv) {
+        Err(e) => e,
+        Ok(never) => match never {},
+    };
+    let name = command[0].to_string_lossy();
+    let (code, what) = exec_failure(err);
+    eprintln!("fusebox-run: {name}: {what}");
+    sys::exit_now(code)
+}
+
+/// The exit code and message for a failed exec, by env(1)'s conventions.
+pub fn exec_failure(err: Errno) -> (i32, String) {
+    match err {
+        Errno::ENOENT => (EXIT_NOT_FOUND, "command not found".to_string()),
+        Errno::EACCES => (
+            EXIT_NOT_EXECUTABLE,
+            "permission denied (not executable?)".to_string(),
+        ),
+        other => (
+            EXIT_NOT_EXECUTABLE,
+            format!("cannot execute: {}", other.desc()),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_follow_the_shell() {
+        let pid = Pid::from_raw(7);
+        assert_eq!(exit_code(WaitStatus::Exited(pid, 42)), Some(42));
+        assert_eq!(
+            exit_code(WaitStatus::Signaled(pid, Signal::SIGTERM, false)),
+            Some(143)
+        );
+        assert_eq!(
+            exit_code(WaitStatus::Signaled(pid, Signal::SIGKILL, true)),
+            Some(137)
+        );
+        assert_eq!(exit_code(WaitStatus::Stopped(pid, Signal::SIGTSTP)), None);
+    }
+
+    #[test]
+    fn exec_failures_map_to_env_conventions() {
+        assert_eq!(exec_failure(Errno::ENOENT).0, 127);
+        assert_eq!(exec_failure(Errno::EACCES).0, 126);
+        assert_eq!(exec_failure(Errno::ENOEXEC).0, 126);
+    }
+
+    #[test]
+    fn supervised_signals_include_sigchld_and_every_forwarded_one() {
+        let set = supervised_signals();
+        assert!(set.contains(Signal::SIGCHLD));
+        assert!(FORWARDED.iter().all(|s| set.contains(*s)));
+        assert!(
+            !set.contains(Signal::SIGTSTP),
+            "Ctrl-Z must stop fusebox-run as usual"
+        );
+    }
+}
