@@ -1,1 +1,79 @@
-//! The FUSE mirror of the host root (being written).
+//! The FUSE mirror of the host root: the sandbox's `/`.
+//!
+//! Every request is served relative to an O_PATH fd of the host root taken before any
+//! namespace change, so the daemon can never reach its own mountpoint through a path.
+//! Attributes pass through verbatim; the node id is synthesised from the host
+//! identity and is the `st_ino` the build sees.
+//!
+//! - [`adapter`]: `impl fuser::Filesystem`, decoding requests into ops and replying.
+//! - `ops/`: one function per operation, returning `Result<T, Errno>`.
+//! - [`resolve`]: the chokepoint: node/name → verified host fd, judged by the policy.
+//! - [`inode`]: the store of nodes (host identity, path links, lookup counts).
+//! - [`handle`]: open files and directory streams.
+//! - [`cache`]: what the kernel may cache (TTLs, init capabilities, open flags).
+//! - [`sys`]: the only `unsafe` (syscalls nix does not wrap).
+
+mod adapter;
+mod attr;
+pub mod cache;
+mod errno;
+mod fdcache;
+mod handle;
+mod inode;
+mod ops;
+mod resolve;
+mod sys;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use inode::HostId;
+
+use handle::Handles;
+use resolve::Resolver;
+
+/// What the mirror serves and how it judges writes.
+pub struct MirrorOptions {
+    /// O_PATH | O_DIRECTORY fd of the host root, opened before any namespace was entered.
+    pub root: std::os::fd::OwnedFd,
+    /// Directories whose contents the mirror hides (lookup → ENOENT, readdir → only . and ..):
+    /// the staging directory that holds the mirror's own mountpoint.
+    pub hidden: Vec<HostId>,
+    pub policy: Arc<crate::policy::Policy>,
+}
+
+/// The mirror filesystem; serve it with [`fuser::Session`] and [`session_config`].
+#[derive(Debug)]
+pub struct Mirror {
+    res: Resolver,
+    handles: Handles,
+}
+
+impl Mirror {
+    /// A mirror of the tree below `opts.root`, which the build sees as `/`.
+    pub fn new(opts: MirrorOptions) -> std::io::Result<Mirror> {
+        Self::with_prefix(opts, PathBuf::from("/"))
+    }
+
+    /// Like [`Mirror::new`], but the policy sees paths as `prefix` + the path below the
+    /// root fd (for mirroring a subdirectory in tests and examples).
+    pub fn with_prefix(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Mirror> {
+        Ok(Mirror {
+            res: Resolver::new(opts.root, opts.hidden, opts.policy, prefix)?,
+            handles: Handles::default(),
+        })
+    }
+}
+
+/// Reader threads serving the mirror. Each blocking host syscall holds one reader, so
+/// more than one keeps a slow disk or a blocking open from stalling the whole build.
+const READER_THREADS: usize = 4;
+
+/// The fuser session config to serve the mirror with (threads, clone_fd).
+pub fn session_config() -> fuser::Config {
+    let mut config = fuser::Config::default();
+    config.n_threads = Some(READER_THREADS);
+    // One /dev/fuse fd per reader (FUSE_DEV_IOC_CLONE): requests spread across them.
+    config.clone_fd = true;
+    config
+}
