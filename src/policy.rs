@@ -63,20 +63,32 @@ mod tests {
     fn writes_allowed_under_a_write_path_and_on_it() {
         let p = policy();
         assert_eq!(p.check(Access::Write, Path::new("/tmp")), Verdict::Allow);
-        assert_eq!(p.check(Access::Write, Path::new("/tmp/a/b")), Verdict::Allow);
-        assert_eq!(p.check(Access::Write, Path::new("/home/u/build/x.o")), Verdict::Allow);
+        assert_eq!(
+            p.check(Access::Write, Path::new("/tmp/a/b")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            p.check(Access::Write, Path::new("/home/u/build/x.o")),
+            Verdict::Allow
+        );
     }
 
     #[test]
     fn prefix_matches_whole_components_only() {
         let p = policy();
         assert_eq!(p.check(Access::Write, Path::new("/tmpfoo")), Verdict::Deny);
-        assert_eq!(p.check(Access::Write, Path::new("/home/u/build2/x")), Verdict::Deny);
+        assert_eq!(
+            p.check(Access::Write, Path::new("/home/u/build2/x")),
+            Verdict::Deny
+        );
         assert_eq!(p.check(Access::Write, Path::new("/home/u")), Verdict::Deny);
     }
 
     #[test]
     fn reads_are_always_allowed() {
-        assert_eq!(policy().check(Access::Read, Path::new("/etc/passwd")), Verdict::Allow);
+        assert_eq!(
+            policy().check(Access::Read, Path::new("/etc/passwd")),
+            Verdict::Allow
+        );
     }
 }

@@ -102,7 +102,18 @@ fn mount_dev(dev: &Path) -> Result<()> {
 
 fn mount_sys(target: &Path) -> Result<()> {
     bind(Path::new("/sys"), target, MsFlags::MS_REC)?;
-    sys::make_readonly_recursive(target).context("cannot make /sys read-only")
+    match sys::make_readonly_recursive(target) {
+        // Before Linux 5.12 only the top mount can be made read-only.
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => mount(
+            None::<&str>,
+            target,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .context("cannot make /sys read-only"),
+        other => other.context("cannot make /sys read-only"),
+    }
 }
 
 fn bind(source: &Path, target: &Path, extra: MsFlags) -> Result<()> {
