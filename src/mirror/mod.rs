@@ -27,6 +27,7 @@ mod sys;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+pub use attr::Ownership;
 pub use inode::HostId;
 
 use handle::Handles;
@@ -40,6 +41,8 @@ pub struct MirrorOptions {
     /// the staging directory that holds the mirror's own mountpoint.
     pub hidden: Vec<HostId>,
     pub policy: Arc<crate::policy::Policy>,
+    /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
+    pub ownership: Ownership,
 }
 
 /// The mirror filesystem; serve it with [`fuser::Session`] and [`session_config`].
@@ -59,7 +62,7 @@ impl Mirror {
     /// root fd (for mirroring a subdirectory in tests and examples).
     pub fn with_prefix(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Mirror> {
         Ok(Mirror {
-            res: Resolver::new(opts.root, opts.hidden, opts.policy, prefix)?,
+            res: Resolver::new(opts.root, opts.hidden, opts.policy, prefix, opts.ownership)?,
             handles: Handles::default(),
         })
     }

@@ -81,12 +81,13 @@ pub struct MountedMirror {
 enum Teardown {
     /// The mount dies with fusebox's private mount namespace.
     Nothing,
-    /// Unmount through the helper, then remove the staging directory.
+    /// Unmount through the helper, release it, then remove the staging directory.
     Fusermount3 {
         program: PathBuf,
         staging: tempfile::TempDir,
-        /// Keeps the auto_unmount helper waiting until we exit.
-        _commfd: OwnedFd,
+        /// While open, the auto_unmount helper waits; when closed, it unmounts.
+        commfd: OwnedFd,
+        helper: std::process::Child,
     },
 }
 
@@ -96,21 +97,28 @@ impl MountedMirror {
         match self.teardown {
             Teardown::Nothing => Ok(()),
             Teardown::Fusermount3 {
-                program, staging, ..
+                program,
+                staging,
+                commfd,
+                mut helper,
             } => {
-                let status = Command::new(&program)
+                // auto_unmount only unmounts a dead filesystem: ours is still served, so
+                // unmount it ourselves, then let the helper go.
+                let unmounted = Command::new(&program)
                     .args(["-u", "-q", "-z", "--"])
                     .arg(&self.mountpoint)
                     .status()
                     .with_context(|| format!("cannot run {}", program.display()))?;
-                if !status.success() {
+                drop(commfd);
+                let _ = helper.wait();
+                if !unmounted.success() {
                     bail!(
                         "{} -u {} failed",
                         program.display(),
                         self.mountpoint.display()
                     );
                 }
-                let _ = fs::remove_dir(&self.mountpoint);
+                fs::remove_dir(&self.mountpoint).context("cannot remove the mountpoint")?;
                 staging
                     .close()
                     .context("cannot remove the staging directory")
@@ -211,17 +219,27 @@ fn mount_fusermount3() -> Result<MountedMirror> {
         ])
         .arg(&mountpoint);
     crate::sys::keep_fd_across_exec(&mut command, theirs_raw);
-    let status = command
-        .status()
+    // With auto_unmount the helper stays alive after sending the fd: it waits for our
+    // end of the socket to close (at our exit, however we die) and then unmounts.
+    // Its stderr is ours to read on failure; once mounted it has nothing to tell us
+    // (after our own unmount it would complain that the mirror is "not mounted").
+    let mut helper = command
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .with_context(|| format!("cannot run {}", program.display()))?;
     drop(theirs);
-    if !status.success() {
-        bail!(
-            "{} could not mount the mirror ({status}); see its message above",
-            program.display()
-        );
-    }
-    let fuse = receive_fd(&ours).context("fusermount3 did not pass the FUSE fd back")?;
+    let fuse = match receive_fd(&ours) {
+        Ok(fuse) => fuse,
+        Err(_) => {
+            let mut message = String::new();
+            if let Some(mut stderr) = helper.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut message);
+            }
+            let _ = helper.wait();
+            bail!("fusermount3 could not mount the mirror: {}", message.trim());
+        }
+    };
+    drop(helper.stderr.take());
     Ok(MountedMirror {
         daemon_fds: vec![fuse.as_raw_fd(), ours.as_raw_fd()],
         fuse,
@@ -231,7 +249,8 @@ fn mount_fusermount3() -> Result<MountedMirror> {
         teardown: Teardown::Fusermount3 {
             program,
             staging,
-            _commfd: ours,
+            commfd: ours,
+            helper,
         },
     })
 }

@@ -18,7 +18,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::pipe2;
 
 use crate::cli::{Config, Net, UidMap};
-use crate::mirror::{HostId, Mirror, MirrorOptions, session_config};
+use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::Policy;
 use crate::supervisor;
 use crate::sys::{self, Forked};
@@ -70,33 +70,39 @@ pub fn run(config: &Config) -> Result<i32> {
 
     // 6. Serve the mirror from threads of this process, outside the sandbox's PID
     //    namespace: the build can neither see, signal nor ptrace them.
-    let policy = Arc::new(Policy::new(config.write.clone()));
     let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
-    serve_mirror(root, fuse, mounted.hidden.clone(), policy)?;
+    serve_mirror(
+        MirrorOptions {
+            root,
+            hidden: mounted.hidden.clone(),
+            policy: Arc::new(Policy::new(config.write.clone())),
+            ownership: match method {
+                Method::Direct => Ownership::SquashForeign {
+                    uid: me.uid,
+                    gid: me.gid,
+                },
+                Method::Fusermount3 => Ownership::AsHost,
+            },
+        },
+        fuse,
+    )?;
     let mut go = File::from(go_write);
     go.write_all(b"g").context("cannot start the sandbox")?;
     drop(go);
 
     // 7. Supervise until PID 1 exits with the build's status; then clean up.
     let code = supervisor::supervise_outside(init).context("supervising the sandbox")?;
-    mounted.teardown()?;
+    if let Err(e) = mounted.teardown() {
+        // The build's status matters more than a leftover directory: warn, keep it.
+        eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
+    }
     Ok(code)
 }
 
 /// Starts the FUSE session threads. The handshake (FUSE_INIT) happens here, before the
 /// sandbox is told to go, so the first request of the build finds the mirror ready.
-fn serve_mirror(
-    root: OwnedFd,
-    fuse: OwnedFd,
-    hidden: Vec<HostId>,
-    policy: Arc<Policy>,
-) -> Result<()> {
-    let mirror = Mirror::new(MirrorOptions {
-        root,
-        hidden,
-        policy,
-    })
-    .context("cannot start the mirror")?;
+fn serve_mirror(options: MirrorOptions, fuse: OwnedFd) -> Result<()> {
+    let mirror = Mirror::new(options).context("cannot start the mirror")?;
     let session = fuser::Session::from_fd(mirror, fuse, fuser::SessionACL::All, session_config())
         .context("FUSE handshake failed")?;
     std::thread::Builder::new()

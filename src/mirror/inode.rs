@@ -1,0 +1,538 @@
+//! The inode store: which host object each FUSE node id stands for, and the
+//! (parent, name) link that lets its path be rebuilt.
+//!
+//! Identity is the host's `(st_dev, st_ino)`: two hard links to one host file are one
+//! node. The node id is also the `st_ino` the build sees, so it is *derived* from the
+//! host identity (see [`IdMap`]) and therefore stays the same for the whole session,
+//! even after the kernel forgets a node and looks it up again (git and make cache
+//! `st_ino`).
+//!
+//! Memory stays bounded because nodes are dropped once the kernel has forgotten them
+//! (`lookups == 0`) and no live node names them as parent (`children == 0`): a node's
+//! ancestors must outlive it, since its path is rebuilt through them.
+
+use std::collections::HashMap;
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::os::fd::BorrowedFd;
+use std::sync::{Mutex, MutexGuard};
+
+use fuser::{Errno, FileType};
+use nix::sys::stat::FileStat;
+
+/// The node id of the mirror root (FUSE's `FUSE_ROOT_ID`).
+pub const ROOT_ID: u64 = 1;
+
+/// A host object's identity: `(st_dev, st_ino)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct HostId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl HostId {
+    /// The identity of the object `fd` refers to (any fd, O_PATH included).
+    pub fn of(fd: BorrowedFd<'_>) -> io::Result<HostId> {
+        let st = nix::sys::stat::fstat(fd)?;
+        Ok(HostId::from_stat(&st))
+    }
+
+    pub(crate) fn from_stat(st: &FileStat) -> HostId {
+        HostId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        }
+    }
+}
+
+/// Host inode numbers below this fit under the device index.
+const INO_BITS: u32 = 48;
+const INO_LIMIT: u64 = 1 << INO_BITS;
+/// Device indices live in the 16 bits above the inode number.
+const MAX_DEV_INDEX: u64 = (1 << (64 - INO_BITS)) - 1;
+/// The first id handed out by the side table (ids below 2^48, high bits 0: never
+/// produced by the device-index scheme, whose indices start at 1; 1 is the root).
+const FIRST_SIDE_ID: u64 = 2;
+
+/// Synthesises node ids unique across host filesystems: `(device index << 48) | ino`.
+///
+/// Device indices start at 1 and are never reused within the session, so an id never
+/// changes meaning. Host inode numbers that do not fit (≥ 2^48, e.g. some network or
+/// overlay filesystems), and devices beyond the 65535th, get ids from a side table that
+/// only grows: stable for the session.
+#[derive(Debug, Default)]
+struct IdMap {
+    dev_index: HashMap<u64, u64>,
+    side: HashMap<HostId, u64>,
+    next_side: u64,
+}
+
+impl IdMap {
+    fn id_for(&mut self, host: HostId) -> u64 {
+        if host.ino < INO_LIMIT {
+            if let Some(idx) = self.device_index(host.dev) {
+                return (idx << INO_BITS) | host.ino;
+            }
+        }
+        self.side_id(host)
+    }
+
+    fn device_index(&mut self, dev: u64) -> Option<u64> {
+        if let Some(&idx) = self.dev_index.get(&dev) {
+            return Some(idx);
+        }
+        let next = self.dev_index.len() as u64 + 1;
+        if next > MAX_DEV_INDEX {
+            return None;
+        }
+        self.dev_index.insert(dev, next);
+        Some(next)
+    }
+
+    fn side_id(&mut self, host: HostId) -> u64 {
+        if let Some(&id) = self.side.get(&host) {
+            return id;
+        }
+        let id = self.next_side.max(FIRST_SIDE_ID);
+        self.next_side = id + 1;
+        self.side.insert(host, id);
+        id
+    }
+}
+
+/// What the store knows about one node.
+#[derive(Debug)]
+struct Node {
+    host: HostId,
+    kind: FileType,
+    generation: u64,
+    /// The directory this node was last seen in (the root's parent is itself).
+    parent: u64,
+    /// Its name there; `None` once that name was unlinked or overwritten, after which
+    /// the node is reachable only through open handles until a lookup names it again.
+    name: Option<OsString>,
+    /// References the kernel holds (one per successful lookup-like reply).
+    lookups: u64,
+    /// Live nodes whose `parent` is this node.
+    children: u64,
+}
+
+/// One step of a node's path: the node and its name in its parent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Link {
+    pub id: u64,
+    pub host: HostId,
+    pub name: OsString,
+}
+
+/// A node's path from the root: `links[0]` is the node itself, the last entry a child
+/// of the root. Empty for the root.
+pub type Chain = Vec<Link>;
+
+/// The longest path the store rebuilds; beyond it the links must form a cycle (which
+/// only host-side renames behind the mirror's back could produce).
+const MAX_DEPTH: usize = 4096;
+
+#[derive(Debug)]
+struct Inner {
+    nodes: HashMap<u64, Node>,
+    ids: IdMap,
+    root_host: HostId,
+}
+
+/// The inode store. All methods take `&self`; one mutex guards the maps (every
+/// critical section is a few hash operations, never a syscall).
+#[derive(Debug)]
+pub struct Store {
+    inner: Mutex<Inner>,
+}
+
+impl Store {
+    pub fn new(root_host: HostId) -> Store {
+        let root = Node {
+            host: root_host,
+            kind: FileType::Directory,
+            generation: 0,
+            parent: ROOT_ID,
+            name: None,
+            lookups: 1,
+            children: 0,
+        };
+        Store {
+            inner: Mutex::new(Inner {
+                nodes: HashMap::from([(ROOT_ID, root)]),
+                ids: IdMap::default(),
+                root_host,
+            }),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic elsewhere while holding the lock cannot leave the maps half-updated
+        // in a way that matters more than stopping the build: keep serving.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The node id `host` has (or will have) this session, without registering it:
+    /// what readdir reports as `d_ino`.
+    pub fn id_of(&self, host: HostId) -> u64 {
+        self.lock().id_of(host)
+    }
+
+    /// The directory `id` was last seen in (the root for the root).
+    pub fn parent_of(&self, id: u64) -> Option<u64> {
+        self.lock().nodes.get(&id).map(|n| n.parent)
+    }
+
+    /// Records that the kernel now holds one more reference to the object `host`,
+    /// found as `name` in `parent`. Returns its id and generation.
+    pub fn register(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        host: HostId,
+        kind: FileType,
+    ) -> Result<Registered, Errno> {
+        let mut inner = self.lock();
+        if !inner.nodes.contains_key(&parent) {
+            eprintln!("fusebox mirror: lookup in unknown directory node {parent}");
+            return Err(Errno::EIO);
+        }
+        let id = inner.id_of(host);
+        if id == ROOT_ID {
+            // The root reached again (a bind mount of it below itself): the kernel
+            // never forgets the root, so do not count.
+            return Ok(Registered { id, generation: 0 });
+        }
+        let generation = match inner.nodes.get_mut(&id) {
+            Some(node) => {
+                node.lookups += 1;
+                if node.kind != kind {
+                    // The host reused the inode number for an object of another type:
+                    // a new generation tells the kernel its cached inode is stale.
+                    node.kind = kind;
+                    node.generation += 1;
+                }
+                let generation = node.generation;
+                inner.relink(id, parent, name);
+                generation
+            }
+            None => {
+                inner.nodes.insert(
+                    id,
+                    Node {
+                        host,
+                        kind,
+                        generation: 0,
+                        parent,
+                        name: Some(name.to_owned()),
+                        lookups: 1,
+                        children: 0,
+                    },
+                );
+                inner.add_child(parent);
+                0
+            }
+        };
+        Ok(Registered { id, generation })
+    }
+
+    /// The kernel dropped `n` references to `id`. Returns the ids that left the store
+    /// (so cached fds for them can be closed).
+    pub fn forget(&self, id: u64, n: u64) -> Vec<u64> {
+        let mut inner = self.lock();
+        match inner.nodes.get_mut(&id) {
+            Some(node) if id != ROOT_ID => node.lookups = node.lookups.saturating_sub(n),
+            _ => return Vec::new(),
+        }
+        inner.collect(id)
+    }
+
+    /// `id` was renamed (or exchanged) to `name` in `parent` by the mirror.
+    pub fn moved(&self, id: u64, parent: u64, name: &OsStr) {
+        let mut inner = self.lock();
+        if inner.nodes.contains_key(&id) && inner.nodes.contains_key(&parent) {
+            inner.relink(id, parent, name);
+        }
+    }
+
+    /// The name `name` in `parent` no longer refers to `id` (unlinked, or overwritten by
+    /// a rename). If it was the node's recorded name, the node has no path any more.
+    pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) {
+        let mut inner = self.lock();
+        if let Some(node) = inner.nodes.get_mut(&id) {
+            if node.parent == parent && node.name.as_deref() == Some(name) {
+                node.name = None;
+            }
+        }
+    }
+
+    /// The path of `id` as links up to the root. ENOENT if a node on it lost its name
+    /// or left the store, ELOOP if the links form a cycle.
+    pub fn chain(&self, id: u64) -> Result<Chain, Errno> {
+        let inner = self.lock();
+        let mut chain = Vec::new();
+        let mut cur = id;
+        while cur != ROOT_ID {
+            let node = inner.nodes.get(&cur).ok_or(Errno::ENOENT)?;
+            let name = node.name.clone().ok_or(Errno::ENOENT)?;
+            chain.push(Link {
+                id: cur,
+                host: node.host,
+                name,
+            });
+            if chain.len() > MAX_DEPTH {
+                return Err(Errno::ELOOP);
+            }
+            cur = node.parent;
+        }
+        Ok(chain)
+    }
+
+    #[cfg(test)]
+    fn contains(&self, id: u64) -> bool {
+        self.lock().nodes.contains_key(&id)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().nodes.len()
+    }
+}
+
+/// The id and generation a lookup-like reply carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Registered {
+    pub id: u64,
+    pub generation: u64,
+}
+
+impl Inner {
+    fn id_of(&mut self, host: HostId) -> u64 {
+        if host == self.root_host {
+            ROOT_ID
+        } else {
+            self.ids.id_for(host)
+        }
+    }
+
+    fn add_child(&mut self, parent: u64) {
+        if let Some(p) = self.nodes.get_mut(&parent) {
+            p.children += 1;
+        }
+    }
+
+    /// Points `id` at `name` in `parent`, moving its reference on its old parent.
+    fn relink(&mut self, id: u64, parent: u64, name: &OsStr) {
+        if self.is_ancestor_or_self(id, parent) {
+            // Only a host-side rename behind our back could get here; a link that
+            // made a node its own ancestor would make its path endless.
+            return;
+        }
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
+        node.name = Some(name.to_owned());
+        let old = node.parent;
+        if old == parent {
+            return;
+        }
+        node.parent = parent;
+        self.add_child(parent);
+        if let Some(p) = self.nodes.get_mut(&old) {
+            p.children = p.children.saturating_sub(1);
+        }
+        self.collect(old);
+    }
+
+    fn is_ancestor_or_self(&self, id: u64, mut cur: u64) -> bool {
+        for _ in 0..=MAX_DEPTH {
+            if cur == id {
+                return true;
+            }
+            if cur == ROOT_ID {
+                return false;
+            }
+            match self.nodes.get(&cur) {
+                Some(n) => cur = n.parent,
+                None => return false,
+            }
+        }
+        true
+    }
+
+    /// Drops `id` if nothing references it any more, then its parent likewise, and so
+    /// on up. Returns the dropped ids.
+    fn collect(&mut self, mut id: u64) -> Vec<u64> {
+        let mut dropped = Vec::new();
+        while id != ROOT_ID {
+            let parent = match self.nodes.get(&id) {
+                Some(n) if n.lookups == 0 && n.children == 0 => n.parent,
+                _ => break,
+            };
+            self.nodes.remove(&id);
+            dropped.push(id);
+            if let Some(p) = self.nodes.get_mut(&parent) {
+                p.children = p.children.saturating_sub(1);
+            }
+            id = parent;
+        }
+        dropped
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(dev: u64, ino: u64) -> HostId {
+        HostId { dev, ino }
+    }
+
+    fn store() -> Store {
+        Store::new(h(1, 2))
+    }
+
+    fn reg(s: &Store, parent: u64, name: &str, host: HostId, kind: FileType) -> u64 {
+        s.register(parent, OsStr::new(name), host, kind).unwrap().id
+    }
+
+    #[test]
+    fn ids_put_a_device_index_above_the_inode() {
+        let mut m = IdMap::default();
+        assert_eq!(m.id_for(h(100, 5)), (1 << 48) | 5);
+        assert_eq!(m.id_for(h(200, 5)), (2 << 48) | 5);
+        assert_eq!(m.id_for(h(100, 7)), (1 << 48) | 7);
+        // Stable: asking again gives the same answer.
+        assert_eq!(m.id_for(h(200, 5)), (2 << 48) | 5);
+    }
+
+    #[test]
+    fn huge_inodes_get_stable_side_ids() {
+        let mut m = IdMap::default();
+        let a = m.id_for(h(9, 1 << 50));
+        let b = m.id_for(h(9, (1 << 50) + 1));
+        assert_eq!(a, FIRST_SIDE_ID);
+        assert_eq!(b, FIRST_SIDE_ID + 1);
+        assert_eq!(m.id_for(h(9, 1 << 50)), a);
+        assert!(a < 1 << 48 && a != ROOT_ID);
+    }
+
+    #[test]
+    fn devices_beyond_the_index_space_fall_back_to_the_side_table() {
+        let mut m = IdMap::default();
+        for dev in 0..MAX_DEV_INDEX {
+            m.id_for(h(dev, 3));
+        }
+        let id = m.id_for(h(u64::MAX, 3));
+        assert_eq!(id >> 48, 0);
+        assert_eq!(m.id_for(h(u64::MAX, 3)), id);
+    }
+
+    #[test]
+    fn the_root_host_maps_to_node_one() {
+        let s = store();
+        assert_eq!(s.id_of(h(1, 2)), ROOT_ID);
+        assert_eq!(
+            reg(&s, ROOT_ID, "self", h(1, 2), FileType::Directory),
+            ROOT_ID
+        );
+    }
+
+    #[test]
+    fn hard_links_are_one_node() {
+        let s = store();
+        let a = reg(&s, ROOT_ID, "a", h(1, 10), FileType::RegularFile);
+        let b = reg(&s, ROOT_ID, "b", h(1, 10), FileType::RegularFile);
+        assert_eq!(a, b);
+        // The name just used is the one recorded.
+        assert_eq!(s.chain(a).unwrap()[0].name, OsString::from("b"));
+    }
+
+    #[test]
+    fn chain_rebuilds_the_path() {
+        let s = store();
+        let usr = reg(&s, ROOT_ID, "usr", h(1, 3), FileType::Directory);
+        let bin = reg(&s, usr, "bin", h(1, 4), FileType::Directory);
+        let sh = reg(&s, bin, "sh", h(1, 5), FileType::RegularFile);
+        let names: Vec<_> = s.chain(sh).unwrap().into_iter().map(|l| l.name).collect();
+        assert_eq!(names, ["sh", "bin", "usr"]);
+        assert!(s.chain(ROOT_ID).unwrap().is_empty());
+    }
+
+    #[test]
+    fn forget_drops_the_node_and_unreferenced_ancestors() {
+        let s = store();
+        let usr = reg(&s, ROOT_ID, "usr", h(1, 3), FileType::Directory);
+        let bin = reg(&s, usr, "bin", h(1, 4), FileType::Directory);
+        let sh = reg(&s, bin, "sh", h(1, 5), FileType::RegularFile);
+        // The kernel forgets the directories first: they stay, a child needs them.
+        assert!(s.forget(usr, 1).is_empty());
+        assert!(s.forget(bin, 1).is_empty());
+        assert_eq!(s.len(), 4);
+        let dropped = s.forget(sh, 1);
+        assert_eq!(dropped, [sh, bin, usr]);
+        assert_eq!(s.len(), 1);
+        // Ids survive forgetting.
+        assert_eq!(reg(&s, ROOT_ID, "usr", h(1, 3), FileType::Directory), usr);
+    }
+
+    #[test]
+    fn forget_counts_lookups() {
+        let s = store();
+        let a = reg(&s, ROOT_ID, "a", h(1, 10), FileType::RegularFile);
+        reg(&s, ROOT_ID, "a", h(1, 10), FileType::RegularFile);
+        assert!(s.forget(a, 1).is_empty());
+        assert_eq!(s.forget(a, 1), [a]);
+        // The root is never forgotten.
+        assert!(s.forget(ROOT_ID, 100).is_empty());
+        assert!(s.contains(ROOT_ID));
+    }
+
+    #[test]
+    fn moving_releases_the_old_parent() {
+        let s = store();
+        let d1 = reg(&s, ROOT_ID, "d1", h(1, 3), FileType::Directory);
+        let d2 = reg(&s, ROOT_ID, "d2", h(1, 4), FileType::Directory);
+        let f = reg(&s, d1, "f", h(1, 5), FileType::RegularFile);
+        s.forget(d1, 1);
+        s.moved(f, d2, OsStr::new("g"));
+        assert!(!s.contains(d1), "d1 had no references left");
+        let names: Vec<_> = s.chain(f).unwrap().into_iter().map(|l| l.name).collect();
+        assert_eq!(names, ["g", "d2"]);
+    }
+
+    #[test]
+    fn unnamed_nodes_have_no_path_until_looked_up_again() {
+        let s = store();
+        let f = reg(&s, ROOT_ID, "f", h(1, 5), FileType::RegularFile);
+        s.unnamed(f, ROOT_ID, OsStr::new("other"));
+        assert!(s.chain(f).is_ok(), "another name does not matter");
+        s.unnamed(f, ROOT_ID, OsStr::new("f"));
+        assert_eq!(s.chain(f), Err(Errno::ENOENT));
+        reg(&s, ROOT_ID, "g", h(1, 5), FileType::RegularFile);
+        assert!(s.chain(f).is_ok());
+    }
+
+    #[test]
+    fn a_node_cannot_become_its_own_ancestor() {
+        let s = store();
+        let a = reg(&s, ROOT_ID, "a", h(1, 3), FileType::Directory);
+        let b = reg(&s, a, "b", h(1, 4), FileType::Directory);
+        s.moved(a, b, OsStr::new("a"));
+        assert_eq!(s.parent_of(a), Some(ROOT_ID));
+    }
+
+    #[test]
+    fn a_reused_inode_of_another_type_gets_a_new_generation() {
+        let s = store();
+        let first = s
+            .register(ROOT_ID, OsStr::new("x"), h(1, 9), FileType::RegularFile)
+            .unwrap();
+        let again = s
+            .register(ROOT_ID, OsStr::new("x"), h(1, 9), FileType::Directory)
+            .unwrap();
+        assert_eq!(first.id, again.id);
+        assert_eq!(again.generation, first.generation + 1);
+    }
+}

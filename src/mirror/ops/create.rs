@@ -1,0 +1,209 @@
+//! Ops that change names: mknod, mkdir, symlink, link, create, unlink, rmdir, rename.
+//! Each creating op ends in the same registration as a lookup.
+
+use std::ffi::OsStr;
+use std::os::fd::AsFd;
+use std::path::Path;
+
+use fuser::{Errno, RenameFlags};
+use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat, renameat2};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat, mknodat};
+use nix::unistd::{UnlinkatFlags, linkat, symlinkat, unlinkat};
+
+use super::data::host_open_flags;
+use super::proc_fd_path;
+use crate::mirror::Mirror;
+use crate::mirror::errno::{HostResult, OpResult, from_nix};
+use crate::mirror::handle::{Handle, Mode as HandleMode};
+use crate::mirror::inode::HostId;
+use crate::mirror::resolve::{EntryAt, EntryOut, is_dir};
+use crate::mirror::sys;
+use crate::policy::Access;
+
+/// Which of unlink/rmdir.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Remove {
+    File,
+    Dir,
+}
+
+impl Mirror {
+    pub(crate) fn op_mknod(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        rdev: u32,
+    ) -> OpResult<EntryOut> {
+        let at = self.res.entry(parent, name, Access::Write)?;
+        own_umask()?;
+        let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
+        let perm = Mode::from_bits_truncate(mode & 0o7777);
+        mknodat(at.dir.fd.as_fd(), name, kind, perm, u64::from(rdev)).host()?;
+        self.res.lookup_at(parent, &at)
+    }
+
+    /// mkdir of an existing name is EEXIST even where writing is refused (as in
+    /// Gentoo's sandbox): `mkdir -p` walks existing directories everywhere.
+    pub(crate) fn op_mkdir(&self, parent: u64, name: &OsStr, mode: u32) -> OpResult<EntryOut> {
+        if self.existing(parent, name)?.is_some() {
+            return Err(Errno::EEXIST);
+        }
+        let at = self.res.entry(parent, name, Access::Write)?;
+        own_umask()?;
+        mkdirat(
+            at.dir.fd.as_fd(),
+            name,
+            Mode::from_bits_truncate(mode & 0o7777),
+        )
+        .host()?;
+        self.res.lookup_at(parent, &at)
+    }
+
+    pub(crate) fn op_symlink(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        target: &Path,
+    ) -> OpResult<EntryOut> {
+        let at = self.res.entry(parent, name, Access::Write)?;
+        symlinkat(target, at.dir.fd.as_fd(), name).host()?;
+        self.res.lookup_at(parent, &at)
+    }
+
+    /// A hard link is judged on both names: a link must not make a protected file
+    /// writable through a new name.
+    pub(crate) fn op_link(&self, id: u64, newparent: u64, newname: &OsStr) -> OpResult<EntryOut> {
+        let src = self.res.node(id, Access::Write)?;
+        let dst = self.res.entry(newparent, newname, Access::Write)?;
+        // Through /proc/self/fd with AT_SYMLINK_FOLLOW: links the verified object
+        // itself, which linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH for.
+        linkat(
+            AT_FDCWD,
+            proc_fd_path(src.node.fd.as_fd()).as_c_str(),
+            dst.dir.fd.as_fd(),
+            newname,
+            AtFlags::AT_SYMLINK_FOLLOW,
+        )
+        .host()?;
+        self.res.lookup_at(newparent, &dst)
+    }
+
+    /// open(O_CREAT): creates (or, without O_EXCL, opens) `name` and returns an entry
+    /// and a handle.
+    pub(crate) fn op_create(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        mode: u32,
+        flags: i32,
+    ) -> OpResult<(EntryOut, u64)> {
+        let at = self.res.entry(parent, name, Access::Write)?;
+        own_umask()?;
+        // O_NOFOLLOW: the name is never followed if a symlink raced in.
+        let oflags = host_open_flags(flags) | OFlag::O_CREAT | OFlag::O_NOFOLLOW;
+        let fd = openat(
+            at.dir.fd.as_fd(),
+            name,
+            oflags,
+            Mode::from_bits_truncate(mode & 0o7777),
+        )
+        .host()?;
+        let st = fstat(fd.as_fd()).host()?;
+        let entry = self.res.register(parent, name, &st)?;
+        let mode = if oflags.contains(OFlag::O_WRONLY) || oflags.contains(OFlag::O_RDWR) {
+            HandleMode::Write
+        } else {
+            HandleMode::Read
+        };
+        let fh = self
+            .handles
+            .insert(Handle::new(entry.attr.ino.0, fd, mode, at.path));
+        Ok((entry, fh))
+    }
+
+    /// unlink and rmdir.
+    pub(crate) fn op_remove(&self, parent: u64, name: &OsStr, what: Remove) -> OpResult<()> {
+        // Existence first: removing a missing name is ENOENT wherever it is.
+        let Some(st) = self.existing(parent, name)? else {
+            return Err(Errno::ENOENT);
+        };
+        let at = self.res.entry(parent, name, Access::Write)?;
+        let flag = match what {
+            Remove::File => UnlinkatFlags::NoRemoveDir,
+            Remove::Dir => UnlinkatFlags::RemoveDir,
+        };
+        unlinkat(at.dir.fd.as_fd(), name, flag).host()?;
+        self.forget_name(parent, name, &st);
+        Ok(())
+    }
+
+    pub(crate) fn op_rename(
+        &self,
+        parent: u64,
+        name: &OsStr,
+        newparent: u64,
+        newname: &OsStr,
+        flags: RenameFlags,
+    ) -> OpResult<()> {
+        let src = self.res.entry(parent, name, Access::Write)?;
+        let dst = self.res.entry(newparent, newname, Access::Write)?;
+        let src_st = stat_at(&src)?.ok_or(Errno::ENOENT)?;
+        let dst_st = stat_at(&dst)?;
+        let nix_flags = nix::fcntl::RenameFlags::from_bits_retain(flags.bits());
+        renameat2(
+            src.dir.fd.as_fd(),
+            name,
+            dst.dir.fd.as_fd(),
+            newname,
+            nix_flags,
+        )
+        .host()?;
+
+        let store = self.res.store();
+        let src_id = self.res.id_of(HostId::from_stat(&src_st));
+        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
+            if let Some(dst_st) = dst_st {
+                let dst_id = self.res.id_of(HostId::from_stat(&dst_st));
+                store.moved(dst_id, parent, name);
+            }
+        } else if let Some(dst_st) = dst_st {
+            self.forget_name(newparent, newname, &dst_st);
+        }
+        store.moved(src_id, newparent, newname);
+        Ok(())
+    }
+
+    /// The host stat of `name` in `parent` if it exists (judged as a read).
+    fn existing(&self, parent: u64, name: &OsStr) -> OpResult<Option<FileStat>> {
+        let probe = self.res.entry(parent, name, Access::Read)?;
+        stat_at(&probe)
+    }
+
+    /// `name` in `parent` no longer names the object `st`.
+    fn forget_name(&self, parent: u64, name: &OsStr, st: &FileStat) {
+        let id = self.res.id_of(HostId::from_stat(st));
+        self.res.store().unnamed(id, parent, name);
+        if is_dir(st) {
+            self.res.drop_cached(id);
+        }
+    }
+}
+
+/// The stat of an entry's name, `None` if it does not exist.
+fn stat_at(at: &EntryAt) -> OpResult<Option<FileStat>> {
+    match fstatat(
+        at.dir.fd.as_fd(),
+        at.name.as_os_str(),
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    ) {
+        Ok(st) => Ok(Some(st)),
+        Err(nix::errno::Errno::ENOENT) => Ok(None),
+        Err(e) => Err(from_nix(e)),
+    }
+}
+
+/// The kernel already applied the build's umask; the daemon's must not mask again.
+fn own_umask() -> OpResult<()> {
+    sys::zero_umask_for_this_thread().host()
+}

@@ -1,0 +1,25 @@
+//! The operations, one concern per file. Each returns `Result<T, Errno>` and never
+//! sees a reply object; [`super::adapter`] decodes requests and replies.
+//!
+//! Every op gets its host objects from [`super::resolve::Resolver`] (the chokepoint
+//! that asks the policy), and every creating op ends in [`Resolver::register`] like a
+//! lookup.
+//!
+//! [`Resolver::register`]: super::resolve::Resolver::register
+
+pub mod create;
+pub mod data;
+pub mod dir;
+pub mod entry;
+pub mod xattr;
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, BorrowedFd};
+
+/// `/proc/self/fd/N`: reaches the object behind fd N (an O_PATH fd included) for the
+/// calls that have no fd-based form. The daemon stays in the host PID namespace, so
+/// /proc/self is its own.
+pub(crate) fn proc_fd_path(fd: BorrowedFd<'_>) -> CString {
+    // A decimal number never contains NUL.
+    CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default()
+}

@@ -1,0 +1,369 @@
+//! THE chokepoint: every op reaches the host only through [`Resolver::resolve_for`]
+//! (or, for ops on an open handle, [`Resolver::judge_handle`]), which finds the host
+//! object and asks the policy. A new op cannot forget the policy check.
+//!
+//! Resolution never follows a symlink the build could have swapped in: a node's path is
+//! rebuilt from the store's (parent, name) links and opened one component at a time
+//! with `openat(O_PATH | O_NOFOLLOW)` from the nearest cached ancestor fd, and every
+//! component opened is checked to be the host object the store recorded (else
+//! ESTALE, which makes the kernel look the path up afresh). So the object the policy
+//! judged is the object that gets touched. Mount points are crossed: the whole host
+//! tree (/proc, /dev, /home on another fs) is visible.
+
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use fuser::{Errno, FileAttr, FileType};
+use nix::fcntl::{OFlag, openat};
+use nix::sys::resource::{Resource, getrlimit};
+use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
+
+use super::attr::{Ownership, file_attr, kind_of_stat};
+use super::errno::{HostResult, OpResult};
+use super::fdcache::{DirCache, capacity_for_fd_limit};
+use super::handle::Handle;
+use super::inode::{Chain, HostId, ROOT_ID, Store};
+use crate::policy::{Access, Policy, Verdict};
+
+/// What an op names: a node itself, or a name in a directory node.
+#[derive(Clone, Copy, Debug)]
+pub enum Target<'a> {
+    Node(u64),
+    Entry { parent: u64, name: &'a OsStr },
+}
+
+/// A node's host object, open as O_PATH and verified to be the node's.
+#[derive(Clone, Debug)]
+pub struct NodeFd {
+    pub fd: Arc<OwnedFd>,
+    /// The stat taken when the identity was verified.
+    pub stat: FileStat,
+    /// The directory it was opened from and its name there, when the walk opened it
+    /// (not when it came straight from the directory cache, nor for the root).
+    pub parent: Option<(Arc<OwnedFd>, OsString)>,
+}
+
+/// A node, with the mirror path the policy judged.
+#[derive(Debug)]
+pub struct NodeAt {
+    pub node: NodeFd,
+    pub path: PathBuf,
+}
+
+/// A name in a directory node, with the mirror path the policy judged.
+#[derive(Debug)]
+pub struct EntryAt {
+    pub dir: NodeFd,
+    pub name: OsString,
+    pub path: PathBuf,
+}
+
+#[derive(Debug)]
+pub enum Resolved {
+    Node(NodeAt),
+    Entry(EntryAt),
+}
+
+/// A lookup-like reply: the attributes (ino = node id) and the generation.
+#[derive(Clone, Copy, Debug)]
+pub struct EntryOut {
+    pub attr: FileAttr,
+    pub generation: u64,
+}
+
+#[derive(Debug)]
+pub struct Resolver {
+    root: Arc<OwnedFd>,
+    store: Store,
+    dirs: DirCache,
+    hidden: HashSet<HostId>,
+    policy: Arc<Policy>,
+    /// The mirror path of the root fd: policy paths are `prefix` + the path below it.
+    prefix: PathBuf,
+    ownership: Ownership,
+}
+
+impl Resolver {
+    pub fn new(
+        root: OwnedFd,
+        hidden: Vec<HostId>,
+        policy: Arc<Policy>,
+        prefix: PathBuf,
+        ownership: Ownership,
+    ) -> std::io::Result<Resolver> {
+        let root_host = HostId::of(root.as_fd())?;
+        let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
+        Ok(Resolver {
+            root: Arc::new(root),
+            store: Store::new(root_host),
+            dirs: DirCache::new(capacity_for_fd_limit(soft)),
+            hidden: hidden.into_iter().collect(),
+            policy,
+            prefix,
+            ownership,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Finds `target` on the host and judges `access` to it. The single place where
+    /// ops get host objects and where the policy is asked.
+    ///
+    /// Existence is checked before the policy (a write below a missing directory is
+    /// ENOENT, as natively); a denial is EACCES and nothing has been changed.
+    pub fn resolve_for(&self, target: Target<'_>, access: Access) -> OpResult<Resolved> {
+        match target {
+            Target::Node(id) => {
+                let chain = self.store.chain(id)?;
+                let node = self.open_chain(id, &chain)?;
+                let path = self.mirror_path(&chain, None);
+                self.judge(&path, access)?;
+                Ok(Resolved::Node(NodeAt { node, path }))
+            }
+            Target::Entry { parent, name } => {
+                let chain = self.store.chain(parent)?;
+                let node = self.open_chain(parent, &chain)?;
+                let dir = NodeAt {
+                    node,
+                    path: self.mirror_path(&chain, None),
+                };
+                self.child_of(&dir, name, access).map(Resolved::Entry)
+            }
+        }
+    }
+
+    /// Resolves `name` in the already resolved directory `dir` and judges `access` to
+    /// it: [`Self::resolve_for`] of an entry, without re-opening the directory (for
+    /// readdirplus, which resolves every name of a listing).
+    pub fn child_of(&self, dir: &NodeAt, name: &OsStr, access: Access) -> OpResult<EntryAt> {
+        check_name(name)?;
+        if !is_dir(&dir.node.stat) {
+            return Err(Errno::ENOTDIR);
+        }
+        if self.is_hidden(&dir.node.stat) {
+            return Err(Errno::ENOENT);
+        }
+        let path = dir.path.join(name);
+        self.judge(&path, access)?;
+        Ok(EntryAt {
+            dir: dir.node.clone(),
+            name: name.to_owned(),
+            path,
+        })
+    }
+
+    /// Whether the directory with this stat has its contents hidden.
+    pub fn is_hidden(&self, st: &FileStat) -> bool {
+        self.hidden.contains(&HostId::from_stat(st))
+    }
+
+    /// [`Self::resolve_for`] a node.
+    pub fn node(&self, id: u64, access: Access) -> OpResult<NodeAt> {
+        match self.resolve_for(Target::Node(id), access)? {
+            Resolved::Node(n) => Ok(n),
+            Resolved::Entry(_) => Err(super::errno::impossible("entry for a node target")),
+        }
+    }
+
+    /// [`Self::resolve_for`] a name in a directory.
+    pub fn entry(&self, parent: u64, name: &OsStr, access: Access) -> OpResult<EntryAt> {
+        match self.resolve_for(Target::Entry { parent, name }, access)? {
+            Resolved::Entry(e) => Ok(e),
+            Resolved::Node(_) => Err(super::errno::impossible("node for an entry target")),
+        }
+    }
+
+    /// Judges `access` through an open handle: by the path it was opened under (the
+    /// file may have been unlinked or renamed since; the open was judged then).
+    pub fn judge_handle(&self, handle: &Handle, access: Access) -> OpResult<()> {
+        self.judge(handle.path(), access)
+    }
+
+    fn judge(&self, path: &Path, access: Access) -> OpResult<()> {
+        match self.policy.check(access, path) {
+            Verdict::Allow => Ok(()),
+            Verdict::Deny => Err(Errno::EACCES),
+        }
+    }
+
+    /// The attributes the kernel is given for node `id` with host stat `st`.
+    pub fn attr(&self, id: u64, st: &FileStat, kind: FileType) -> FileAttr {
+        file_attr(id, st, kind, self.ownership)
+    }
+
+    /// Records the object now named `name` in `parent` as one more kernel reference
+    /// (lookup and every creating op end here).
+    pub fn register(&self, parent: u64, name: &OsStr, st: &FileStat) -> OpResult<EntryOut> {
+        let kind = kind_of_stat(st)?;
+        let info = self
+            .store
+            .register(parent, name, HostId::from_stat(st), kind)?;
+        Ok(EntryOut {
+            attr: self.attr(info.id, st, kind),
+            generation: info.generation,
+        })
+    }
+
+    /// Looks `entry` up on the host (without following a final symlink) and registers
+    /// it.
+    pub fn lookup_at(&self, parent: u64, entry: &EntryAt) -> OpResult<EntryOut> {
+        let st = fstatat(
+            entry.dir.fd.as_fd(),
+            entry.name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .host()?;
+        self.register(parent, &entry.name, &st)
+    }
+
+    /// The kernel dropped `n` references to `id`.
+    pub fn forget(&self, id: u64, n: u64) {
+        for gone in self.store.forget(id, n) {
+            self.dirs.remove(gone);
+        }
+    }
+
+    /// A directory was removed or replaced: its cached fd must not serve lookups.
+    pub fn drop_cached(&self, id: u64) {
+        self.dirs.remove(id);
+    }
+
+    /// The id the object `host` has this session (for readdir's d_ino).
+    pub fn id_of(&self, host: HostId) -> u64 {
+        self.store.id_of(host)
+    }
+
+    fn mirror_path(&self, chain: &Chain, name: Option<&OsStr>) -> PathBuf {
+        let mut path = self.prefix.clone();
+        for link in chain.iter().rev() {
+            path.push(&link.name);
+        }
+        if let Some(name) = name {
+            path.push(name);
+        }
+        path
+    }
+
+    /// Opens node `id` (whose path is `chain`) from the nearest cached ancestor.
+    fn open_chain(&self, id: u64, chain: &Chain) -> OpResult<NodeFd> {
+        if id == ROOT_ID {
+            let stat = fstat(self.root.as_fd()).host()?;
+            return Ok(NodeFd {
+                fd: self.root.clone(),
+                stat,
+                parent: None,
+            });
+        }
+        let (start, mut cur) = self.nearest_cached(chain);
+        if start == 0 {
+            return self.cached_node(id, chain, cur);
+        }
+        for j in (0..start).rev() {
+            let link = &chain[j];
+            let mut flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+            if j > 0 {
+                flags |= OFlag::O_DIRECTORY;
+            }
+            let fd = self
+                .open_component(&cur, &link.name, flags)
+                .map_err(stale_if_not_dir)?;
+            let stat = fstat(fd.as_fd()).host()?;
+            if HostId::from_stat(&stat) != link.host {
+                return Err(Errno::ESTALE);
+            }
+            let fd = Arc::new(fd);
+            if is_dir(&stat) {
+                self.dirs.insert(link.id, fd.clone());
+            }
+            if j == 0 {
+                return Ok(NodeFd {
+                    fd,
+                    stat,
+                    parent: Some((cur, link.name.clone())),
+                });
+            }
+            cur = fd;
+        }
+        Err(super::errno::impossible("empty chain for a non-root node"))
+    }
+
+    /// Opens one path component. Out of fds (the build holds many open files), the
+    /// directory cache gives its fds back and the open is tried once more.
+    fn open_component(&self, dir: &OwnedFd, name: &OsStr, flags: OFlag) -> nix::Result<OwnedFd> {
+        match openat(dir.as_fd(), name, flags, Mode::empty()) {
+            Err(nix::errno::Errno::EMFILE | nix::errno::Errno::ENFILE) => {
+                self.dirs.clear();
+                openat(dir.as_fd(), name, flags, Mode::empty())
+            }
+            r => r,
+        }
+    }
+
+    /// The index in `chain` of the nearest ancestor-or-self with a cached fd, and that
+    /// fd; `(chain.len(), root)` when none is cached.
+    fn nearest_cached(&self, chain: &Chain) -> (usize, Arc<OwnedFd>) {
+        for (i, link) in chain.iter().enumerate() {
+            if let Some(fd) = self.dirs.get(link.id) {
+                return (i, fd);
+            }
+        }
+        (chain.len(), self.root.clone())
+    }
+
+    /// The node itself is a cached directory.
+    fn cached_node(&self, id: u64, chain: &Chain, fd: Arc<OwnedFd>) -> OpResult<NodeFd> {
+        let stat = fstat(fd.as_fd()).host()?;
+        if HostId::from_stat(&stat) != chain[0].host {
+            // Should not happen (ids derive from host identity); never serve it.
+            self.dirs.remove(id);
+            return Err(Errno::ESTALE);
+        }
+        Ok(NodeFd {
+            fd,
+            stat,
+            parent: None,
+        })
+    }
+}
+
+/// A path component that is missing is ENOENT; one that is no longer a directory
+/// (replaced behind the mirror's back) is stale.
+fn stale_if_not_dir(e: nix::errno::Errno) -> Errno {
+    match e {
+        nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP => Errno::ESTALE,
+        e => super::errno::from_nix(e),
+    }
+}
+
+pub fn is_dir(st: &FileStat) -> bool {
+    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+}
+
+/// The kernel only sends single components, but a name with a slash would let an op
+/// escape the checked directory: refuse it outright.
+fn check_name(name: &OsStr) -> OpResult<()> {
+    let b = name.as_bytes();
+    if b.is_empty() || b == b"." || b == b".." || b.contains(&b'/') || b.contains(&0) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_that_could_escape_are_refused() {
+        for bad in ["", ".", "..", "a/b", "/x"] {
+            assert_eq!(check_name(OsStr::new(bad)), Err(Errno::EINVAL), "{bad:?}");
+        }
+        assert!(check_name(OsStr::new("..a")).is_ok());
+    }
+}
