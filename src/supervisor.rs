@@ -7,8 +7,9 @@
 //! Both sides block the signals they handle and take them with sigwaitinfo: no handlers,
 //! no races between a signal and a wait.
 
-use std::ffi::{CString, OsString};
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::{CString, OsStr, OsString};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
@@ -96,6 +97,8 @@ fn reap(pid: Pid) -> std::io::Result<Option<i32>> {
 
 /// PID 1 of the sandbox: starts `command`, then supervises until it ends. Never returns.
 pub fn run_init(command: &[OsString]) -> ! {
+    // So that `ps` inside tells PID 1 from the build (comm is what ps shows).
+    let _ = nix::sys::prctl::set_name(c"fusebox-init");
     let build = match sys::fork() {
         Ok(Forked::Child) => exec_build(command),
         Ok(Forked::Parent(pid)) => pid,
@@ -150,25 +153,65 @@ fn exec_build(command: &[OsString]) -> ! {
     sys::reset_signal_dispositions();
     let _ = SigSet::all().thread_unblock();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
-    let argv: Vec<CString> = match command
-        .iter()
-        .map(|arg| CString::new(arg.as_bytes()))
-        .collect()
-    {
-        Ok(argv) => argv,
-        Err(_) => {
-            eprintln!("fusebox-run: the command line holds a NUL byte");
-            sys::exit_now(EXIT_SETUP_FAILED);
-        }
+    let name = command[0].to_string_lossy().into_owned();
+    let fail = |code: i32, what: &str| -> ! {
+        eprintln!("fusebox-run: {name}: {what}");
+        sys::exit_now(code)
     };
-    let err = match nix::unistd::execvp(&argv[0], &argv) {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let program = match find_program(Path::new(&command[0]), &path) {
+        Ok(program) => program,
+        Err((code, what)) => fail(code, &what),
+    };
+    let (Ok(program), Ok(argv)) = (
+        CString::new(program.into_os_string().into_vec()),
+        command
+            .iter()
+            .map(|arg| CString::new(arg.as_bytes()))
+            .collect::<Result<Vec<_>, _>>(),
+    ) else {
+        fail(EXIT_SETUP_FAILED, "the command line holds a NUL byte")
+    };
+    let err = match nix::unistd::execv(&program, &argv) {
         Err(e) => e,
         Ok(never) => match never {},
     };
-    let name = command[0].to_string_lossy();
     let (code, what) = exec_failure(err);
-    eprintln!("fusebox-run: {name}: {what}");
-    sys::exit_now(code)
+    fail(code, &what)
+}
+
+/// Finds `command` as a shell does: a name with a slash is used as it is; otherwise the
+/// first executable regular file of that name in `path`'s directories. Unlike execvp, a
+/// directory of PATH that cannot be searched does not turn "not found" into 126.
+pub fn find_program(command: &Path, path: &OsStr) -> Result<PathBuf, (i32, String)> {
+    if command.as_os_str().as_bytes().contains(&b'/') {
+        return Ok(command.to_path_buf());
+    }
+    let mut not_executable = None;
+    for dir in std::env::split_paths(path) {
+        let dir = if dir.as_os_str().is_empty() {
+            PathBuf::from(".")
+        } else {
+            dir
+        };
+        let candidate = dir.join(command);
+        match candidate.metadata() {
+            Ok(meta) if meta.is_file() => {
+                if nix::unistd::access(&candidate, nix::unistd::AccessFlags::X_OK).is_ok() {
+                    return Ok(candidate);
+                }
+                not_executable.get_or_insert(candidate);
+            }
+            _ => {}
+        }
+    }
+    match not_executable {
+        Some(_) => Err((
+            EXIT_NOT_EXECUTABLE,
+            "permission denied (not executable)".into(),
+        )),
+        None => Err((EXIT_NOT_FOUND, "command not found".into())),
+    }
 }
 
 /// The exit code and message for a failed exec, by env(1)'s conventions.
@@ -177,7 +220,7 @@ pub fn exec_failure(err: Errno) -> (i32, String) {
         Errno::ENOENT => (EXIT_NOT_FOUND, "command not found".to_string()),
         Errno::EACCES => (
             EXIT_NOT_EXECUTABLE,
-            "permission denied (not executable?)".to_string(),
+            "permission denied (not executable)".to_string(),
         ),
         other => (
             EXIT_NOT_EXECUTABLE,
@@ -210,6 +253,26 @@ mod tests {
         assert_eq!(exec_failure(Errno::ENOENT).0, 127);
         assert_eq!(exec_failure(Errno::EACCES).0, 126);
         assert_eq!(exec_failure(Errno::ENOEXEC).0, 126);
+    }
+
+    #[test]
+    fn programs_are_found_on_path_like_a_shell_does() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let locked = dir.path().join("locked");
+        let bin = dir.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        std::fs::write(bin.join("tool"), "#!/bin/sh\n").unwrap();
+        std::fs::set_permissions(bin.join("tool"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::write(bin.join("data"), "").unwrap();
+        let path = std::env::join_paths([&locked, &bin]).unwrap();
+        assert_eq!(find_program(Path::new("tool"), &path), Ok(bin.join("tool")));
+        assert_eq!(find_program(Path::new("data"), &path).unwrap_err().0, 126);
+        assert_eq!(find_program(Path::new("nope"), &path).unwrap_err().0, 127);
+        assert_eq!(
+            find_program(Path::new("./x"), &path),
+            Ok(PathBuf::from("./x"))
+        );
     }
 
     #[test]
