@@ -13,6 +13,7 @@ use nix::sched::{CloneFlags, unshare};
 use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::pipe;
 
+use crate::cli::MountHelper;
 use crate::sandbox::fuse_mount::{dev_fuse_path, find_fusermount3, open_dev_fuse};
 use crate::sandbox::userns::{Ids, write_maps};
 use crate::sys::{self, Forked};
@@ -41,28 +42,48 @@ fn fail(what: impl Into<String>, fix: impl Into<String>) -> Result<String, Failu
     })
 }
 
-/// Runs every check, prints one line each and a verdict; true when a sandbox can start.
-pub fn run_and_print() -> bool {
+/// Runs every check, prints one line each and a verdict; true when a sandbox can start
+/// with `helper`.
+pub fn run_and_print(helper: MountHelper) -> bool {
     let items = run_all();
     for item in &items {
         println!("{}", render(item));
     }
     let ok = |name| items.iter().any(|i| i.name == name && i.outcome.is_ok());
-    let can_start = ok("kernel")
-        && ok("user namespaces")
-        && ok("fresh /proc")
-        && (ok("direct FUSE mount") || ok("fusermount3"));
-    if can_start {
-        let helper = if ok("direct FUSE mount") {
-            "direct"
-        } else {
-            "fusermount3"
-        };
-        println!("fusebox-run can start a sandbox here (mount helper auto → {helper})");
-    } else {
-        println!("fusebox-run cannot start a sandbox here: fix the FAIL lines above");
+    let mount = match helper {
+        MountHelper::Direct => ok("direct FUSE mount").then_some("direct"),
+        MountHelper::Fusermount3 => ok("fusermount3").then_some("fusermount3"),
+        MountHelper::Auto => {
+            if ok("direct FUSE mount") {
+                Some("direct")
+            } else {
+                ok("fusermount3").then_some("fusermount3")
+            }
+        }
+    };
+    let can_start = ok("kernel") && ok("user namespaces") && ok("fresh /proc");
+    match mount {
+        Some(how) if can_start => {
+            println!("fusebox-run can start a sandbox here (mount helper: {how})");
+            true
+        }
+        _ => {
+            println!(
+                "fusebox-run cannot start a sandbox here with --mount-helper {}: \
+                 fix the FAIL lines above",
+                helper_name(helper)
+            );
+            false
+        }
     }
-    can_start
+}
+
+fn helper_name(helper: MountHelper) -> &'static str {
+    match helper {
+        MountHelper::Auto => "auto",
+        MountHelper::Direct => "direct",
+        MountHelper::Fusermount3 => "fusermount3",
+    }
 }
 
 /// One line: `ok    name: detail` or `FAIL  name: what — fix: …`.

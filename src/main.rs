@@ -10,7 +10,11 @@ use fusebox::{check, sandbox};
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.check {
-        return ExitCode::from(if check::run_and_print() { 0 } else { 1 });
+        return ExitCode::from(if check::run_and_print(args.mount_helper) {
+            0
+        } else {
+            1
+        });
     }
     let code = match prepare(args).and_then(|config| sandbox::run(&config)) {
         Ok(code) => code,

@@ -205,3 +205,18 @@ pub fn own_received_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: the fd was created by recvmsg for this process and nothing else owns it.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// `dup2(2)` of `fd` onto the number `target`, which the caller gives up whatever it held.
+pub fn dup_onto(
+    fd: &impl std::os::fd::AsFd,
+    target: std::os::fd::RawFd,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    // SAFETY: dup2 only manipulates the fd table; `target` is ours to reuse (caller's word).
+    let ret = unsafe { libc::dup2(fd.as_fd().as_raw_fd(), target) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `ret` is the fresh duplicate, owned by nobody else.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(ret) })
+}

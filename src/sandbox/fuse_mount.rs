@@ -6,8 +6,8 @@
 //!   is visible on the host.
 //! * fusermount3: the setuid helper mounts in the host mount namespace and passes the fd
 //!   back over a socket. It must run from the original user namespace (inside one, host
-//!   root is unmapped and the setuid bit does nothing). `auto_unmount` makes it unmount
-//!   when fusebox-run dies, even by SIGKILL.
+//!   root is unmapped and the setuid bit does nothing). A watchdog process unmounts it
+//!   if fusebox-run dies, even by SIGKILL (see [`super::watchdog`]).
 
 use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
@@ -15,7 +15,7 @@ use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, anyhow, bail};
 use nix::mount::{MsFlags, mount};
@@ -25,6 +25,7 @@ use nix::sys::socket::{
 };
 
 use super::userns::{Ids, write_maps};
+use super::watchdog::Watchdog;
 use crate::cli::MountHelper;
 use crate::mirror::HostId;
 
@@ -81,13 +82,11 @@ pub struct MountedMirror {
 enum Teardown {
     /// The mount dies with fusebox's private mount namespace.
     Nothing,
-    /// Unmount through the helper, release it, then remove the staging directory.
+    /// Unmount through the helper, then remove the staging directory.
     Fusermount3 {
         program: PathBuf,
         staging: tempfile::TempDir,
-        /// While open, the auto_unmount helper waits; when closed, it unmounts.
-        commfd: OwnedFd,
-        helper: std::process::Child,
+        watchdog: Watchdog,
     },
 }
 
@@ -99,18 +98,13 @@ impl MountedMirror {
             Teardown::Fusermount3 {
                 program,
                 staging,
-                commfd,
-                mut helper,
+                watchdog,
             } => {
-                // auto_unmount only unmounts a dead filesystem: ours is still served, so
-                // unmount it ourselves, then let the helper go.
                 let unmounted = Command::new(&program)
                     .args(["-u", "-q", "-z", "--"])
                     .arg(&self.mountpoint)
                     .status()
                     .with_context(|| format!("cannot run {}", program.display()))?;
-                drop(commfd);
-                let _ = helper.wait();
                 if !unmounted.success() {
                     bail!(
                         "{} -u {} failed",
@@ -118,6 +112,7 @@ impl MountedMirror {
                         self.mountpoint.display()
                     );
                 }
+                watchdog.done();
                 fs::remove_dir(&self.mountpoint).context("cannot remove the mountpoint")?;
                 staging
                     .close()
@@ -212,36 +207,26 @@ fn mount_fusermount3() -> Result<MountedMirror> {
     let mut command = Command::new(&program);
     command
         .env("_FUSE_COMMFD", theirs_raw.to_string())
-        .args([
-            "-o",
-            "fsname=fusebox,subtype=fusebox,nosuid,nodev,auto_unmount",
-            "--",
-        ])
-        .arg(&mountpoint);
+        .args(["-o", "fsname=fusebox,subtype=fusebox,nosuid,nodev", "--"])
+        .arg(&mountpoint)
+        .stdin(Stdio::null());
     crate::sys::keep_fd_across_exec(&mut command, theirs_raw);
-    // With auto_unmount the helper stays alive after sending the fd: it waits for our
-    // end of the socket to close (at our exit, however we die) and then unmounts.
-    // Its stderr is ours to read on failure; once mounted it has nothing to tell us
-    // (after our own unmount it would complain that the mirror is "not mounted").
-    let mut helper = command
-        .stderr(std::process::Stdio::piped())
-        .spawn()
+    // Without auto_unmount (see watchdog.rs) the helper exits once it has sent the fd,
+    // which waits in the socket for us.
+    let output = command
+        .output()
         .with_context(|| format!("cannot run {}", program.display()))?;
     drop(theirs);
     let fuse = match receive_fd(&ours) {
-        Ok(fuse) => fuse,
-        Err(_) => {
-            let mut message = String::new();
-            if let Some(mut stderr) = helper.stderr.take() {
-                let _ = std::io::Read::read_to_string(&mut stderr, &mut message);
-            }
-            let _ = helper.wait();
-            bail!("fusermount3 could not mount the mirror: {}", message.trim());
-        }
+        Ok(fuse) if output.status.success() => fuse,
+        _ => bail!(
+            "fusermount3 could not mount the mirror: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ),
     };
-    drop(helper.stderr.take());
+    let watchdog = Watchdog::spawn(&program, &mountpoint, staging.path())?;
     Ok(MountedMirror {
-        daemon_fds: vec![fuse.as_raw_fd(), ours.as_raw_fd()],
+        daemon_fds: vec![fuse.as_raw_fd(), watchdog.fd()],
         fuse,
         mountpoint,
         hidden: vec![hidden],
@@ -249,8 +234,7 @@ fn mount_fusermount3() -> Result<MountedMirror> {
         teardown: Teardown::Fusermount3 {
             program,
             staging,
-            commfd: ours,
-            helper,
+            watchdog,
         },
     })
 }

@@ -3,6 +3,7 @@
 pub mod fuse_mount;
 pub mod mounts;
 pub mod userns;
+pub mod watchdog;
 
 use std::fs::File;
 use std::io::{Read, Write};

@@ -1,0 +1,90 @@
+//! Unmounting a fusermount3 mount after fusebox-run is killed.
+//!
+//! A fusermount3 mount lives in the host's mount namespace, so nothing removes it when
+//! fusebox-run dies by SIGKILL. fusermount3's own `auto_unmount` does not help: it unmounts
+//! only after opening the dead mount returns ENOTCONN, but it opens it as root, and
+//! without `allow_other` (which needs `user_allow_other` in /etc/fuse.conf) the kernel
+//! refuses root with EACCES first, so it never fires. Instead fusebox-run forks this
+//! watchdog while still single-threaded; it waits for fusebox-run to go away and then
+//! unmounts what is left.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, Result};
+use nix::unistd::pipe2;
+
+use crate::sys::{self, Forked};
+
+/// The fd number the watchdog keeps its end of the pipe on.
+const WATCH_FD: i32 = 3;
+
+/// fusebox-run's handle on its watchdog: say [`Watchdog::done`] after a clean teardown.
+pub struct Watchdog {
+    alive: File,
+    pid: nix::unistd::Pid,
+}
+
+impl Watchdog {
+    /// Forks the watchdog for the mount at `mountpoint` inside `staging`. The returned
+    /// handle's fd must not reach the sandbox (it is close-on-exec; PID 1 closes it).
+    pub fn spawn(fusermount3: &Path, mountpoint: &Path, staging: &Path) -> Result<Watchdog> {
+        let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
+        match sys::fork().context("cannot fork the unmount watchdog")? {
+            Forked::Child => {
+                drop(write_end);
+                watch(read_end, fusermount3, mountpoint, staging)
+            }
+            Forked::Parent(pid) => Ok(Watchdog {
+                alive: File::from(write_end),
+                pid,
+            }),
+        }
+    }
+
+    /// The fd the sandbox must close.
+    pub fn fd(&self) -> i32 {
+        self.alive.as_raw_fd()
+    }
+
+    /// The mount is gone: the watchdog may leave without doing anything.
+    pub fn done(mut self) {
+        let _ = std::io::Write::write_all(&mut self.alive, b"done");
+        let _ = nix::sys::wait::waitpid(self.pid, None);
+    }
+}
+
+/// The watchdog's life: hold nothing of fusebox-run's (above all not /dev/fuse, which
+/// would keep the dead mount's connection alive), wait, clean up, exit.
+fn watch(read_end: OwnedFd, fusermount3: &Path, mountpoint: &Path, staging: &Path) -> ! {
+    let _ = nix::sys::prctl::set_name(c"fusebox-watch");
+    let fusermount3 = fusermount3.to_path_buf();
+    let (mountpoint, staging): (PathBuf, PathBuf) = (mountpoint.into(), staging.into());
+    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(&null);
+        let _ = nix::unistd::dup2_stdout(&null);
+        let _ = nix::unistd::dup2_stderr(&null);
+    }
+    let Ok(watched) = sys::dup_onto(&read_end, WATCH_FD) else {
+        sys::exit_now(1)
+    };
+    std::mem::forget(read_end); // closed just below, with everything else
+    let _ = sys::close_fds_from(WATCH_FD as u32 + 1);
+    let mut alive = File::from(watched);
+    let mut word = [0u8; 4];
+    // Data: a clean teardown. EOF: fusebox-run died (the sandbox's copy closes as it dies).
+    if matches!(alive.read(&mut word), Ok(0) | Err(_)) {
+        let _ = Command::new(&fusermount3)
+            .args(["-u", "-q", "-z", "--"])
+            .arg(&mountpoint)
+            .stdin(Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir(&mountpoint);
+        let _ = std::fs::remove_dir(&staging);
+    }
+    sys::exit_now(0)
+}
