@@ -6,6 +6,7 @@
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use nix::mount::{MsFlags, mount};
@@ -14,7 +15,9 @@ use nix::sys::wait::{WaitStatus, waitpid};
 use nix::unistd::pipe;
 
 use crate::cli::MountHelper;
-use crate::sandbox::fuse_mount::{dev_fuse_path, find_fusermount3, open_dev_fuse};
+use crate::sandbox::fuse_mount::{
+    dev_fuse_path, find_fusermount3, make_private_recursive, mount_fuse_fd, open_dev_fuse,
+};
 use crate::sandbox::userns::{Ids, write_maps};
 use crate::sys::{self, Forked};
 
@@ -167,18 +170,8 @@ fn check_userns() -> Result<String, Failure> {
     }
     let apparmor = read_sysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") == Some(1);
     match probe(|| {
-        let me = Ids::current();
-        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
-        write_maps(me, me)?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )
-        .context("mount inside a user namespace")?;
-        Ok(())
+        unshare_as_self(CloneFlags::empty())?;
+        make_private_recursive(Path::new("/")).context("mount inside a user namespace")
     }) {
         Ok(()) => Ok("allowed".into()),
         Err(e) if apparmor => fail(
@@ -195,25 +188,10 @@ fn check_userns() -> Result<String, Failure> {
 
 fn check_proc() -> Result<String, Failure> {
     let outcome = probe(|| {
-        let me = Ids::current();
-        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWPID)?;
-        write_maps(me, me)?;
+        unshare_as_self(CloneFlags::CLONE_NEWPID)?;
         // The next child is PID 1 of the new namespace: mount its /proc there.
         probe(|| {
-            mount(
-                None::<&str>,
-                "/",
-                None::<&str>,
-                MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-                None::<&str>,
-            )?;
-            mount(
-                Some("tmpfs"),
-                "/tmp",
-                Some("tmpfs"),
-                MsFlags::empty(),
-                None::<&str>,
-            )?;
+            scratch_tmp()?;
             fs::create_dir("/tmp/proc")?;
             mount(
                 Some("proc"),
@@ -259,39 +237,11 @@ fn check_dev_fuse() -> Result<String, Failure> {
 
 fn check_direct_mount() -> Result<String, Failure> {
     let outcome = probe(|| {
-        let me = Ids::current();
-        unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS)?;
-        write_maps(me, me)?;
-        mount(
-            None::<&str>,
-            "/",
-            None::<&str>,
-            MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-            None::<&str>,
-        )?;
-        mount(
-            Some("tmpfs"),
-            "/tmp",
-            Some("tmpfs"),
-            MsFlags::empty(),
-            None::<&str>,
-        )?;
+        let me = unshare_as_self(CloneFlags::empty())?;
+        scratch_tmp()?;
         let fuse =
             open_dev_fuse().with_context(|| format!("open {}", dev_fuse_path().display()))?;
-        let options = format!(
-            "fd={},rootmode=40000,user_id={},group_id={}",
-            std::os::fd::AsRawFd::as_raw_fd(&fuse),
-            me.uid,
-            me.gid
-        );
-        mount(
-            Some("fusebox-check"),
-            "/tmp",
-            Some("fuse"),
-            MsFlags::empty(),
-            Some(options.as_str()),
-        )
-        .context("mount(fuse) in a user namespace")?;
+        mount_fuse_fd(&fuse, Path::new("/tmp"), me).context("mount(fuse) in a user namespace")?;
         Ok(())
     });
     match outcome {
@@ -321,6 +271,27 @@ fn check_fusermount3() -> Result<String, Failure> {
         );
     }
     Ok(format!("{} (setuid root)", path.display()))
+}
+
+/// Enters a new user + mount namespace (plus `extra`) where we keep our own ids.
+fn unshare_as_self(extra: CloneFlags) -> Result<Ids> {
+    let me = Ids::current();
+    unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS | extra)?;
+    write_maps(me, me)?;
+    Ok(me)
+}
+
+/// A private mount namespace's own tmpfs on /tmp, to mount things on.
+fn scratch_tmp() -> Result<()> {
+    make_private_recursive(Path::new("/"))?;
+    mount(
+        Some("tmpfs"),
+        "/tmp",
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )?;
+    Ok(())
 }
 
 /// Runs `f` in a forked child and returns its error message, if any.

@@ -157,20 +157,9 @@ fn mount_direct(me: Ids) -> Result<MountedMirror> {
             dev_fuse_path().display()
         )
     })?;
-    let options = format!(
-        "fd={},rootmode=40000,user_id={},group_id={}",
-        fuse.as_raw_fd(),
-        me.uid,
-        me.gid
-    );
-    mount(
-        Some("fusebox"),
-        &mountpoint,
-        Some("fuse.fusebox"),
-        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-        Some(options.as_str()),
-    )
-    .context("cannot mount FUSE in the user namespace (Linux ≥ 4.18 needed; try --mount-helper fusermount3)")?;
+    mount_fuse_fd(&fuse, &mountpoint, me).context(
+        "cannot mount FUSE in the user namespace (Linux ≥ 4.18 needed; try --mount-helper fusermount3)",
+    )?;
     Ok(MountedMirror {
         daemon_fds: vec![fuse.as_raw_fd()],
         fuse,
@@ -258,6 +247,24 @@ fn receive_fd(sock: &OwnedFd) -> Result<OwnedFd> {
         }
     }
     bail!("no fd in the message")
+}
+
+/// Mounts the FUSE connection `fuse` at `mountpoint` with mount(2), as `me` (who must be
+/// root of the current user namespace's mount namespace, or real root).
+pub fn mount_fuse_fd(fuse: &OwnedFd, mountpoint: &Path, me: Ids) -> nix::Result<()> {
+    let options = format!(
+        "fd={},rootmode=40000,user_id={},group_id={}",
+        fuse.as_raw_fd(),
+        me.uid,
+        me.gid
+    );
+    mount(
+        Some("fusebox"),
+        mountpoint,
+        Some("fuse.fusebox"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+        Some(options.as_str()),
+    )
 }
 
 /// $XDG_RUNTIME_DIR when usable (private to the user, tmpfs), else the temp dir.
