@@ -137,9 +137,12 @@ fn supervise_inside(build: Pid) -> i32 {
         }
         match sys::wait_signal(&set) {
             Ok(info) if info.signal == Signal::SIGCHLD => {}
-            Ok(info) => {
+            // As outside: what the kernel sent (a terminal's Ctrl-C) reached the build
+            // too, since it shares our process group.
+            Ok(info) if info.from_process() => {
                 let _ = kill(build, info.signal);
             }
+            Ok(_) => {}
             Err(e) => {
                 eprintln!("fusebox-run: init: sigwaitinfo: {e}");
                 return EXIT_SETUP_FAILED;

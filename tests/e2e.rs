@@ -1198,9 +1198,22 @@ fn interactive_shell_has_job_control(h: Helper) {
                   sleep 300 &\n\
                   jobs\n\
                   kill %1; wait\n\
-                  echo JOBS-$((1+1))\n\
-                  exit 5\n",
+                  (sleep 2; echo RES\"\"UMED-OK)\n",
             );
+            // The terminal turns ^Z and ^C into signals as they are typed: wait until
+            // the foreground job runs before typing them.
+            std::thread::sleep(Duration::from_millis(700));
+            run.write_stdin(b"\x1a");
+            std::thread::sleep(Duration::from_millis(500));
+            run.write_stdin(b"jobs; echo STOP\"\"PED-$?\nfg\n");
+            std::thread::sleep(Duration::from_secs(3));
+            run.write_stdin(
+                b"sh -c 'trap \"echo GOT-\"\"INT\" INT; sleep 3; echo AFTER-\"\"INT'\n",
+            );
+            std::thread::sleep(Duration::from_millis(700));
+            run.write_stdin(b"\x03");
+            std::thread::sleep(Duration::from_millis(500));
+            run.write_stdin(b"echo JOBS-$((1+1))\nexit 5\n");
         }
         let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.wait()));
         let left: Vec<_> = procs_matching(&marker)
@@ -1230,8 +1243,66 @@ fn interactive_shell_has_job_control(h: Helper) {
         s.contains("[1]+") && s.contains("Running"),
         "`jobs` should list the sleep\n{out}"
     );
+    assert!(
+        s.contains("Stopped") && s.contains("STOPPED-0"),
+        "Ctrl-Z should stop the foreground job\n{out}"
+    );
+    assert!(s.contains("RESUMED-OK"), "fg should resume it\n{out}");
+    assert_eq!(
+        s.matches("GOT-INT").count(),
+        1,
+        "Ctrl-C should arrive exactly once\n{out}"
+    );
+    assert!(s.contains("AFTER-INT"), "{out}");
     assert!(s.contains("JOBS-2"), "{out}");
     out.expect_code(5);
+}
+
+/// A terminal's Ctrl-C goes to the whole foreground process group, which a
+/// non-interactive build shares with fusebox-run: fusebox-run must not forward it again.
+fn ctrl_c_on_a_terminal_arrives_once(h: Helper) {
+    let marker = unique("fusebox-e2e-ctrlc-");
+    let tmp = tmpdir();
+    // A handler per delivery (a shell's trap would merge two close SIGINTs into one).
+    let counter = tmp.path().join("count-sigint.py");
+    std::fs::write(
+        &counter,
+        "import signal, sys, time\n\
+         got = []\n\
+         signal.signal(signal.SIGINT, lambda s, f: got.append(s))\n\
+         time.sleep(3)\n\
+         print('GOT-%d' % len(got))\n\
+         sys.exit(4)\n",
+    )
+    .unwrap();
+    let cmd = format!(
+        // exec: the shell `script` starts would itself die of the SIGINT after its child.
+        "exec '{}' --mount-helper {} -- python3 '{}' {marker}",
+        bin().display(),
+        h.name(),
+        counter.display()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .current_dir(tmp.path())
+        .env("TERM", "dumb")
+        .env_remove("TMPDIR");
+    let out = {
+        let mut run = spawn_command(c, true, Duration::from_secs(60));
+        std::thread::sleep(Duration::from_millis(1500));
+        run.write_stdin(b"\x03");
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.wait()));
+        kill_pids(&procs_matching(&marker));
+        match out {
+            Ok(out) => out,
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    };
+    assert!(
+        out.stdout.contains("GOT-1"),
+        "the build should see Ctrl-C exactly once\n{out}"
+    );
+    out.expect_code(4);
 }
 
 // =============================================================================================
@@ -1314,6 +1385,7 @@ e2e_tests! {
         uid_map_self_and_root,
         hostname_and_ipc_options,
         interactive_shell_has_job_control,
+        ctrl_c_on_a_terminal_arrives_once,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
