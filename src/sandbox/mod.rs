@@ -29,7 +29,8 @@ use userns::Ids;
 /// Runs `config.command` in a new sandbox and returns its exit code.
 pub fn run(config: &Config) -> Result<i32> {
     // 1. The host root, before any namespace: the mirror resolves everything from it, so
-    //    it can never reach its own mountpoint (which exists only in later namespaces).
+    //    it never walks into its own mount (direct: that exists only in later
+    //    namespaces; fusermount3: the mirror hides the staging directory that holds it).
     let root = open_host_root()?;
     let me = Ids::current();
     let method = fuse_mount::choose(config.mount_helper)?;
@@ -47,13 +48,16 @@ pub fn run(config: &Config) -> Result<i32> {
         me,
         uid_map: config.uid_map,
         net: config.net,
+        unshare_ipc: config.unshare_ipc,
         hostname: config.hostname.clone(),
         newroot: mounted.mountpoint.clone(),
         cwd: config.cwd.clone(),
         command: config.command.clone(),
         daemon_fds: mounted.daemon_fds.clone(),
     };
-    let init = match sys::fork_into(plan.namespaces(config)).context("cannot create the sandbox")? {
+    let init = match sys::fork_into(plan.namespaces())
+        .context("cannot create the sandbox's namespaces (hint: `fusebox-run --check` tells why)")?
+    {
         Forked::Child => {
             drop(go_write);
             enter_sandbox(&plan, go_read, root)
@@ -154,6 +158,7 @@ struct ChildPlan {
     me: Ids,
     uid_map: UidMap,
     net: Net,
+    unshare_ipc: bool,
     hostname: Option<String>,
     newroot: PathBuf,
     cwd: PathBuf,
@@ -162,12 +167,13 @@ struct ChildPlan {
 }
 
 impl ChildPlan {
-    fn namespaces(&self, config: &Config) -> CloneFlags {
+    /// The namespaces PID 1 is cloned into.
+    fn namespaces(&self) -> CloneFlags {
         let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
         flags.set(CloneFlags::CLONE_NEWUSER, self.new_userns);
-        flags.set(CloneFlags::CLONE_NEWNET, config.net == Net::None);
-        flags.set(CloneFlags::CLONE_NEWIPC, config.unshare_ipc);
-        flags.set(CloneFlags::CLONE_NEWUTS, config.hostname.is_some());
+        flags.set(CloneFlags::CLONE_NEWNET, self.net == Net::None);
+        flags.set(CloneFlags::CLONE_NEWIPC, self.unshare_ipc);
+        flags.set(CloneFlags::CLONE_NEWUTS, self.hostname.is_some());
         flags
     }
 }
