@@ -12,6 +12,7 @@
 //! ```
 #![deny(unsafe_code)]
 
+pub mod audit;
 pub mod check;
 pub mod cli;
 pub mod mirror;

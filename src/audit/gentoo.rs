@@ -1,0 +1,265 @@
+//! Gentoo `sandbox`'s text formats, byte for byte (sandbox v2.46, gentoo/sandbox commit
+//! 5ac4b15), so that Portage and people used to it read fusebox's output unchanged:
+//!
+//! - the violation log (`libsandbox/libsandbox.c`: the `LOG_*` defines at the top and
+//!   `write_logfile`): a header written when the file is first created, then one block
+//!   per violation, each starting with a newline so blocks are blank-line separated;
+//! - the `C:` line (`libsbutil/sb_write_fd.c`, `sb_copy_file_to_fd`): the raw
+//!   `/proc/PID/cmdline` with every NUL turned into a space — hence a trailing space;
+//! - the summary printed at exit (`src/sandbox.c`, `print_sandbox_log`) through
+//!   `sb_eerror`, which prefixes each call with ` * ` (`libsbutil/sb_efuncs.c`);
+//! - the verbose line (`check_syscall` in `libsandbox.c`), padded to the longest wrapped
+//!   symbol name (`SB_MAX_STRING_LEN`, computed by `scripts/gen_symbol_header.awk` over
+//!   `libsandbox/symbols.h.in`: 18, `__utimensat_time64`, since 2023).
+//!
+//! Colours are left out: Gentoo drops them too under `NOCOLOR`, and the log itself
+//! never has them.
+//!
+//! Portage only ever asks whether the log is non-empty (`[[ -s ${SANDBOX_LOG} ]]` in
+//! `bin/ebuild.sh` and `bin/phase-functions.sh`, `st_size > 0` in
+//! `lib/_emerge/EbuildMetadataPhase.py`); the content is for people.
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+use super::Violation;
+
+/// Gentoo's `SB_MAX_STRING_LEN`: the verbose line pads `name:` to one more than this.
+const SB_MAX_STRING_LEN: usize = 18;
+
+/// The first lines of a new log file.
+pub fn log_header() -> String {
+    concat!(
+        "VERSION 1.0\n",
+        "FORMAT: F - Function called\n",
+        "FORMAT: S - Access Status\n",
+        "FORMAT: P - Path as passed to function\n",
+        "FORMAT: A - Absolute Path (not canonical)\n",
+        "FORMAT: R - Canonical Path\n",
+        "FORMAT: C - Command Line\n",
+    )
+    .to_owned()
+}
+
+/// One violation's block, exactly as written to the log: paths as their raw bytes, as
+/// Gentoo writes them (a path need not be UTF-8).
+pub fn log_entry_bytes(v: &Violation) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64 + v.cmdline.len() + 3 * v.abs.as_os_str().len());
+    // The leading newline is Gentoo's separator: it follows the header or the previous
+    // block's final newline, leaving a blank line.
+    out.extend_from_slice(b"\nF: ");
+    out.extend_from_slice(v.op.as_bytes());
+    // The main log holds only denials; Gentoo writes `allow` only to its debug log.
+    out.extend_from_slice(b"\nS: deny\nP: ");
+    out.extend_from_slice(v.path.as_os_str().as_bytes());
+    out.extend_from_slice(b"\nA: ");
+    out.extend_from_slice(v.abs.as_os_str().as_bytes());
+    out.extend_from_slice(b"\nR: ");
+    out.extend_from_slice(v.canonical.as_os_str().as_bytes());
+    out.extend_from_slice(b"\nC: ");
+    out.extend_from_slice(v.cmdline.as_bytes());
+    out.push(b'\n');
+    out
+}
+
+/// [`log_entry_bytes`] as text (bytes that are not UTF-8 become U+FFFD): for display.
+pub fn log_entry(v: &Violation) -> String {
+    String::from_utf8_lossy(&log_entry_bytes(v)).into_owned()
+}
+
+/// The `C:` text for the raw content of `/proc/PID/cmdline`: NULs become spaces, so the
+/// usual trailing NUL leaves a trailing space, as in Gentoo's log.
+pub fn cmdline_from_proc(raw: &[u8]) -> String {
+    let spaced: Vec<u8> = raw.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
+    String::from_utf8_lossy(&spaced).into_owned()
+}
+
+/// The `C:` text when the process's command line cannot be read (it has exited).
+pub fn unreadable_cmdline(pid: u32) -> String {
+    format!("unable to read /proc/{pid}/cmdline")
+}
+
+/// The summary printed on stderr when the build ends with violations: a rule with the
+/// title, the log's path, the whole log, a closing rule, all 80 columns wide.
+///
+/// Gentoo prints the log in 8 KiB reads, each behind a ` * ` line; for a log over 8 KiB
+/// it repeats that line mid-text. That is an artefact of its buffer, not a format, so
+/// the whole log follows a single ` * ` line here.
+pub fn summary(log_path: &Path, log_text: &str) -> String {
+    format!(
+        " * ----------------------- SANDBOX ACCESS VIOLATION SUMMARY -----------------------\n\
+         \x20* LOG FILE: \"{}\"\n\
+         \x20* \n\
+         {log_text}\
+         \x20* --------------------------------------------------------------------------------\n",
+        log_path.display()
+    )
+}
+
+/// The line printed for each violation in verbose mode (Gentoo's `SANDBOX_VERBOSE`, its
+/// default), newline included. `path` is the absolute (not canonical) path.
+pub fn denied_line(op: &str, path: &Path) -> String {
+    // Gentoo's `%*s` with a width of `SB_MAX_STRING_LEN + 1 - strlen(func)`; a negative
+    // width in printf pads by its magnitude.
+    let width = (SB_MAX_STRING_LEN + 1).abs_diff(op.len());
+    format!(" * ACCESS DENIED:  {op}:{:width$}{}\n", "", path.display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Op;
+    use super::*;
+    use std::ffi::OsStr;
+    use std::path::PathBuf;
+
+    const HEADER: &str = "VERSION 1.0
+FORMAT: F - Function called
+FORMAT: S - Access Status
+FORMAT: P - Path as passed to function
+FORMAT: A - Absolute Path (not canonical)
+FORMAT: R - Canonical Path
+FORMAT: C - Command Line
+";
+
+    fn mkdir_usr() -> Violation {
+        Violation {
+            op: Op::Mkdir.gentoo_name(),
+            path: "usr/foo".into(),
+            abs: "/usr/foo".into(),
+            canonical: "/usr/foo".into(),
+            cmdline: cmdline_from_proc(b"mkdir\0usr/foo\0"),
+        }
+    }
+
+    #[test]
+    fn header_is_gentoos() {
+        assert_eq!(log_header(), HEADER);
+    }
+
+    #[test]
+    fn entry_is_gentoos() {
+        assert_eq!(
+            log_entry(&mkdir_usr()),
+            "\nF: mkdir\nS: deny\nP: usr/foo\nA: /usr/foo\nR: /usr/foo\nC: mkdir usr/foo \n"
+        );
+    }
+
+    #[test]
+    fn log_with_two_entries_is_blank_line_separated() {
+        let second = Violation {
+            op: Op::OpenWrCreat.gentoo_name(),
+            path: "/etc/x y".into(),
+            abs: "/etc/x y".into(),
+            canonical: "/etc/x y".into(),
+            cmdline: cmdline_from_proc(b"sh\0-c\0echo > '/etc/x y'\0"),
+        };
+        let log = log_header() + &log_entry(&mkdir_usr()) + &log_entry(&second);
+        assert_eq!(
+            log,
+            "VERSION 1.0
+FORMAT: F - Function called
+FORMAT: S - Access Status
+FORMAT: P - Path as passed to function
+FORMAT: A - Absolute Path (not canonical)
+FORMAT: R - Canonical Path
+FORMAT: C - Command Line
+
+F: mkdir
+S: deny
+P: usr/foo
+A: /usr/foo
+R: /usr/foo
+C: mkdir usr/foo 
+
+F: open_wr_creat
+S: deny
+P: /etc/x y
+A: /etc/x y
+R: /etc/x y
+C: sh -c echo > '/etc/x y' 
+"
+        );
+    }
+
+    #[test]
+    fn entry_bytes_keep_non_utf8_paths() {
+        let raw = PathBuf::from(OsStr::from_bytes(b"/tmp/\xff"));
+        let v = Violation::new(Op::Unlink, raw, "rm ".into());
+        let bytes = log_entry_bytes(&v);
+        assert_eq!(
+            bytes,
+            b"\nF: unlink\nS: deny\nP: /tmp/\xff\nA: /tmp/\xff\nR: /tmp/\xff\nC: rm \n".to_vec()
+        );
+        assert!(log_entry(&v).contains("P: /tmp/\u{fffd}\n"));
+    }
+
+    #[test]
+    fn cmdline_helpers() {
+        assert_eq!(cmdline_from_proc(b"make\0-j4\0"), "make -j4 ");
+        assert_eq!(cmdline_from_proc(b""), "");
+        assert_eq!(unreadable_cmdline(42), "unable to read /proc/42/cmdline");
+    }
+
+    #[test]
+    fn summary_is_gentoos() {
+        let log = log_header() + &log_entry(&mkdir_usr());
+        let s = summary(Path::new("/var/tmp/portage/x/temp/sandbox.log"), &log);
+        assert_eq!(
+            s,
+            " * ----------------------- SANDBOX ACCESS VIOLATION SUMMARY -----------------------
+ * LOG FILE: \"/var/tmp/portage/x/temp/sandbox.log\"
+ * 
+VERSION 1.0
+FORMAT: F - Function called
+FORMAT: S - Access Status
+FORMAT: P - Path as passed to function
+FORMAT: A - Absolute Path (not canonical)
+FORMAT: R - Canonical Path
+FORMAT: C - Command Line
+
+F: mkdir
+S: deny
+P: usr/foo
+A: /usr/foo
+R: /usr/foo
+C: mkdir usr/foo 
+ * --------------------------------------------------------------------------------
+"
+        );
+        // Both rules are 80 columns after the ` * ` prefix.
+        let lines: Vec<&str> = s.lines().collect();
+        assert_eq!(lines[0].len(), 3 + 80);
+        assert_eq!(lines.last().unwrap().len(), 3 + 80);
+    }
+
+    #[test]
+    fn denied_line_is_padded_like_gentoos() {
+        // "mkdir:" then 19 - 5 = 14 spaces.
+        assert_eq!(
+            denied_line("mkdir", Path::new("/usr/foo")),
+            " * ACCESS DENIED:  mkdir:              /usr/foo\n"
+        );
+        assert_eq!(
+            denied_line("open_wr_creat", Path::new("/etc/x")),
+            " * ACCESS DENIED:  open_wr_creat:      /etc/x\n"
+        );
+        // Every name lines its path up in the same column.
+        for op in Op::ALL {
+            let line = denied_line(op.gentoo_name(), Path::new("/p"));
+            assert_eq!(
+                line.find("/p"),
+                Some(" * ACCESS DENIED:  ".len() + 20),
+                "{line}"
+            );
+        }
+        // Longer than Gentoo's longest symbol: printf's negative width pads by its size.
+        assert_eq!(
+            denied_line("a_name_of_twenty_chr", Path::new("/p")),
+            " * ACCESS DENIED:  a_name_of_twenty_chr: /p\n"
+        );
+        assert_eq!(
+            denied_line("nineteen_characters", Path::new("/p")),
+            " * ACCESS DENIED:  nineteen_characters:/p\n"
+        );
+    }
+}

@@ -1,0 +1,216 @@
+//! What the sandbox tells the user about the build: Gentoo `sandbox`'s violation log,
+//! exit summary and verbose line ([`gentoo`]), the synchronous log writer
+//! ([`ViolationLog`]), and the JSON-lines trace ([`trace`]).
+//!
+//! Those external formats are rendered by pure functions with golden tests: Portage and
+//! people read the log, scripts read the trace.
+
+pub mod gentoo;
+mod log;
+pub mod trace;
+
+use std::path::PathBuf;
+
+use crate::policy::Access;
+
+pub use gentoo::{
+    cmdline_from_proc, denied_line, log_entry, log_entry_bytes, log_header, summary,
+    unreadable_cmdline,
+};
+pub use log::ViolationLog;
+pub use trace::{TraceEvent, trace_line};
+
+/// An operation as the violation log names it.
+///
+/// The names are Gentoo's `F:` names where it has one (`libsandbox/libsandbox.c`,
+/// `before_syscall_open_int` and `before_syscall_access` for the `open_*` and
+/// `access_*` forms; `libsandbox/symbols.h.in` for the rest, which are the wrapped
+/// function names). Gentoo logs the exact libc function (`mkdirat`, `renameat2`,
+/// `fchmodat`…); the mirror sees a FUSE request, not which variant the build called, so
+/// each family is logged under its plain name. The few ops Gentoo never checks (see
+/// [`Op::is_gentoo_name`]) use the syscall's name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Op {
+    /// open without O_CREAT, read only.
+    OpenRd,
+    /// open without O_CREAT, O_WRONLY or O_RDWR.
+    OpenWr,
+    /// open with O_CREAT but O_RDONLY. Gentoo checks this against READ; the mirror only
+    /// sees it when the file is created, so it is a write here.
+    OpenRdCreat,
+    /// open with O_CREAT and O_WRONLY or O_RDWR (FUSE `create`).
+    OpenWrCreat,
+    Opendir,
+    /// access/faccessat with R_OK (FUSE `access`).
+    AccessRd,
+    /// access/faccessat with W_OK.
+    AccessWr,
+    Execve,
+    Mkdir,
+    Mknod,
+    Mkfifo,
+    Unlink,
+    Rmdir,
+    /// Checked, and logged, once for each of its two paths.
+    Rename,
+    Link,
+    Symlink,
+    Chmod,
+    Chown,
+    /// Setting atime/mtime. Gentoo wraps utime, utimes, futimesat, lutimes and
+    /// utimensat; coreutils' touch uses utimensat, and it is the one FUSE mirrors.
+    Utimensat,
+    Truncate,
+    Setxattr,
+    Removexattr,
+    /// Not checked by Gentoo (it acts on an open fd); fusebox judges it by the path
+    /// the file was opened under.
+    Fallocate,
+}
+
+impl Op {
+    pub const ALL: [Op; 23] = [
+        Op::OpenRd,
+        Op::OpenWr,
+        Op::OpenRdCreat,
+        Op::OpenWrCreat,
+        Op::Opendir,
+        Op::AccessRd,
+        Op::AccessWr,
+        Op::Execve,
+        Op::Mkdir,
+        Op::Mknod,
+        Op::Mkfifo,
+        Op::Unlink,
+        Op::Rmdir,
+        Op::Rename,
+        Op::Link,
+        Op::Symlink,
+        Op::Chmod,
+        Op::Chown,
+        Op::Utimensat,
+        Op::Truncate,
+        Op::Setxattr,
+        Op::Removexattr,
+        Op::Fallocate,
+    ];
+
+    /// The `F:` name in the log and the verbose line.
+    pub fn gentoo_name(self) -> &'static str {
+        match self {
+            Op::OpenRd => "open_rd",
+            Op::OpenWr => "open_wr",
+            Op::OpenRdCreat => "open_rd_creat",
+            Op::OpenWrCreat => "open_wr_creat",
+            Op::Opendir => "opendir",
+            Op::AccessRd => "access_rd",
+            Op::AccessWr => "access_wr",
+            Op::Execve => "execve",
+            Op::Mkdir => "mkdir",
+            Op::Mknod => "mknod",
+            Op::Mkfifo => "mkfifo",
+            Op::Unlink => "unlink",
+            Op::Rmdir => "rmdir",
+            Op::Rename => "rename",
+            Op::Link => "link",
+            Op::Symlink => "symlink",
+            Op::Chmod => "chmod",
+            Op::Chown => "chown",
+            Op::Utimensat => "utimensat",
+            Op::Truncate => "truncate",
+            Op::Setxattr => "setxattr",
+            Op::Removexattr => "removexattr",
+            Op::Fallocate => "fallocate",
+        }
+    }
+
+    /// Whether Gentoo's sandbox itself uses this name (so a log holding it is one
+    /// Gentoo could have written).
+    pub fn is_gentoo_name(self) -> bool {
+        !matches!(self, Op::Fallocate)
+    }
+
+    /// How the policy judges the op.
+    pub fn access(self) -> Access {
+        match self {
+            Op::OpenRd | Op::Opendir | Op::AccessRd | Op::Execve => Access::Read,
+            _ => Access::Write,
+        }
+    }
+}
+
+/// One refused, reported operation: a block of the violation log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Violation {
+    /// The `F:` name: [`Op::gentoo_name`].
+    pub op: &'static str,
+    /// `P:` the path as the build passed it (the mirror only knows the absolute one, so
+    /// usually the same as `abs`).
+    pub path: PathBuf,
+    /// `A:` absolute, not canonical.
+    pub abs: PathBuf,
+    /// `R:` canonical.
+    pub canonical: PathBuf,
+    /// `C:` the command line, arguments separated by spaces as Gentoo writes them (see
+    /// [`cmdline_from_proc`]).
+    pub cmdline: String,
+}
+
+impl Violation {
+    /// A violation whose three paths are the same (what the mirror sees: a resolved
+    /// absolute path).
+    pub fn new(op: Op, path: PathBuf, cmdline: String) -> Self {
+        Violation {
+            op: op.gentoo_name(),
+            abs: path.clone(),
+            canonical: path.clone(),
+            path,
+            cmdline,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn op_names_are_distinct_and_gentoo_shaped() {
+        let names: HashSet<_> = Op::ALL.iter().map(|o| o.gentoo_name()).collect();
+        assert_eq!(names.len(), Op::ALL.len());
+        for op in Op::ALL {
+            let n = op.gentoo_name();
+            assert!(
+                n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{n}"
+            );
+            // Gentoo pads the verbose line to its longest symbol (18 characters); the
+            // layout assumes names no longer than that.
+            assert!(n.len() <= 18, "{n}");
+        }
+        assert!(Op::Mkdir.is_gentoo_name());
+        assert!(!Op::Fallocate.is_gentoo_name());
+    }
+
+    #[test]
+    fn op_access() {
+        assert_eq!(Op::OpenRd.access(), Access::Read);
+        assert_eq!(Op::Opendir.access(), Access::Read);
+        assert_eq!(Op::AccessRd.access(), Access::Read);
+        assert_eq!(Op::Execve.access(), Access::Read);
+        assert_eq!(Op::OpenRdCreat.access(), Access::Write);
+        assert_eq!(Op::OpenWr.access(), Access::Write);
+        assert_eq!(Op::AccessWr.access(), Access::Write);
+        assert_eq!(Op::Utimensat.access(), Access::Write);
+        assert_eq!(Op::Rename.access(), Access::Write);
+    }
+
+    #[test]
+    fn violation_new_fills_all_paths() {
+        let v = Violation::new(Op::Mkdir, "/usr/x".into(), "mkdir /usr/x ".into());
+        assert_eq!(v.op, "mkdir");
+        assert_eq!(v.path, v.abs);
+        assert_eq!(v.abs, v.canonical);
+    }
+}
