@@ -13,8 +13,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
+use fusebox::audit::{Auditor, Enforcement, ViolationLog};
 use fusebox::mirror::{HostId, Mirror, MirrorOptions, session_config};
-use fusebox::policy::Policy;
+use fusebox::policy::{Policy, SharedPolicy};
 use fuser::{MountOption, Session};
 use nix::fcntl::{OFlag, open};
 use nix::sys::signal::{SigSet, Signal};
@@ -70,7 +71,12 @@ fn main() -> Result<()> {
     let opts = MirrorOptions {
         root: open_path(&root_path)?,
         hidden,
-        policy: Arc::new(Policy::new(args.write)),
+        policy: Arc::new(SharedPolicy::new(Policy::new(args.write))),
+        auditor: Arc::new(Auditor::new(
+            ViolationLog::create(std::env::temp_dir().join("mirror_mount.log"))?,
+            true,
+            Enforcement::Deny,
+        )),
         ownership: Default::default(),
     };
     let mirror = Mirror::with_prefix(opts, root_path.clone())?;

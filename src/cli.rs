@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
+use crate::policy::{List, parse_policy_file};
+
 /// Run a build in a rootless sandbox: it reads the host, writes only where allowed,
 /// and every file access goes through fusebox's FUSE mirror of `/`.
 #[derive(Parser, Debug)]
@@ -23,6 +25,36 @@ pub struct Args {
     /// Allow writes under PATH (repeatable). Default: the current directory, /tmp and $TMPDIR.
     #[arg(short, long = "write", value_name = "PATH")]
     pub write: Vec<PathBuf>,
+
+    /// Allow reads under PATH (repeatable). Default: / (everything).
+    #[arg(long = "read", value_name = "PATH")]
+    pub read: Vec<PathBuf>,
+
+    /// Make writes under PATH fail quietly, without a violation (repeatable): for
+    /// configure-style probes.
+    #[arg(long = "predict", value_name = "PATH")]
+    pub predict: Vec<PathBuf>,
+
+    /// Refuse and report reads and writes under PATH, whatever else allows them (repeatable).
+    #[arg(long = "deny", value_name = "PATH")]
+    pub deny: Vec<PathBuf>,
+
+    /// Read policy entries from FILE: lines `read|write|predict|deny PATH`, `#` comments.
+    #[arg(long = "policy", value_name = "FILE")]
+    pub policy: Vec<PathBuf>,
+
+    /// Report violations but let the operations succeed (to see what a build needs).
+    #[arg(long)]
+    pub audit: bool,
+
+    /// Write violations to FILE in Gentoo's sandbox log format.
+    /// Default: $TMPDIR/fusebox-PID.log (created only when there is a violation).
+    #[arg(long = "log", value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Print ` * ACCESS DENIED:  op:  path` on stderr as each violation happens.
+    #[arg(short, long)]
+    pub verbose: bool,
 
     /// Inside, be your own uid/gid (self) or uid/gid 0 (root, like `unshare -r`).
     #[arg(long, value_enum, default_value_t = UidMap::SelfId, value_name = "MAP")]
@@ -86,8 +118,12 @@ pub struct Config {
     pub command: Vec<OsString>,
     /// The working directory, the same path inside as outside.
     pub cwd: PathBuf,
-    /// Absolute paths the build may write under, each also as its canonical path.
-    pub write: Vec<PathBuf>,
+    /// The policy's entries, absolute, in the order given (defaults included).
+    pub policy: Vec<(List, PathBuf)>,
+    /// Where violations are logged.
+    pub log: PathBuf,
+    pub audit: bool,
+    pub verbose: bool,
     pub uid_map: UidMap,
     pub net: Net,
     pub unshare_ipc: bool,
@@ -101,16 +137,18 @@ impl Config {
         if let Some(name) = &args.hostname {
             validate_hostname(name)?;
         }
-        let given = if args.write.is_empty() {
-            default_write_paths(&cwd, tmpdir)
-        } else {
-            args.write
+        let policy = policy_entries(&args, &cwd, tmpdir.clone())?;
+        let log = match &args.log {
+            Some(log) => cwd.join(log),
+            None => temp_dir(tmpdir).join(format!("fusebox-{}.log", std::process::id())),
         };
-        let write = write_paths(&given, &cwd)?;
         Ok(Config {
             command: args.command,
             cwd,
-            write,
+            policy,
+            log,
+            audit: args.audit,
+            verbose: args.verbose,
             uid_map: args.uid_map,
             net: args.net,
             unshare_ipc: args.unshare_ipc,
@@ -120,30 +158,82 @@ impl Config {
     }
 }
 
+/// The policy from the options and policy files, in that order, with the defaults for
+/// a list nothing names: READ `/`, and WRITE the current directory, /tmp and $TMPDIR.
+fn policy_entries(
+    args: &Args,
+    cwd: &Path,
+    tmpdir: Option<OsString>,
+) -> Result<Vec<(List, PathBuf)>> {
+    let mut entries = Vec::new();
+    for (list, paths, option) in [
+        (List::Read, &args.read, "--read"),
+        (List::Write, &args.write, "--write"),
+        (List::Predict, &args.predict, "--predict"),
+        (List::Deny, &args.deny, "--deny"),
+    ] {
+        for path in paths {
+            entries.push(entry(list, path, cwd, || {
+                format!("{option} {}", path.display())
+            })?);
+        }
+    }
+    for file in &args.policy {
+        let text = std::fs::read_to_string(cwd.join(file))
+            .with_context(|| format!("--policy {}: cannot read it", file.display()))?;
+        let parsed =
+            parse_policy_file(&text).with_context(|| format!("--policy {}", file.display()))?;
+        for (list, path) in parsed {
+            entries.push(entry(list, &path, cwd, || {
+                format!(
+                    "--policy {}: {} {}",
+                    file.display(),
+                    list.keyword(),
+                    path.display()
+                )
+            })?);
+        }
+    }
+    let names = |entries: &[(List, PathBuf)], list| entries.iter().any(|(l, _)| *l == list);
+    if !names(&entries, List::Read) {
+        entries.push((List::Read, PathBuf::from("/")));
+    }
+    if !names(&entries, List::Write) {
+        for path in default_write_paths(cwd, tmpdir) {
+            entries.push((List::Write, path));
+        }
+    }
+    Ok(entries)
+}
+
+/// One entry: absolute, and for the lists that grant access, existing (a typo would
+/// otherwise silently deny the build). Predict and deny may name what does not exist
+/// yet: they are about what the build must not create.
+fn entry(
+    list: List,
+    path: &Path,
+    cwd: &Path,
+    what: impl Fn() -> String,
+) -> Result<(List, PathBuf)> {
+    let absolute = lexically_normal(&cwd.join(path));
+    if matches!(list, List::Read | List::Write) && !absolute.exists() {
+        bail!("{}: no such path", what());
+    }
+    Ok((list, absolute))
+}
+
+fn temp_dir(tmpdir: Option<OsString>) -> PathBuf {
+    tmpdir
+        .filter(|t| !t.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"))
+}
+
 /// The current directory, /tmp and $TMPDIR: where builds expect to write.
 fn default_write_paths(cwd: &Path, tmpdir: Option<OsString>) -> Vec<PathBuf> {
     let mut paths = vec![cwd.to_path_buf(), PathBuf::from("/tmp")];
     paths.extend(tmpdir.filter(|t| !t.is_empty()).map(PathBuf::from));
     paths
-}
-
-/// Makes each path absolute (relative to `cwd`) and adds its canonical form, because the
-/// mirror judges the physical path it resolved, while users name paths through symlinks.
-/// A path that does not exist is an error: a typo would otherwise silently deny the build.
-fn write_paths(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
-    let mut paths = Vec::new();
-    for path in given {
-        let absolute = cwd.join(path);
-        let canonical = absolute
-            .canonicalize()
-            .with_context(|| format!("--write {}: no such path", path.display()))?;
-        for p in [lexically_normal(&absolute), canonical] {
-            if !paths.contains(&p) {
-                paths.push(p);
-            }
-        }
-    }
-    Ok(paths)
 }
 
 /// `/a/./b/../c` → `/a/c`, without touching the filesystem.
@@ -230,20 +320,66 @@ mod tests {
         assert_eq!(default_write_paths(cwd, Some("".into())).len(), 2);
     }
 
+    fn config(argv: &[&str], cwd: &Path) -> Result<Config> {
+        Config::from_args(parse(argv).unwrap(), cwd.to_path_buf(), None)
+    }
+
     #[test]
-    fn write_paths_are_absolute_and_canonical() {
+    fn defaults_fill_the_lists_nothing_names() {
         let dir = tempfile::tempdir().unwrap();
-        let real = dir.path().canonicalize().unwrap();
-        std::fs::create_dir(real.join("out")).unwrap();
-        std::os::unix::fs::symlink(real.join("out"), real.join("link")).unwrap();
-        let paths = write_paths(&[PathBuf::from("link")], &real).unwrap();
-        assert_eq!(paths, [real.join("link"), real.join("out")]);
+        let c = config(&["true"], dir.path()).unwrap();
+        assert_eq!(
+            c.policy,
+            [
+                (List::Read, PathBuf::from("/")),
+                (List::Write, dir.path().to_path_buf()),
+                (List::Write, PathBuf::from("/tmp")),
+            ]
+        );
+        let c = config(&["--read", "/usr", "-w", ".", "true"], dir.path()).unwrap();
+        assert_eq!(
+            c.policy,
+            [
+                (List::Read, PathBuf::from("/usr")),
+                (List::Write, dir.path().to_path_buf()),
+            ]
+        );
+    }
+
+    #[test]
+    fn policy_files_add_entries_and_report_bad_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("p");
+        std::fs::write(&file, "# mine\nwrite /tmp\ndeny /tmp/secret\n").unwrap();
+        let c = config(&["--policy", file.to_str().unwrap(), "true"], dir.path()).unwrap();
+        assert!(
+            c.policy
+                .contains(&(List::Deny, PathBuf::from("/tmp/secret")))
+        );
+        assert!(c.policy.contains(&(List::Write, PathBuf::from("/tmp"))));
+        assert!(!c.policy.contains(&(List::Write, dir.path().to_path_buf())));
+        std::fs::write(&file, "write /tmp\nwrte /x\n").unwrap();
+        let err = config(&["--policy", file.to_str().unwrap(), "true"], dir.path()).unwrap_err();
+        assert!(format!("{err:#}").contains("line 2"), "{err:#}");
     }
 
     #[test]
     fn a_missing_write_path_is_an_error_that_names_it() {
-        let err = write_paths(&[PathBuf::from("/no/such/dir")], Path::new("/")).unwrap_err();
+        let err = config(&["-w", "/no/such/dir", "true"], Path::new("/")).unwrap_err();
         assert!(err.to_string().contains("/no/such/dir"), "{err}");
+        // A deny may name what does not exist yet.
+        assert!(config(&["--deny", "/no/such/dir", "true"], Path::new("/")).is_ok());
+    }
+
+    #[test]
+    fn the_log_defaults_to_the_temp_dir() {
+        let c = Config::from_args(
+            parse(&["true"]).unwrap(),
+            PathBuf::from("/"),
+            Some("/var/tmp".into()),
+        )
+        .unwrap();
+        assert!(c.log.starts_with("/var/tmp"), "{}", c.log.display());
     }
 
     #[test]

@@ -794,7 +794,8 @@ try symlink ln -s x "$d/symlink"
 try truncate truncate -s 0 "$f""#,
         &[&f, d],
     );
-    out.ok();
+    out.expect_code(1);
+    assert!(out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY"), "{out}");
     let rows: Vec<Vec<&str>> = out
         .stdout
         .lines()
@@ -843,7 +844,9 @@ fn write_option_adds_a_write_path(h: Helper) {
 if echo evil > "$2" 2>/dev/null; then echo file=written; else echo file=denied; fi"#,
         &[&sub, &hd.path().join("file")],
     );
-    out.ok();
+    // The refused write is a violation: the summary, and a failure although sh exited 0.
+    out.expect_code(1);
+    assert!(out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY"), "{out}");
     assert_eq!(out.stdout, "ok\nfile=denied\n", "{out}");
     assert_eq!(std::fs::read_to_string(sub.join("new")).unwrap(), "made\n");
     assert_eq!(

@@ -1,9 +1,15 @@
 //! The violation log file (Gentoo's `SANDBOX_LOG`), appended to synchronously.
 
-use std::fs::{self, OpenOptions};
+use std::ffi::OsString;
+use std::fs::File;
 use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{AtFlags, OFlag, openat};
+use nix::sys::stat::{Mode, SFlag, fstatat};
+use nix::unistd::{UnlinkatFlags, unlinkat};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -25,6 +31,11 @@ use super::{Violation, gentoo};
 #[derive(Debug)]
 pub struct ViolationLog {
     path: PathBuf,
+    /// The log's directory as the host sees it, opened when the log was created: the
+    /// daemon lives in a mount namespace of its own (with its own /tmp under the direct
+    /// mount), so the log is always reached from here, never by path.
+    dir: OwnedFd,
+    name: OsString,
     /// Serialises "does the file exist? then open and write": two first violations at
     /// once must not both write the header.
     lock: Mutex<()>,
@@ -37,12 +48,31 @@ impl ViolationLog {
     /// Nothing is created until the first violation.
     pub fn create(path: impl Into<PathBuf>) -> io::Result<Self> {
         let path = path.into();
-        match fs::remove_file(&path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{}: not a file path", path.display()),
+            ));
+        };
+        let parent = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        let name = name.to_owned();
+        let dir = nix::fcntl::open(
+            parent,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        match unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e.into()),
         }
         Ok(ViolationLog {
             path,
+            dir,
+            name,
             lock: Mutex::new(()),
             count: AtomicU64::new(0),
         })
@@ -53,10 +83,14 @@ impl ViolationLog {
         // The guard protects no data, so a poisoned lock is as good as a clean one.
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut block = Vec::new();
-        match fs::symlink_metadata(&self.path) {
+        match fstatat(
+            &self.dir,
+            self.name.as_os_str(),
+            AtFlags::AT_SYMLINK_NOFOLLOW,
+        ) {
             // Gentoo aborts with "SECURITY BREACH" here: something replaced the log
             // with a link or device to make the sandbox write elsewhere.
-            Ok(meta) if !meta.file_type().is_file() => {
+            Ok(st) if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) != SFlag::S_IFREG => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
                     format!("{}: exists and is not a regular file", self.path.display()),
@@ -66,17 +100,35 @@ impl ViolationLog {
             Err(_) => block.extend_from_slice(gentoo::log_header().as_bytes()),
         }
         block.extend_from_slice(&gentoo::log_entry_bytes(v));
-        let mut file = OpenOptions::new()
-            .append(true)
-            .create(true)
-            // Gentoo's S_IRUSR|S_IWUSR|S_IRGRP|S_IROTH. O_NOFOLLOW closes the gap
-            // between the check above and this open.
-            .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&self.path)?;
-        file.write_all(&block)?;
+        // Gentoo's S_IRUSR|S_IWUSR|S_IRGRP|S_IROTH. O_NOFOLLOW closes the gap between
+        // the check above and this open.
+        let fd = openat(
+            self.dir.as_fd(),
+            self.name.as_os_str(),
+            OFlag::O_WRONLY
+                | OFlag::O_APPEND
+                | OFlag::O_CREAT
+                | OFlag::O_NOFOLLOW
+                | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )?;
+        File::from(fd).write_all(&block)?;
         self.count.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// What the log holds now, read the way it is written (the path may lead elsewhere
+    /// in fusebox-run's own mount namespace).
+    pub fn contents(&self) -> io::Result<Vec<u8>> {
+        let fd = openat(
+            self.dir.as_fd(),
+            self.name.as_os_str(),
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut File::from(fd), &mut bytes)?;
+        Ok(bytes)
     }
 
     pub fn path(&self) -> &Path {
@@ -91,6 +143,8 @@ impl ViolationLog {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use super::super::Op;
     use super::*;
     use std::os::unix::fs::PermissionsExt;

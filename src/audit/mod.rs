@@ -5,6 +5,7 @@
 //! Those external formats are rendered by pure functions with golden tests: Portage and
 //! people read the log, scripts read the trace.
 
+mod auditor;
 pub mod gentoo;
 mod log;
 pub mod trace;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 
 use crate::policy::Access;
 
+pub use auditor::{Auditor, Enforcement};
 pub use gentoo::{
     cmdline_from_proc, denied_line, log_entry, log_entry_bytes, log_header, summary,
     unreadable_cmdline,
@@ -41,6 +43,8 @@ pub enum Op {
     /// open with O_CREAT and O_WRONLY or O_RDWR (FUSE `create`).
     OpenWrCreat,
     Opendir,
+    /// readlink (a read, like Gentoo's READ list covers).
+    Readlink,
     /// access/faccessat with R_OK (FUSE `access`).
     AccessRd,
     /// access/faccessat with W_OK.
@@ -69,12 +73,13 @@ pub enum Op {
 }
 
 impl Op {
-    pub const ALL: [Op; 23] = [
+    pub const ALL: [Op; 24] = [
         Op::OpenRd,
         Op::OpenWr,
         Op::OpenRdCreat,
         Op::OpenWrCreat,
         Op::Opendir,
+        Op::Readlink,
         Op::AccessRd,
         Op::AccessWr,
         Op::Execve,
@@ -103,6 +108,7 @@ impl Op {
             Op::OpenRdCreat => "open_rd_creat",
             Op::OpenWrCreat => "open_wr_creat",
             Op::Opendir => "opendir",
+            Op::Readlink => "readlink",
             Op::AccessRd => "access_rd",
             Op::AccessWr => "access_wr",
             Op::Execve => "execve",
@@ -127,13 +133,13 @@ impl Op {
     /// Whether Gentoo's sandbox itself uses this name (so a log holding it is one
     /// Gentoo could have written).
     pub fn is_gentoo_name(self) -> bool {
-        !matches!(self, Op::Fallocate)
+        !matches!(self, Op::Fallocate | Op::Readlink)
     }
 
     /// How the policy judges the op.
     pub fn access(self) -> Access {
         match self {
-            Op::OpenRd | Op::Opendir | Op::AccessRd | Op::Execve => Access::Read,
+            Op::OpenRd | Op::Opendir | Op::Readlink | Op::AccessRd | Op::Execve => Access::Read,
             _ => Access::Write,
         }
     }

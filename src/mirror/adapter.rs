@@ -28,23 +28,23 @@ impl Filesystem for Mirror {
         Ok(())
     }
 
-    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        entry(reply, self.op_lookup(parent.0, name));
+    fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        entry(reply, self.call(req).op_lookup(parent.0, name));
     }
 
     // batch_forget: fuser's default calls this for each node (its item type,
     // is not exported by fuser 0.18.0, so it cannot be overridden).
-    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
-        self.op_forget(ino.0, nlookup);
+    fn forget(&self, req: &Request, ino: INodeNo, nlookup: u64) {
+        self.call(req).op_forget(ino.0, nlookup);
     }
 
-    fn getattr(&self, _req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        attr(reply, self.op_getattr(ino.0, fh.map(|f| f.0)));
+    fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
+        attr(reply, self.call(req).op_getattr(ino.0, fh.map(|f| f.0)));
     }
 
     fn setattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         mode: Option<u32>,
         uid: Option<u32>,
@@ -69,11 +69,11 @@ impl Filesystem for Mirror {
             mtime,
             fh: fh.map(|f| f.0),
         };
-        attr(reply, self.op_setattr(ino.0, set));
+        attr(reply, self.call(req).op_setattr(ino.0, set));
     }
 
-    fn readlink(&self, _req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.op_readlink(ino.0) {
+    fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
+        match self.call(req).op_readlink(ino.0) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
         }
@@ -81,7 +81,7 @@ impl Filesystem for Mirror {
 
     fn mknod(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -89,43 +89,49 @@ impl Filesystem for Mirror {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.op_mknod(parent.0, name, mode, rdev));
+        entry(reply, self.call(req).op_mknod(parent.0, name, mode, rdev));
     }
 
     fn mkdir(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.op_mkdir(parent.0, name, mode));
+        entry(reply, self.call(req).op_mkdir(parent.0, name, mode));
     }
 
-    fn unlink(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.op_remove(parent.0, name, Remove::File));
+    fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        empty(
+            reply,
+            self.call(req).op_remove(parent.0, name, Remove::File),
+        );
     }
 
-    fn rmdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.op_remove(parent.0, name, Remove::Dir));
+    fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        empty(reply, self.call(req).op_remove(parent.0, name, Remove::Dir));
     }
 
     fn symlink(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         link_name: &OsStr,
         target: &Path,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.op_symlink(parent.0, link_name, target));
+        entry(
+            reply,
+            self.call(req).op_symlink(parent.0, link_name, target),
+        );
     }
 
     fn rename(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         newparent: INodeNo,
@@ -135,23 +141,24 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.op_rename(parent.0, name, newparent.0, newname, flags),
+            self.call(req)
+                .op_rename(parent.0, name, newparent.0, newname, flags),
         );
     }
 
     fn link(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         newparent: INodeNo,
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.op_link(ino.0, newparent.0, newname));
+        entry(reply, self.call(req).op_link(ino.0, newparent.0, newname));
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.op_open(ino.0, flags.0) {
+    fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        match self.call(req).op_open(ino.0, flags.0) {
             Ok((fh, io)) => reply.opened(FileHandle(fh), cache::file_open_flags(io)),
             Err(e) => reply.error(e),
         }
@@ -159,7 +166,7 @@ impl Filesystem for Mirror {
 
     fn read(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -168,7 +175,7 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.op_read(ino.0, fh.0, offset, size) {
+        match self.call(req).op_read(ino.0, fh.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
@@ -176,7 +183,7 @@ impl Filesystem for Mirror {
 
     fn write(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -186,7 +193,7 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        written(reply, self.op_write(ino.0, fh.0, offset, data));
+        written(reply, self.call(req).op_write(ino.0, fh.0, offset, data));
     }
 
     fn flush(
@@ -203,7 +210,7 @@ impl Filesystem for Mirror {
 
     fn release(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
@@ -211,23 +218,23 @@ impl Filesystem for Mirror {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.op_release(fh.0);
+        self.call(req).op_release(fh.0);
         reply.ok();
     }
 
     fn fsync(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.op_fsync(ino.0, fh.0, datasync));
+        empty(reply, self.call(req).op_fsync(ino.0, fh.0, datasync));
     }
 
-    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.op_opendir(ino.0) {
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.call(req).op_opendir(ino.0) {
             Ok(fh) => reply.opened(FileHandle(fh), cache::dir_open_flags()),
             Err(e) => reply.error(e),
         }
@@ -235,13 +242,13 @@ impl Filesystem for Mirror {
 
     fn readdir(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.op_readdir(ino.0, fh.0, offset, |e| {
+        let r = self.call(req).op_readdir(ino.0, fh.0, offset, |e| {
             fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
         });
         match r {
@@ -252,13 +259,13 @@ impl Filesystem for Mirror {
 
     fn readdirplus(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.op_readdirplus(ino.0, fh.0, offset, |e| {
+        let r = self.call(req).op_readdirplus(ino.0, fh.0, offset, |e| {
             fill(reply.add(
                 e.entry.attr.ino,
                 e.next,
@@ -276,29 +283,29 @@ impl Filesystem for Mirror {
 
     fn releasedir(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.op_release(fh.0);
+        self.call(req).op_release(fh.0);
         reply.ok();
     }
 
     fn fsyncdir(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.op_fsync(ino.0, fh.0, datasync));
+        empty(reply, self.call(req).op_fsync(ino.0, fh.0, datasync));
     }
 
-    fn statfs(&self, _req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match self.op_statfs(ino.0) {
+    fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
+        match self.call(req).op_statfs(ino.0) {
             Ok(s) => reply.statfs(
                 s.blocks(),
                 s.blocks_free(),
@@ -315,7 +322,7 @@ impl Filesystem for Mirror {
 
     fn setxattr(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         name: &OsStr,
         value: &[u8],
@@ -323,28 +330,28 @@ impl Filesystem for Mirror {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.op_setxattr(ino.0, name, value, flags));
+        empty(reply, self.call(req).op_setxattr(ino.0, name, value, flags));
     }
 
-    fn getxattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        xattr(reply, self.op_getxattr(ino.0, name, size));
+    fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
+        xattr(reply, self.call(req).op_getxattr(ino.0, name, size));
     }
 
-    fn listxattr(&self, _req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        xattr(reply, self.op_listxattr(ino.0, size));
+    fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
+        xattr(reply, self.call(req).op_listxattr(ino.0, size));
     }
 
-    fn removexattr(&self, _req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.op_removexattr(ino.0, name));
+    fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
+        empty(reply, self.call(req).op_removexattr(ino.0, name));
     }
 
-    fn access(&self, _req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        empty(reply, self.op_access(ino.0, mask));
+    fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
+        empty(reply, self.call(req).op_access(ino.0, mask));
     }
 
     fn create(
         &self,
-        _req: &Request,
+        req: &Request,
         parent: INodeNo,
         name: &OsStr,
         mode: u32,
@@ -352,7 +359,7 @@ impl Filesystem for Mirror {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.op_create(parent.0, name, mode, flags) {
+        match self.call(req).op_create(parent.0, name, mode, flags) {
             Ok((e, fh)) => reply.created(
                 &cache::ENTRY_TTL,
                 &e.attr,
@@ -367,7 +374,7 @@ impl Filesystem for Mirror {
 
     fn fallocate(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: u64,
@@ -375,19 +382,23 @@ impl Filesystem for Mirror {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.op_fallocate(ino.0, fh.0, offset, length, mode));
+        empty(
+            reply,
+            self.call(req)
+                .op_fallocate(ino.0, fh.0, offset, length, mode),
+        );
     }
 
     fn lseek(
         &self,
-        _req: &Request,
+        req: &Request,
         ino: INodeNo,
         fh: FileHandle,
         offset: i64,
         whence: i32,
         reply: ReplyLseek,
     ) {
-        match self.op_lseek(ino.0, fh.0, offset, whence) {
+        match self.call(req).op_lseek(ino.0, fh.0, offset, whence) {
             Ok(off) => reply.offset(off),
             Err(e) => reply.error(e),
         }
@@ -395,7 +406,7 @@ impl Filesystem for Mirror {
 
     fn copy_file_range(
         &self,
-        _req: &Request,
+        req: &Request,
         ino_in: INodeNo,
         fh_in: FileHandle,
         offset_in: u64,
@@ -411,7 +422,7 @@ impl Filesystem for Mirror {
         }
         written(
             reply,
-            self.op_copy_file_range(
+            self.call(req).op_copy_file_range(
                 ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
             ),
         );

@@ -40,7 +40,10 @@ pub struct MirrorOptions {
     /// Directories whose contents the mirror hides (lookup → ENOENT, readdir → only . and ..):
     /// the staging directory that holds the mirror's own mountpoint.
     pub hidden: Vec<HostId>,
-    pub policy: Arc<crate::policy::Policy>,
+    /// Decides every operation (and can change while the build runs).
+    pub policy: Arc<crate::policy::SharedPolicy>,
+    /// Receives the violations the policy reports.
+    pub auditor: Arc<crate::audit::Auditor>,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
     pub ownership: Ownership,
 }
@@ -62,7 +65,14 @@ impl Mirror {
     /// root fd (for mirroring a subdirectory in tests and examples).
     pub fn with_prefix(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Mirror> {
         Ok(Mirror {
-            res: Resolver::new(opts.root, opts.hidden, opts.policy, prefix, opts.ownership)?,
+            res: Resolver::new(
+                opts.root,
+                opts.hidden,
+                opts.policy,
+                opts.auditor,
+                prefix,
+                opts.ownership,
+            )?,
             handles: Handles::default(),
         })
     }

@@ -27,7 +27,25 @@ use super::errno::{HostResult, OpResult};
 use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::handle::Handle;
 use super::inode::{Chain, HostId, ROOT_ID, Store};
-use crate::policy::{Access, Policy, Verdict};
+use crate::audit::{Auditor, Op};
+use crate::policy::{SharedPolicy, Verdict};
+
+/// The process a request came from: its thread id in fusebox-run's (the host's) PID
+/// namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caller {
+    pub pid: u32,
+}
+
+/// How an op is judged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Check {
+    /// Not judged: lookups, stat, listings' names. Like Gentoo's sandbox, the policy
+    /// decides what a build may open, change or run, not what it may see exists.
+    Metadata,
+    /// `op` by `caller`, decided by the policy and reported when refused.
+    Op { op: Op, caller: Caller },
+}
 
 /// What an op names: a node itself, or a name in a directory node.
 #[derive(Clone, Copy, Debug)]
@@ -81,7 +99,8 @@ pub struct Resolver {
     store: Store,
     dirs: DirCache,
     hidden: HashSet<HostId>,
-    policy: Arc<Policy>,
+    policy: Arc<SharedPolicy>,
+    auditor: Arc<Auditor>,
     /// The mirror path of the root fd: policy paths are `prefix` + the path below it.
     prefix: PathBuf,
     ownership: Ownership,
@@ -91,7 +110,8 @@ impl Resolver {
     pub fn new(
         root: OwnedFd,
         hidden: Vec<HostId>,
-        policy: Arc<Policy>,
+        policy: Arc<SharedPolicy>,
+        auditor: Arc<Auditor>,
         prefix: PathBuf,
         ownership: Ownership,
     ) -> std::io::Result<Resolver> {
@@ -103,6 +123,7 @@ impl Resolver {
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
             hidden: hidden.into_iter().collect(),
             policy,
+            auditor,
             prefix,
             ownership,
         })
@@ -117,13 +138,13 @@ impl Resolver {
     ///
     /// Existence is checked before the policy (a write below a missing directory is
     /// ENOENT, as natively); a denial is EACCES and nothing has been changed.
-    pub fn resolve_for(&self, target: Target<'_>, access: Access) -> OpResult<Resolved> {
+    pub fn resolve_for(&self, target: Target<'_>, check: Check) -> OpResult<Resolved> {
         match target {
             Target::Node(id) => {
                 let chain = self.store.chain(id)?;
                 let node = self.open_chain(id, &chain)?;
                 let path = self.mirror_path(&chain, None);
-                self.judge(&path, access)?;
+                self.judge(&path, check)?;
                 Ok(Resolved::Node(NodeAt { node, path }))
             }
             Target::Entry { parent, name } => {
@@ -133,7 +154,7 @@ impl Resolver {
                     node,
                     path: self.mirror_path(&chain, None),
                 };
-                self.child_of(&dir, name, access).map(Resolved::Entry)
+                self.child_of(&dir, name, check).map(Resolved::Entry)
             }
         }
     }
@@ -141,7 +162,7 @@ impl Resolver {
     /// Resolves `name` in the already resolved directory `dir` and judges `access` to
     /// it: [`Self::resolve_for`] of an entry, without re-opening the directory (for
     /// readdirplus, which resolves every name of a listing).
-    pub fn child_of(&self, dir: &NodeAt, name: &OsStr, access: Access) -> OpResult<EntryAt> {
+    pub fn child_of(&self, dir: &NodeAt, name: &OsStr, check: Check) -> OpResult<EntryAt> {
         check_name(name)?;
         if !is_dir(&dir.node.stat) {
             return Err(Errno::ENOTDIR);
@@ -150,7 +171,7 @@ impl Resolver {
             return Err(Errno::ENOENT);
         }
         let path = dir.path.join(name);
-        self.judge(&path, access)?;
+        self.judge(&path, check)?;
         Ok(EntryAt {
             dir: dir.node.clone(),
             name: name.to_owned(),
@@ -164,16 +185,16 @@ impl Resolver {
     }
 
     /// [`Self::resolve_for`] a node.
-    pub fn node(&self, id: u64, access: Access) -> OpResult<NodeAt> {
-        match self.resolve_for(Target::Node(id), access)? {
+    pub fn node(&self, id: u64, check: Check) -> OpResult<NodeAt> {
+        match self.resolve_for(Target::Node(id), check)? {
             Resolved::Node(n) => Ok(n),
             Resolved::Entry(_) => Err(super::errno::impossible("entry for a node target")),
         }
     }
 
     /// [`Self::resolve_for`] a name in a directory.
-    pub fn entry(&self, parent: u64, name: &OsStr, access: Access) -> OpResult<EntryAt> {
-        match self.resolve_for(Target::Entry { parent, name }, access)? {
+    pub fn entry(&self, parent: u64, name: &OsStr, check: Check) -> OpResult<EntryAt> {
+        match self.resolve_for(Target::Entry { parent, name }, check)? {
             Resolved::Entry(e) => Ok(e),
             Resolved::Node(_) => Err(super::errno::impossible("node for an entry target")),
         }
@@ -181,13 +202,20 @@ impl Resolver {
 
     /// Judges `access` through an open handle: by the path it was opened under (the
     /// file may have been unlinked or renamed since; the open was judged then).
-    pub fn judge_handle(&self, handle: &Handle, access: Access) -> OpResult<()> {
-        self.judge(handle.path(), access)
+    pub fn judge_handle(&self, handle: &Handle, check: Check) -> OpResult<()> {
+        self.judge(handle.path(), check)
     }
 
-    fn judge(&self, path: &Path, access: Access) -> OpResult<()> {
-        match self.policy.check(access, path) {
+    /// THE decision: the policy's verdict on `check` at `path`, reported when it is a
+    /// violation. Predicted writes fail quietly; `--audit` lets violations through.
+    fn judge(&self, path: &Path, check: Check) -> OpResult<()> {
+        let Check::Op { op, caller } = check else {
+            return Ok(());
+        };
+        match self.policy.check(op.access(), path) {
             Verdict::Allow => Ok(()),
+            Verdict::Predict => Err(Errno::EACCES),
+            Verdict::Deny if self.auditor.report(op, path, caller.pid) => Ok(()),
             Verdict::Deny => Err(Errno::EACCES),
         }
     }

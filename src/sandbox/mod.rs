@@ -18,9 +18,10 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::pipe2;
 
+use crate::audit::{Auditor, Enforcement, ViolationLog};
 use crate::cli::{Config, Net, UidMap};
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
-use crate::policy::Policy;
+use crate::policy::{Policy, SharedPolicy};
 use crate::supervisor;
 use crate::sys::{self, Forked};
 use fuse_mount::Method;
@@ -33,6 +34,16 @@ pub fn run(config: &Config) -> Result<i32> {
     //    namespaces; fusermount3: the mirror hides the staging directory that holds it).
     let root = open_host_root()?;
     let me = Ids::current();
+    //    The policy (realpaths) and the log's directory, likewise as the host sees them.
+    let policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let log = ViolationLog::create(&config.log)
+        .with_context(|| format!("cannot use {} as the violation log", config.log.display()))?;
+    let enforcement = if config.audit {
+        Enforcement::AuditOnly
+    } else {
+        Enforcement::Deny
+    };
+    let auditor = Arc::new(Auditor::new(log, config.verbose, enforcement));
     let method = fuse_mount::choose(config.mount_helper)?;
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
@@ -80,7 +91,8 @@ pub fn run(config: &Config) -> Result<i32> {
         MirrorOptions {
             root,
             hidden: mounted.hidden.clone(),
-            policy: Arc::new(Policy::new(config.write.clone())),
+            policy: Arc::new(SharedPolicy::new(policy)),
+            auditor: auditor.clone(),
             ownership: match method {
                 Method::Direct => Ownership::SquashForeign {
                     uid: me.uid,
@@ -101,7 +113,19 @@ pub fn run(config: &Config) -> Result<i32> {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
     }
-    Ok(code)
+    Ok(report_violations(&auditor, code))
+}
+
+/// Prints the violation summary, as Gentoo's sandbox does at exit, and turns a build
+/// that "succeeded" despite violations into a failure (1).
+fn report_violations(auditor: &Auditor, code: i32) -> i32 {
+    match auditor.summary() {
+        Some(summary) => {
+            eprint!("{summary}");
+            if code == 0 { 1 } else { code }
+        }
+        None => code,
+    }
 }
 
 /// Starts the FUSE session threads. The handshake (FUSE_INIT) happens here, before the

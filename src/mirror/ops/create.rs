@@ -1,6 +1,7 @@
 //! Ops that change names: mknod, mkdir, symlink, link, create, unlink, rmdir, rename.
 //! Each creating op ends in the same registration as a lookup.
 
+use super::Call;
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -12,13 +13,13 @@ use nix::unistd::{UnlinkatFlags, linkat, symlinkat, unlinkat};
 
 use super::data::host_open_flags;
 use super::proc_fd_path;
-use crate::mirror::Mirror;
+use crate::audit::Op;
 use crate::mirror::errno::{HostResult, OpResult, from_nix};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
 use crate::mirror::inode::HostId;
+use crate::mirror::resolve::Check;
 use crate::mirror::resolve::{EntryAt, EntryOut, is_dir};
 use crate::mirror::sys;
-use crate::policy::Access;
 
 /// Which of unlink/rmdir.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,7 +28,7 @@ pub enum Remove {
     Dir,
 }
 
-impl Mirror {
+impl Call<'_> {
     pub(crate) fn op_mknod(
         &self,
         parent: u64,
@@ -35,9 +36,14 @@ impl Mirror {
         mode: u32,
         rdev: u32,
     ) -> OpResult<EntryOut> {
-        let at = self.res.entry(parent, name, Access::Write)?;
-        own_umask()?;
         let kind = SFlag::from_bits_truncate(mode & libc::S_IFMT);
+        let op = if kind == SFlag::S_IFIFO {
+            Op::Mkfifo
+        } else {
+            Op::Mknod
+        };
+        let at = self.res.entry(parent, name, self.check(op))?;
+        own_umask()?;
         let perm = Mode::from_bits_truncate(mode & 0o7777);
         mknodat(at.dir.fd.as_fd(), name, kind, perm, u64::from(rdev)).host()?;
         self.res.lookup_at(parent, &at)
@@ -49,7 +55,7 @@ impl Mirror {
         if self.existing(parent, name)?.is_some() {
             return Err(Errno::EEXIST);
         }
-        let at = self.res.entry(parent, name, Access::Write)?;
+        let at = self.res.entry(parent, name, self.check(Op::Mkdir))?;
         own_umask()?;
         mkdirat(
             at.dir.fd.as_fd(),
@@ -66,7 +72,7 @@ impl Mirror {
         name: &OsStr,
         target: &Path,
     ) -> OpResult<EntryOut> {
-        let at = self.res.entry(parent, name, Access::Write)?;
+        let at = self.res.entry(parent, name, self.check(Op::Symlink))?;
         symlinkat(target, at.dir.fd.as_fd(), name).host()?;
         self.res.lookup_at(parent, &at)
     }
@@ -74,8 +80,8 @@ impl Mirror {
     /// A hard link is judged on both names: a link must not make a protected file
     /// writable through a new name.
     pub(crate) fn op_link(&self, id: u64, newparent: u64, newname: &OsStr) -> OpResult<EntryOut> {
-        let src = self.res.node(id, Access::Write)?;
-        let dst = self.res.entry(newparent, newname, Access::Write)?;
+        let src = self.res.node(id, self.check(Op::Link))?;
+        let dst = self.res.entry(newparent, newname, self.check(Op::Link))?;
         // Through /proc/self/fd with AT_SYMLINK_FOLLOW: links the verified object
         // itself, which linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH for.
         linkat(
@@ -98,7 +104,12 @@ impl Mirror {
         mode: u32,
         flags: i32,
     ) -> OpResult<(EntryOut, u64)> {
-        let at = self.res.entry(parent, name, Access::Write)?;
+        let op = if flags & libc::O_ACCMODE == libc::O_RDONLY {
+            Op::OpenRdCreat
+        } else {
+            Op::OpenWrCreat
+        };
+        let at = self.res.entry(parent, name, self.check(op))?;
         own_umask()?;
         // O_NOFOLLOW: the name is never followed if a symlink raced in.
         let oflags = host_open_flags(flags) | OFlag::O_CREAT | OFlag::O_NOFOLLOW;
@@ -128,11 +139,11 @@ impl Mirror {
         let Some(st) = self.existing(parent, name)? else {
             return Err(Errno::ENOENT);
         };
-        let at = self.res.entry(parent, name, Access::Write)?;
-        let flag = match what {
-            Remove::File => UnlinkatFlags::NoRemoveDir,
-            Remove::Dir => UnlinkatFlags::RemoveDir,
+        let (op, flag) = match what {
+            Remove::File => (Op::Unlink, UnlinkatFlags::NoRemoveDir),
+            Remove::Dir => (Op::Rmdir, UnlinkatFlags::RemoveDir),
         };
+        let at = self.res.entry(parent, name, self.check(op))?;
         unlinkat(at.dir.fd.as_fd(), name, flag).host()?;
         self.forget_name(parent, name, &st);
         Ok(())
@@ -146,9 +157,10 @@ impl Mirror {
         newname: &OsStr,
         flags: RenameFlags,
     ) -> OpResult<()> {
-        let src = self.res.entry(parent, name, Access::Write)?;
-        let dst = self.res.entry(newparent, newname, Access::Write)?;
-        let src_st = stat_at(&src)?.ok_or(Errno::ENOENT)?;
+        // A missing source is ENOENT wherever it is, not a violation.
+        let src_st = self.existing(parent, name)?.ok_or(Errno::ENOENT)?;
+        let src = self.res.entry(parent, name, self.check(Op::Rename))?;
+        let dst = self.res.entry(newparent, newname, self.check(Op::Rename))?;
         let dst_st = stat_at(&dst)?;
         let nix_flags = nix::fcntl::RenameFlags::from_bits_retain(flags.bits());
         renameat2(
@@ -176,7 +188,7 @@ impl Mirror {
 
     /// The host stat of `name` in `parent` if it exists (judged as a read).
     fn existing(&self, parent: u64, name: &OsStr) -> OpResult<Option<FileStat>> {
-        let probe = self.res.entry(parent, name, Access::Read)?;
+        let probe = self.res.entry(parent, name, Check::Metadata)?;
         stat_at(&probe)
     }
 

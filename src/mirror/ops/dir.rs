@@ -4,6 +4,7 @@
 //! before every getdents64, so a listing resumes exactly where the kernel asks, however
 //! the requests interleave.
 
+use super::Call;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -13,14 +14,14 @@ use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 use nix::unistd::{Whence, lseek};
 
-use crate::mirror::Mirror;
+use crate::audit::Op;
 use crate::mirror::attr::kind_of_stat;
 use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
 use crate::mirror::inode::{HostId, ROOT_ID};
+use crate::mirror::resolve::Check;
 use crate::mirror::resolve::EntryOut;
 use crate::mirror::sys;
-use crate::policy::Access;
 
 /// One directory entry as read from the host.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,9 +58,9 @@ pub struct ListedPlus<'a> {
 
 const GETDENTS_BUF: usize = 32 * 1024;
 
-impl Mirror {
+impl Call<'_> {
     pub(crate) fn op_opendir(&self, id: u64) -> OpResult<u64> {
-        let at = self.res.node(id, Access::Read)?;
+        let at = self.res.node(id, self.check(Op::Opendir))?;
         // "." from the O_PATH fd: a readable fd of the verified directory itself.
         let fd = openat(
             at.node.fd.as_fd(),
@@ -104,7 +105,8 @@ impl Mirror {
         mut add: impl FnMut(ListedPlus<'_>) -> Fill,
     ) -> OpResult<()> {
         let h = self.dir_handle(fh, id)?;
-        let dir = self.res.node(id, Access::Read)?;
+        // Judged at opendir; the names are looked up like any lookup.
+        let dir = self.res.node(id, Check::Metadata)?;
         let dir_st = dir.node.stat;
         self.each_dirent(&h, &dir_st, offset, |d| {
             if is_dot(&d.name) {
@@ -123,7 +125,7 @@ impl Mirror {
             }
             let entry = match self
                 .res
-                .child_of(&dir, &d.name, Access::Read)
+                .child_of(&dir, &d.name, Check::Metadata)
                 .and_then(|e| self.res.lookup_at(id, &e))
             {
                 Ok(entry) => entry,

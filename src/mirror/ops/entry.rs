@@ -1,6 +1,7 @@
 //! Ops on a node's metadata: lookup, forget, getattr, setattr, readlink, access,
 //! statfs.
 
+use super::Call;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStringExt;
@@ -14,13 +15,13 @@ use nix::sys::statvfs::{Statvfs, fstatvfs};
 use nix::unistd::{Gid, Uid, fchownat, ftruncate};
 
 use super::proc_fd_path;
-use crate::mirror::Mirror;
+use crate::audit::Op;
 use crate::mirror::attr::kind_of_stat;
 use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
+use crate::mirror::resolve::Check;
 use crate::mirror::resolve::{EntryOut, NodeFd};
 use crate::mirror::sys::{self, SetTime};
-use crate::policy::Access;
 
 /// The changes one setattr asks for (None: leave as is).
 #[derive(Debug, Default)]
@@ -42,11 +43,25 @@ impl SetAttr {
             || self.atime.is_some()
             || self.mtime.is_some()
     }
+
+    /// The operation a build's call is logged as: the first change it makes, in the
+    /// order chmod, chown, truncate, utimensat.
+    fn op(&self) -> Op {
+        if self.mode.is_some() {
+            Op::Chmod
+        } else if self.uid.is_some() || self.gid.is_some() {
+            Op::Chown
+        } else if self.size.is_some() {
+            Op::Truncate
+        } else {
+            Op::Utimensat
+        }
+    }
 }
 
-impl Mirror {
+impl Call<'_> {
     pub(crate) fn op_lookup(&self, parent: u64, name: &OsStr) -> OpResult<EntryOut> {
-        let entry = self.res.entry(parent, name, Access::Read)?;
+        let entry = self.res.entry(parent, name, Check::Metadata)?;
         self.res.lookup_at(parent, &entry)
     }
 
@@ -59,7 +74,7 @@ impl Mirror {
         // for fstat: an unlinked file is then reached by `held`).
         let st = match fh.and_then(|fh| self.handles.get(fh, id).ok()) {
             Some(handle) => fstat(handle.fd()).host()?,
-            None => match self.held(id, Access::Read)? {
+            None => match self.held(id, Check::Metadata)? {
                 // Just taken when the node was verified.
                 Held::Node(n) => n.stat,
                 held => held.stat()?,
@@ -73,15 +88,16 @@ impl Mirror {
         let writable = handle.as_ref().filter(|h| h.mode() == HandleMode::Write);
         // A truncate through a handle opened for writing was judged at open and must
         // work on an unlinked file; everything else is judged on the node's path.
+        let check = self.check(set.op());
         let held = if set.changes_node() || (set.size.is_some() && writable.is_none()) {
-            self.held(id, Access::Write)?
+            self.held(id, check)?
         } else {
             match writable {
                 Some(h) => {
-                    self.res.judge_handle(h, Access::Write)?;
+                    self.res.judge_handle(h, check)?;
                     Held::Handle(h.clone())
                 }
-                None => self.held(id, Access::Read)?,
+                None => self.held(id, Check::Metadata)?,
             }
         };
         apply(held.fd(), &set)?;
@@ -98,12 +114,12 @@ impl Mirror {
     /// The node's host object for a metadata op: by its path, or — once it has none
     /// (unlinked while open) — through an open handle on it, judged by the path it
     /// was opened under.
-    fn held(&self, id: u64, access: Access) -> OpResult<Held> {
-        match self.res.node(id, access) {
+    fn held(&self, id: u64, check: Check) -> OpResult<Held> {
+        match self.res.node(id, check) {
             Ok(at) => Ok(Held::Node(at.node)),
             Err(e) if e == Errno::ENOENT => {
                 let h = self.handles.any_for(id).ok_or(e)?;
-                self.res.judge_handle(&h, access)?;
+                self.res.judge_handle(&h, check)?;
                 Ok(Held::Handle(h))
             }
             Err(e) => Err(e),
@@ -111,7 +127,7 @@ impl Mirror {
     }
 
     pub(crate) fn op_readlink(&self, id: u64) -> OpResult<Vec<u8>> {
-        let at = self.res.node(id, Access::Read)?;
+        let at = self.res.node(id, self.check(Op::Readlink))?;
         let target = readlinkat(at.node.fd.as_fd(), "").host()?;
         Ok(target.into_vec())
     }
@@ -119,12 +135,12 @@ impl Mirror {
     /// access(2): the host's answer for the daemon, but a write test of a path the
     /// policy would refuse is EACCES, so `test -w` tells the truth.
     pub(crate) fn op_access(&self, id: u64, mask: AccessFlags) -> OpResult<()> {
-        let access = if mask.contains(AccessFlags::W_OK) {
-            Access::Write
+        let op = if mask.contains(AccessFlags::W_OK) {
+            Op::AccessWr
         } else {
-            Access::Read
+            Op::AccessRd
         };
-        let at = self.res.node(id, access)?;
+        let at = self.res.node(id, self.check(op))?;
         let mode = nix::unistd::AccessFlags::from_bits_truncate(mask.bits());
         nix::unistd::faccessat(
             at.node.fd.as_fd(),
@@ -136,7 +152,7 @@ impl Mirror {
     }
 
     pub(crate) fn op_statfs(&self, id: u64) -> OpResult<Statvfs> {
-        let at = self.res.node(id, Access::Read)?;
+        let at = self.res.node(id, Check::Metadata)?;
         fstatvfs(at.node.fd.as_fd()).host()
     }
 }

@@ -2,6 +2,7 @@
 //! /proc/self/fd/N for everything but symlinks (which /proc would follow), and via the
 //! parent's fd and the name, not following, for symlinks.
 
+use super::Call;
 use std::ffi::{CString, OsStr};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -9,11 +10,11 @@ use std::os::unix::ffi::OsStrExt;
 use fuser::Errno;
 
 use super::proc_fd_path;
-use crate::mirror::Mirror;
+use crate::audit::Op;
 use crate::mirror::errno::{HostResult, OpResult};
+use crate::mirror::resolve::Check;
 use crate::mirror::resolve::NodeFd;
 use crate::mirror::sys::{self, Follow};
-use crate::policy::Access;
 
 /// The answer to getxattr/listxattr: the size (when asked with size 0) or the bytes.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,15 +23,15 @@ pub enum Xattr {
     Data(Vec<u8>),
 }
 
-impl Mirror {
+impl Call<'_> {
     pub(crate) fn op_getxattr(&self, id: u64, name: &OsStr, size: u32) -> OpResult<Xattr> {
-        let (path, follow) = self.xattr_path(id, Access::Read)?;
+        let (path, follow) = self.xattr_path(id, Check::Metadata)?;
         let name = c_name(name)?;
         sized(size, |buf| sys::getxattr(&path, &name, buf, follow))
     }
 
     pub(crate) fn op_listxattr(&self, id: u64, size: u32) -> OpResult<Xattr> {
-        let (path, follow) = self.xattr_path(id, Access::Read)?;
+        let (path, follow) = self.xattr_path(id, Check::Metadata)?;
         sized(size, |buf| sys::listxattr(&path, buf, follow))
     }
 
@@ -41,21 +42,21 @@ impl Mirror {
         value: &[u8],
         flags: i32,
     ) -> OpResult<()> {
-        let (path, follow) = self.xattr_path(id, Access::Write)?;
+        let (path, follow) = self.xattr_path(id, self.check(Op::Setxattr))?;
         let name = c_name(name)?;
         sys::setxattr(&path, &name, value, flags, follow).host()
     }
 
     pub(crate) fn op_removexattr(&self, id: u64, name: &OsStr) -> OpResult<()> {
-        let (path, follow) = self.xattr_path(id, Access::Write)?;
+        let (path, follow) = self.xattr_path(id, self.check(Op::Removexattr))?;
         let name = c_name(name)?;
         sys::removexattr(&path, &name, follow).host()
     }
 
     /// A path reaching the node's host object (which keeps the node's fds open while
     /// the path is in use), and whether to follow it at the end.
-    fn xattr_path(&self, id: u64, access: Access) -> OpResult<(XattrPath, Follow)> {
-        let at = self.res.node(id, access)?;
+    fn xattr_path(&self, id: u64, check: Check) -> OpResult<(XattrPath, Follow)> {
+        let at = self.res.node(id, check)?;
         xattr_target(at.node)
     }
 }

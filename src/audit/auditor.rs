@@ -1,0 +1,76 @@
+//! Where refused operations go while the build runs: the violation log (written before
+//! the refused call returns), the verbose line, and the count the exit summary needs.
+
+use std::path::Path;
+
+use super::{Op, Violation, ViolationLog, gentoo};
+
+/// What a reported violation does to the operation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Enforcement {
+    /// Refused with EACCES (the default).
+    Deny,
+    /// Let through, but still logged (`--audit`): to see what a build needs.
+    AuditOnly,
+}
+
+/// Receives every reported violation.
+#[derive(Debug)]
+pub struct Auditor {
+    log: ViolationLog,
+    verbose: bool,
+    enforcement: Enforcement,
+}
+
+impl Auditor {
+    pub fn new(log: ViolationLog, verbose: bool, enforcement: Enforcement) -> Self {
+        Auditor {
+            log,
+            verbose,
+            enforcement,
+        }
+    }
+
+    /// Records that process `pid` attempted `op` on `path`; true when the operation
+    /// may go ahead all the same (`--audit`).
+    pub fn report(&self, op: Op, path: &Path, pid: u32) -> bool {
+        let violation = Violation::new(op, path.to_path_buf(), command_line(pid));
+        if self.verbose {
+            eprint!("{}", gentoo::denied_line(op.gentoo_name(), path));
+        }
+        if let Err(e) = self.log.record(&violation) {
+            eprintln!(
+                "fusebox-run: cannot write the violation log {}: {e}",
+                self.log.path().display()
+            );
+        }
+        self.enforcement == Enforcement::AuditOnly
+    }
+
+    /// How many violations were reported.
+    pub fn violations(&self) -> u64 {
+        self.log.count()
+    }
+
+    /// The summary for stderr at exit, when there were violations.
+    pub fn summary(&self) -> Option<String> {
+        if self.violations() == 0 {
+            return None;
+        }
+        let text = self
+            .log
+            .contents()
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_else(|e| format!("(cannot read the log: {e})\n"));
+        Some(gentoo::summary(self.log.path(), &text))
+    }
+}
+
+/// `/proc/PID/cmdline` as Gentoo logs it. The daemon stays in the host PID namespace,
+/// where the FUSE request's pid is valid.
+fn command_line(pid: u32) -> String {
+    match std::fs::read(format!("/proc/{pid}/cmdline")) {
+        Ok(raw) => gentoo::cmdline_from_proc(&raw),
+        Err(_) => gentoo::unreadable_cmdline(pid),
+    }
+}
