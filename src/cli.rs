@@ -52,6 +52,11 @@ pub struct Args {
     #[arg(long = "log", value_name = "FILE")]
     pub log: Option<PathBuf>,
 
+    /// After the run, write to FILE the smallest widening of the policy under which the
+    /// run would have had no violations (use it with --policy). Implies --audit.
+    #[arg(long = "learn", value_name = "FILE")]
+    pub learn: Option<PathBuf>,
+
     /// Print ` * ACCESS DENIED:  op:  path` on stderr as each violation happens.
     #[arg(short, long)]
     pub verbose: bool,
@@ -123,6 +128,8 @@ pub struct Config {
     /// Where violations are logged.
     pub log: PathBuf,
     pub audit: bool,
+    /// Where to write the learned policy.
+    pub learn: Option<PathBuf>,
     pub verbose: bool,
     pub uid_map: UidMap,
     pub net: Net,
@@ -142,12 +149,15 @@ impl Config {
             Some(log) => cwd.join(log),
             None => temp_dir(tmpdir).join(format!("fusebox-{}.log", std::process::id())),
         };
+        let learn = args.learn.as_ref().map(|file| cwd.join(file));
         Ok(Config {
             command: args.command,
+            learn,
             cwd,
             policy,
             log,
-            audit: args.audit,
+            // Learning needs the whole run: a refusal would end it early.
+            audit: args.audit || args.learn.is_some(),
             verbose: args.verbose,
             uid_map: args.uid_map,
             net: args.net,
@@ -183,16 +193,9 @@ fn policy_entries(
             .with_context(|| format!("--policy {}: cannot read it", file.display()))?;
         let parsed =
             parse_policy_file(&text).with_context(|| format!("--policy {}", file.display()))?;
-        for (list, path) in parsed {
-            entries.push(entry(list, &path, cwd, || {
-                format!(
-                    "--policy {}: {} {}",
-                    file.display(),
-                    list.keyword(),
-                    path.display()
-                )
-            })?);
-        }
+        // Taken as they are (the parser insists on absolute paths): a learned policy
+        // names the directories the build creates, which need not exist before it runs.
+        entries.extend(parsed);
     }
     let names = |entries: &[(List, PathBuf)], list| entries.iter().any(|(l, _)| *l == list);
     if !names(&entries, List::Read) {
@@ -206,9 +209,9 @@ fn policy_entries(
     Ok(entries)
 }
 
-/// One entry: absolute, and for the lists that grant access, existing (a typo would
-/// otherwise silently deny the build). Predict and deny may name what does not exist
-/// yet: they are about what the build must not create.
+/// One entry from the command line: absolute, and for the lists that grant access,
+/// existing (a typo would otherwise silently deny the build). Predict and deny may name
+/// what does not exist yet: they are about what the build must not create.
 fn entry(
     list: List,
     path: &Path,

@@ -2,8 +2,10 @@
 //! the refused call returns), the verbose line, and the count the exit summary needs.
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use super::{Op, Violation, ViolationLog, gentoo};
+use crate::policy::Attempt;
 
 /// What a reported violation does to the operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -20,6 +22,8 @@ pub struct Auditor {
     log: ViolationLog,
     verbose: bool,
     enforcement: Enforcement,
+    /// What was refused, for `--learn`.
+    attempts: Mutex<Vec<Attempt>>,
 }
 
 impl Auditor {
@@ -28,6 +32,7 @@ impl Auditor {
             log,
             verbose,
             enforcement,
+            attempts: Mutex::new(Vec::new()),
         }
     }
 
@@ -35,6 +40,14 @@ impl Auditor {
     /// may go ahead all the same (`--audit`).
     pub fn report(&self, op: Op, path: &Path, pid: u32) -> bool {
         let violation = Violation::new(op, path.to_path_buf(), command_line(pid));
+        self.attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Attempt {
+                access: op.access(),
+                path: path.to_path_buf(),
+                creates_dir: op == Op::Mkdir,
+            });
         if self.verbose {
             eprint!("{}", gentoo::denied_line(op.gentoo_name(), path));
         }
@@ -45,6 +58,14 @@ impl Auditor {
             );
         }
         self.enforcement == Enforcement::AuditOnly
+    }
+
+    /// Every reported violation's access and path, in order.
+    pub fn attempts(&self) -> Vec<Attempt> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// How many violations were reported.

@@ -1,15 +1,11 @@
 //! The violation log file (Gentoo's `SANDBOX_LOG`), appended to synchronously.
 
-use std::ffi::OsString;
-use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
-use nix::errno::Errno;
-use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{Mode, SFlag, fstatat};
-use nix::unistd::{UnlinkatFlags, unlinkat};
+use nix::fcntl::OFlag;
+
+use super::host_file::HostFile;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
@@ -30,12 +26,8 @@ use super::{Violation, gentoo};
 ///   what matters, not durability, so there is no fsync.
 #[derive(Debug)]
 pub struct ViolationLog {
-    path: PathBuf,
-    /// The log's directory as the host sees it, opened when the log was created: the
-    /// daemon lives in a mount namespace of its own (with its own /tmp under the direct
-    /// mount), so the log is always reached from here, never by path.
-    dir: OwnedFd,
-    name: OsString,
+    /// Reached through its directory: the daemon's own mount namespace may differ.
+    file: HostFile,
     /// Serialises "does the file exist? then open and write": two first violations at
     /// once must not both write the header.
     lock: Mutex<()>,
@@ -47,32 +39,10 @@ impl ViolationLog {
     /// `setup_sandbox` in `src/sandbox.c`), so the log afterwards holds this run only.
     /// Nothing is created until the first violation.
     pub fn create(path: impl Into<PathBuf>) -> io::Result<Self> {
-        let path = path.into();
-        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("{}: not a file path", path.display()),
-            ));
-        };
-        let parent = if parent.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            parent
-        };
-        let name = name.to_owned();
-        let dir = nix::fcntl::open(
-            parent,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        match unlinkat(&dir, name.as_os_str(), UnlinkatFlags::NoRemoveDir) {
-            Ok(()) | Err(Errno::ENOENT) => {}
-            Err(e) => return Err(e.into()),
-        }
+        let file = HostFile::new(path)?;
+        file.remove()?;
         Ok(ViolationLog {
-            path,
-            dir,
-            name,
+            file,
             lock: Mutex::new(()),
             count: AtomicU64::new(0),
         })
@@ -83,36 +53,26 @@ impl ViolationLog {
         // The guard protects no data, so a poisoned lock is as good as a clean one.
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mut block = Vec::new();
-        match fstatat(
-            &self.dir,
-            self.name.as_os_str(),
-            AtFlags::AT_SYMLINK_NOFOLLOW,
-        ) {
+        match self.file.stat()? {
             // Gentoo aborts with "SECURITY BREACH" here: something replaced the log
             // with a link or device to make the sandbox write elsewhere.
-            Ok(st) if SFlag::from_bits_truncate(st.st_mode & libc::S_IFMT) != SFlag::S_IFREG => {
+            Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
                 return Err(io::Error::new(
                     io::ErrorKind::InvalidInput,
-                    format!("{}: exists and is not a regular file", self.path.display()),
+                    format!(
+                        "{}: exists and is not a regular file",
+                        self.path().display()
+                    ),
                 ));
             }
-            Ok(_) => {}
-            Err(_) => block.extend_from_slice(gentoo::log_header().as_bytes()),
+            Some(_) => {}
+            None => block.extend_from_slice(gentoo::log_header().as_bytes()),
         }
         block.extend_from_slice(&gentoo::log_entry_bytes(v));
-        // Gentoo's S_IRUSR|S_IWUSR|S_IRGRP|S_IROTH. O_NOFOLLOW closes the gap between
-        // the check above and this open.
-        let fd = openat(
-            self.dir.as_fd(),
-            self.name.as_os_str(),
-            OFlag::O_WRONLY
-                | OFlag::O_APPEND
-                | OFlag::O_CREAT
-                | OFlag::O_NOFOLLOW
-                | OFlag::O_CLOEXEC,
-            Mode::from_bits_truncate(0o644),
-        )?;
-        File::from(fd).write_all(&block)?;
+        // Gentoo's S_IRUSR|S_IWUSR|S_IRGRP|S_IROTH. O_NOFOLLOW (HostFile's) closes the
+        // gap between the check above and this open.
+        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+        self.file.open(flags, 0o644)?.write_all(&block)?;
         self.count.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
@@ -120,19 +80,11 @@ impl ViolationLog {
     /// What the log holds now, read the way it is written (the path may lead elsewhere
     /// in fusebox-run's own mount namespace).
     pub fn contents(&self) -> io::Result<Vec<u8>> {
-        let fd = openat(
-            self.dir.as_fd(),
-            self.name.as_os_str(),
-            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )?;
-        let mut bytes = Vec::new();
-        std::io::Read::read_to_end(&mut File::from(fd), &mut bytes)?;
-        Ok(bytes)
+        self.file.read()
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
+        self.file.path()
     }
 
     /// How many violations this log recorded.

@@ -7,6 +7,7 @@
 
 mod auditor;
 pub mod gentoo;
+mod host_file;
 mod log;
 pub mod trace;
 
@@ -19,6 +20,7 @@ pub use gentoo::{
     cmdline_from_proc, denied_line, log_entry, log_entry_bytes, log_header, summary,
     unreadable_cmdline,
 };
+pub use host_file::HostFile;
 pub use log::ViolationLog;
 pub use trace::{TraceEvent, trace_line};
 

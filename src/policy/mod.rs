@@ -19,6 +19,7 @@
 //! `--policy FILE` format.
 
 mod file;
+mod learn;
 mod path;
 mod shared;
 
@@ -26,6 +27,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use file::{ParseError, ParseErrorKind, parse_policy_file};
+pub use learn::{Attempt, learn};
 pub use shared::SharedPolicy;
 
 /// What an operation does to the path it names.

@@ -18,10 +18,10 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::pipe2;
 
-use crate::audit::{Auditor, Enforcement, ViolationLog};
+use crate::audit::{Auditor, Enforcement, HostFile, ViolationLog};
 use crate::cli::{Config, Net, UidMap};
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
-use crate::policy::{Policy, SharedPolicy};
+use crate::policy::{List, Policy, SharedPolicy, learn};
 use crate::supervisor;
 use crate::sys::{self, Forked};
 use fuse_mount::Method;
@@ -44,6 +44,13 @@ pub fn run(config: &Config) -> Result<i32> {
         Enforcement::Deny
     };
     let auditor = Arc::new(Auditor::new(log, config.verbose, enforcement));
+    let learned = match &config.learn {
+        Some(file) => Some(
+            HostFile::new(file)
+                .with_context(|| format!("--learn {}: no such directory", file.display()))?,
+        ),
+        None => None,
+    };
     let method = fuse_mount::choose(config.mount_helper)?;
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
@@ -113,7 +120,24 @@ pub fn run(config: &Config) -> Result<i32> {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
     }
+    if let Some(file) = learned {
+        write_learned_policy(&file, &config.policy, &auditor)?;
+    }
     Ok(report_violations(&auditor, code))
+}
+
+/// `--learn`: the policy widened for what this run was refused, as a policy file.
+fn write_learned_policy(
+    file: &HostFile,
+    policy: &[(List, PathBuf)],
+    auditor: &Auditor,
+) -> Result<()> {
+    let entries = learn(policy, &auditor.attempts());
+    let text = Policy::from_entries(&entries)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .render();
+    file.write(text.as_bytes())
+        .with_context(|| format!("cannot write {}", file.path().display()))
 }
 
 /// Prints the violation summary, as Gentoo's sandbox does at exit, and turns a build
