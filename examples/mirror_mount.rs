@@ -77,6 +77,7 @@ fn main() -> Result<()> {
             true,
             Enforcement::Deny,
         )),
+        tracer: None,
         ownership: Default::default(),
     };
     let mirror = Mirror::with_prefix(opts, root_path.clone())?;

@@ -57,6 +57,11 @@ pub struct Args {
     #[arg(long = "learn", value_name = "FILE")]
     pub learn: Option<PathBuf>,
 
+    /// Write every judged operation to FILE, one JSON object per line (time, pid,
+    /// cmdline, op, path, path2, verdict, errno).
+    #[arg(long = "trace", value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+
     /// Print ` * ACCESS DENIED:  op:  path` on stderr as each violation happens.
     #[arg(short, long)]
     pub verbose: bool,
@@ -130,6 +135,8 @@ pub struct Config {
     pub audit: bool,
     /// Where to write the learned policy.
     pub learn: Option<PathBuf>,
+    /// Where to write the trace.
+    pub trace: Option<PathBuf>,
     pub verbose: bool,
     pub uid_map: UidMap,
     pub net: Net,
@@ -150,9 +157,11 @@ impl Config {
             None => temp_dir(tmpdir).join(format!("fusebox-{}.log", std::process::id())),
         };
         let learn = args.learn.as_ref().map(|file| cwd.join(file));
+        let trace = args.trace.as_ref().map(|file| cwd.join(file));
         Ok(Config {
             command: args.command,
             learn,
+            trace,
             cwd,
             policy,
             log,

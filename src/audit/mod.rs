@@ -10,6 +10,7 @@ pub mod gentoo;
 mod host_file;
 mod log;
 pub mod trace;
+mod tracer;
 
 use std::path::PathBuf;
 
@@ -23,6 +24,7 @@ pub use gentoo::{
 pub use host_file::HostFile;
 pub use log::ViolationLog;
 pub use trace::{TraceEvent, trace_line};
+pub use tracer::{Traced, Tracer};
 
 /// An operation as the violation log names it.
 ///

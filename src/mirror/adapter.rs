@@ -29,7 +29,7 @@ impl Filesystem for Mirror {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        entry(reply, self.call(req).op_lookup(parent.0, name));
+        entry(reply, self.call(req).run(|c| c.op_lookup(parent.0, name)));
     }
 
     // batch_forget: fuser's default calls this for each node (its item type,
@@ -39,7 +39,10 @@ impl Filesystem for Mirror {
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        attr(reply, self.call(req).op_getattr(ino.0, fh.map(|f| f.0)));
+        attr(
+            reply,
+            self.call(req).run(|c| c.op_getattr(ino.0, fh.map(|f| f.0))),
+        );
     }
 
     fn setattr(
@@ -69,11 +72,11 @@ impl Filesystem for Mirror {
             mtime,
             fh: fh.map(|f| f.0),
         };
-        attr(reply, self.call(req).op_setattr(ino.0, set));
+        attr(reply, self.call(req).run(|c| c.op_setattr(ino.0, set)));
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.call(req).op_readlink(ino.0) {
+        match self.call(req).run(|c| c.op_readlink(ino.0)) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
         }
@@ -89,7 +92,11 @@ impl Filesystem for Mirror {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.call(req).op_mknod(parent.0, name, mode, rdev));
+        entry(
+            reply,
+            self.call(req)
+                .run(|c| c.op_mknod(parent.0, name, mode, rdev)),
+        );
     }
 
     fn mkdir(
@@ -101,18 +108,26 @@ impl Filesystem for Mirror {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.call(req).op_mkdir(parent.0, name, mode));
+        entry(
+            reply,
+            self.call(req).run(|c| c.op_mkdir(parent.0, name, mode)),
+        );
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(req).op_remove(parent.0, name, Remove::File),
+            self.call(req)
+                .run(|c| c.op_remove(parent.0, name, Remove::File)),
         );
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.call(req).op_remove(parent.0, name, Remove::Dir));
+        empty(
+            reply,
+            self.call(req)
+                .run(|c| c.op_remove(parent.0, name, Remove::Dir)),
+        );
     }
 
     fn symlink(
@@ -125,7 +140,8 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req).op_symlink(parent.0, link_name, target),
+            self.call(req)
+                .run(|c| c.op_symlink(parent.0, link_name, target)),
         );
     }
 
@@ -142,7 +158,7 @@ impl Filesystem for Mirror {
         empty(
             reply,
             self.call(req)
-                .op_rename(parent.0, name, newparent.0, newname, flags),
+                .run(|c| c.op_rename(parent.0, name, newparent.0, newname, flags)),
         );
     }
 
@@ -154,11 +170,15 @@ impl Filesystem for Mirror {
         newname: &OsStr,
         reply: ReplyEntry,
     ) {
-        entry(reply, self.call(req).op_link(ino.0, newparent.0, newname));
+        entry(
+            reply,
+            self.call(req)
+                .run(|c| c.op_link(ino.0, newparent.0, newname)),
+        );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.call(req).op_open(ino.0, flags.0) {
+        match self.call(req).run(|c| c.op_open(ino.0, flags.0)) {
             Ok((fh, io)) => reply.opened(FileHandle(fh), cache::file_open_flags(io)),
             Err(e) => reply.error(e),
         }
@@ -175,7 +195,7 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.call(req).op_read(ino.0, fh.0, offset, size) {
+        match self.call(req).run(|c| c.op_read(ino.0, fh.0, offset, size)) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
@@ -193,7 +213,11 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        written(reply, self.call(req).op_write(ino.0, fh.0, offset, data));
+        written(
+            reply,
+            self.call(req)
+                .run(|c| c.op_write(ino.0, fh.0, offset, data)),
+        );
     }
 
     fn flush(
@@ -230,11 +254,14 @@ impl Filesystem for Mirror {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.call(req).op_fsync(ino.0, fh.0, datasync));
+        empty(
+            reply,
+            self.call(req).run(|c| c.op_fsync(ino.0, fh.0, datasync)),
+        );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.call(req).op_opendir(ino.0) {
+        match self.call(req).run(|c| c.op_opendir(ino.0)) {
             Ok(fh) => reply.opened(FileHandle(fh), cache::dir_open_flags()),
             Err(e) => reply.error(e),
         }
@@ -248,8 +275,10 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.call(req).op_readdir(ino.0, fh.0, offset, |e| {
-            fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
+        let r = self.call(req).run(|c| {
+            c.op_readdir(ino.0, fh.0, offset, |e| {
+                fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
+            })
         });
         match r {
             Ok(()) => reply.ok(),
@@ -265,15 +294,17 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.call(req).op_readdirplus(ino.0, fh.0, offset, |e| {
-            fill(reply.add(
-                e.entry.attr.ino,
-                e.next,
-                e.name,
-                &cache::ENTRY_TTL,
-                &e.entry.attr,
-                Generation(e.entry.generation),
-            ))
+        let r = self.call(req).run(|c| {
+            c.op_readdirplus(ino.0, fh.0, offset, |e| {
+                fill(reply.add(
+                    e.entry.attr.ino,
+                    e.next,
+                    e.name,
+                    &cache::ENTRY_TTL,
+                    &e.entry.attr,
+                    Generation(e.entry.generation),
+                ))
+            })
         });
         match r {
             Ok(()) => reply.ok(),
@@ -301,11 +332,14 @@ impl Filesystem for Mirror {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.call(req).op_fsync(ino.0, fh.0, datasync));
+        empty(
+            reply,
+            self.call(req).run(|c| c.op_fsync(ino.0, fh.0, datasync)),
+        );
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match self.call(req).op_statfs(ino.0) {
+        match self.call(req).run(|c| c.op_statfs(ino.0)) {
             Ok(s) => reply.statfs(
                 s.blocks(),
                 s.blocks_free(),
@@ -330,23 +364,30 @@ impl Filesystem for Mirror {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.call(req).op_setxattr(ino.0, name, value, flags));
+        empty(
+            reply,
+            self.call(req)
+                .run(|c| c.op_setxattr(ino.0, name, value, flags)),
+        );
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        xattr(reply, self.call(req).op_getxattr(ino.0, name, size));
+        xattr(
+            reply,
+            self.call(req).run(|c| c.op_getxattr(ino.0, name, size)),
+        );
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        xattr(reply, self.call(req).op_listxattr(ino.0, size));
+        xattr(reply, self.call(req).run(|c| c.op_listxattr(ino.0, size)));
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.call(req).op_removexattr(ino.0, name));
+        empty(reply, self.call(req).run(|c| c.op_removexattr(ino.0, name)));
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        empty(reply, self.call(req).op_access(ino.0, mask));
+        empty(reply, self.call(req).run(|c| c.op_access(ino.0, mask)));
     }
 
     fn create(
@@ -359,7 +400,10 @@ impl Filesystem for Mirror {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        match self.call(req).op_create(parent.0, name, mode, flags) {
+        match self
+            .call(req)
+            .run(|c| c.op_create(parent.0, name, mode, flags))
+        {
             Ok((e, fh)) => reply.created(
                 &cache::ENTRY_TTL,
                 &e.attr,
@@ -385,7 +429,7 @@ impl Filesystem for Mirror {
         empty(
             reply,
             self.call(req)
-                .op_fallocate(ino.0, fh.0, offset, length, mode),
+                .run(|c| c.op_fallocate(ino.0, fh.0, offset, length, mode)),
         );
     }
 
@@ -398,7 +442,10 @@ impl Filesystem for Mirror {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        match self.call(req).op_lseek(ino.0, fh.0, offset, whence) {
+        match self
+            .call(req)
+            .run(|c| c.op_lseek(ino.0, fh.0, offset, whence))
+        {
             Ok(off) => reply.offset(off),
             Err(e) => reply.error(e),
         }
@@ -422,9 +469,11 @@ impl Filesystem for Mirror {
         }
         written(
             reply,
-            self.call(req).op_copy_file_range(
-                ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
-            ),
+            self.call(req).run(|c| {
+                c.op_copy_file_range(
+                    ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
+                )
+            }),
         );
     }
 }

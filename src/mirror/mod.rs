@@ -44,6 +44,8 @@ pub struct MirrorOptions {
     pub policy: Arc<crate::policy::SharedPolicy>,
     /// Receives the violations the policy reports.
     pub auditor: Arc<crate::audit::Auditor>,
+    /// Receives every judged operation (`--trace`).
+    pub tracer: Option<Arc<crate::audit::Tracer>>,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
     pub ownership: Ownership,
 }
@@ -70,6 +72,7 @@ impl Mirror {
                 opts.hidden,
                 opts.policy,
                 opts.auditor,
+                opts.tracer,
                 prefix,
                 opts.ownership,
             )?,

@@ -10,6 +10,7 @@
 //! judged is the object that gets touched. Mount points are crossed: the whole host
 //! tree (/proc, /dev, /home on another fs) is visible.
 
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
@@ -27,7 +28,7 @@ use super::errno::{HostResult, OpResult};
 use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::handle::Handle;
 use super::inode::{Chain, HostId, ROOT_ID, Store};
-use crate::audit::{Auditor, Op};
+use crate::audit::{Auditor, Op, Traced, Tracer};
 use crate::policy::{SharedPolicy, Verdict};
 
 /// The process a request came from: its thread id in fusebox-run's (the host's) PID
@@ -38,13 +39,29 @@ pub struct Caller {
 }
 
 /// How an op is judged.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Check {
+#[derive(Clone, Copy, Debug)]
+pub enum Check<'a> {
     /// Not judged: lookups, stat, listings' names. Like Gentoo's sandbox, the policy
     /// decides what a build may open, change or run, not what it may see exists.
     Metadata,
-    /// `op` by `caller`, decided by the policy and reported when refused.
-    Op { op: Op, caller: Caller },
+    /// `op` by `caller`, decided by the policy and reported when refused; noted in
+    /// `journal` when tracing.
+    Op {
+        op: Op,
+        caller: Caller,
+        journal: Option<&'a Journal>,
+    },
+}
+
+/// The judgments of one request, kept until its outcome is known (for the trace).
+#[derive(Debug, Default)]
+pub struct Journal(RefCell<Vec<Judged>>);
+
+#[derive(Debug)]
+struct Judged {
+    op: Op,
+    path: PathBuf,
+    verdict: Verdict,
 }
 
 /// What an op names: a node itself, or a name in a directory node.
@@ -101,6 +118,7 @@ pub struct Resolver {
     hidden: HashSet<HostId>,
     policy: Arc<SharedPolicy>,
     auditor: Arc<Auditor>,
+    tracer: Option<Arc<Tracer>>,
     /// The mirror path of the root fd: policy paths are `prefix` + the path below it.
     prefix: PathBuf,
     ownership: Ownership,
@@ -112,6 +130,7 @@ impl Resolver {
         hidden: Vec<HostId>,
         policy: Arc<SharedPolicy>,
         auditor: Arc<Auditor>,
+        tracer: Option<Arc<Tracer>>,
         prefix: PathBuf,
         ownership: Ownership,
     ) -> std::io::Result<Resolver> {
@@ -124,6 +143,7 @@ impl Resolver {
             hidden: hidden.into_iter().collect(),
             policy,
             auditor,
+            tracer,
             prefix,
             ownership,
         })
@@ -209,14 +229,58 @@ impl Resolver {
     /// THE decision: the policy's verdict on `check` at `path`, reported when it is a
     /// violation. Predicted writes fail quietly; `--audit` lets violations through.
     fn judge(&self, path: &Path, check: Check) -> OpResult<()> {
-        let Check::Op { op, caller } = check else {
+        let Check::Op {
+            op,
+            caller,
+            journal,
+        } = check
+        else {
             return Ok(());
         };
-        match self.policy.check(op.access(), path) {
+        let verdict = self.policy.check(op.access(), path);
+        if let Some(journal) = journal {
+            journal.0.borrow_mut().push(Judged {
+                op,
+                path: path.to_owned(),
+                verdict,
+            });
+        }
+        match verdict {
             Verdict::Allow => Ok(()),
             Verdict::Predict => Err(Errno::EACCES),
             Verdict::Deny if self.auditor.report(op, path, caller.pid) => Ok(()),
             Verdict::Deny => Err(Errno::EACCES),
+        }
+    }
+
+    /// Whether operations are traced (`--trace`).
+    pub fn tracing(&self) -> bool {
+        self.tracer.is_some()
+    }
+
+    /// Sends what one request judged to the trace, with the errno the build got. The
+    /// two names of a rename or link are one event.
+    pub fn trace(&self, journal: Journal, caller: Caller, errno: i32) {
+        let Some(tracer) = &self.tracer else { return };
+        let time = std::time::SystemTime::now();
+        let mut judged = journal.0.into_inner().into_iter().peekable();
+        while let Some(first) = judged.next() {
+            let pair = matches!(first.op, Op::Rename | Op::Link);
+            let second = judged.next_if(|next| pair && next.op == first.op);
+            let verdict = match &second {
+                // Reported as the stricter of the two verdicts.
+                Some(s) if !s.verdict.is_allowed() => s.verdict,
+                _ => first.verdict,
+            };
+            tracer.send(Traced {
+                time,
+                pid: caller.pid,
+                op: first.op,
+                path: first.path,
+                path2: second.map(|s| s.path),
+                verdict,
+                errno,
+            });
         }
     }
 

@@ -18,7 +18,7 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::pipe2;
 
-use crate::audit::{Auditor, Enforcement, HostFile, ViolationLog};
+use crate::audit::{Auditor, Enforcement, HostFile, Tracer, ViolationLog};
 use crate::cli::{Config, Net, UidMap};
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::{List, Policy, SharedPolicy, learn};
@@ -44,13 +44,8 @@ pub fn run(config: &Config) -> Result<i32> {
         Enforcement::Deny
     };
     let auditor = Arc::new(Auditor::new(log, config.verbose, enforcement));
-    let learned = match &config.learn {
-        Some(file) => Some(
-            HostFile::new(file)
-                .with_context(|| format!("--learn {}: no such directory", file.display()))?,
-        ),
-        None => None,
-    };
+    let learned = host_file("--learn", config.learn.as_deref())?;
+    let trace = host_file("--trace", config.trace.as_deref())?;
     let method = fuse_mount::choose(config.mount_helper)?;
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
@@ -94,12 +89,19 @@ pub fn run(config: &Config) -> Result<i32> {
     // 6. Serve the mirror from threads of this process, outside the sandbox's PID
     //    namespace: the build can neither see, signal nor ptrace them.
     let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
+    let tracer = match &trace {
+        Some(file) => Some(Arc::new(Tracer::start(file).with_context(|| {
+            format!("cannot write the trace {}", file.path().display())
+        })?)),
+        None => None,
+    };
     serve_mirror(
         MirrorOptions {
             root,
             hidden: mounted.hidden.clone(),
             policy: Arc::new(SharedPolicy::new(policy)),
             auditor: auditor.clone(),
+            tracer: tracer.clone(),
             ownership: match method {
                 Method::Direct => Ownership::SquashForeign {
                     uid: me.uid,
@@ -120,10 +122,23 @@ pub fn run(config: &Config) -> Result<i32> {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
     }
+    if let Some(tracer) = tracer {
+        tracer.finish();
+    }
     if let Some(file) = learned {
         write_learned_policy(&file, &config.policy, &auditor)?;
     }
     Ok(report_violations(&auditor, code))
+}
+
+/// A file named by `option`, reached through its directory opened now (before any
+/// namespace).
+fn host_file(option: &str, path: Option<&Path>) -> Result<Option<HostFile>> {
+    path.map(|path| {
+        HostFile::new(path)
+            .with_context(|| format!("{option} {}: no such directory", path.display()))
+    })
+    .transpose()
 }
 
 /// `--learn`: the policy widened for what this run was refused, as a policy file.

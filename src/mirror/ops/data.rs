@@ -38,11 +38,20 @@ pub(crate) fn host_open_flags(flags: i32) -> OFlag {
     (OFlag::from_bits_truncate(flags) - strip) | OFlag::O_CLOEXEC
 }
 
+/// `__FMODE_EXEC`: set in the open flags FUSE sends when the kernel opens a file to
+/// execute it (include/linux/fs.h; not in libc).
+const FMODE_EXEC: i32 = 0x20;
+
 impl Call<'_> {
     /// Opens a regular file; returns the fh and how the kernel should do I/O on it.
     pub(crate) fn op_open(&self, id: u64, flags: i32) -> OpResult<(u64, FileIo)> {
         let write = writes(flags);
-        let op = if write { Op::OpenWr } else { Op::OpenRd };
+        let op = match write {
+            true => Op::OpenWr,
+            // The kernel's own open of a program (or its ELF interpreter) to run it.
+            false if flags & FMODE_EXEC != 0 => Op::Execve,
+            false => Op::OpenRd,
+        };
         let at = self.res.node(id, self.check(op))?;
         match at.node.stat.st_mode & libc::S_IFMT {
             libc::S_IFREG => {}

@@ -18,12 +18,16 @@ use std::ops::Deref;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::Mirror;
-use super::resolve::Caller;
+use super::errno::OpResult;
+use super::resolve::{Caller, Check, Journal};
+use crate::audit::Op;
 
-/// One request being served: the mirror, and who asked (for the policy's reports).
+/// One request being served: the mirror, who asked (for the policy's reports), and,
+/// when tracing, what was judged.
 pub(crate) struct Call<'a> {
     mirror: &'a Mirror,
     pub caller: Caller,
+    journal: Option<Journal>,
 }
 
 impl Mirror {
@@ -32,17 +36,29 @@ impl Mirror {
         Call {
             mirror: self,
             caller: Caller { pid: req.pid() },
+            journal: self.res.tracing().then(Journal::default),
         }
     }
 }
 
 impl Call<'_> {
     /// `op` by this request's caller, for the policy to judge.
-    pub(crate) fn check(&self, op: crate::audit::Op) -> super::resolve::Check {
-        super::resolve::Check::Op {
+    pub(crate) fn check(&self, op: Op) -> Check<'_> {
+        Check::Op {
             op,
             caller: self.caller,
+            journal: self.journal.as_ref(),
         }
+    }
+
+    /// Serves the request with `op`, then traces what it judged with its outcome.
+    pub(crate) fn run<T>(self, op: impl FnOnce(&Self) -> OpResult<T>) -> OpResult<T> {
+        let result = op(&self);
+        if let Some(journal) = self.journal {
+            let errno = result.as_ref().err().map_or(0, |e| e.code());
+            self.mirror.res.trace(journal, self.caller, errno);
+        }
+        result
     }
 }
 
