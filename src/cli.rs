@@ -57,6 +57,10 @@ pub struct Args {
     #[arg(long = "learn", value_name = "FILE")]
     pub learn: Option<PathBuf>,
 
+    /// Refuse every change to the policy through /dev/fusebox from the start.
+    #[arg(long)]
+    pub lock: bool,
+
     /// Write every judged operation to FILE, one JSON object per line (time, pid,
     /// cmdline, op, path, path2, verdict, errno).
     #[arg(long = "trace", value_name = "FILE")]
@@ -133,6 +137,8 @@ pub struct Config {
     /// Where violations are logged.
     pub log: PathBuf,
     pub audit: bool,
+    /// The policy cannot be changed from inside.
+    pub lock: bool,
     /// Where to write the learned policy.
     pub learn: Option<PathBuf>,
     /// Where to write the trace.
@@ -167,6 +173,7 @@ impl Config {
             log,
             // Learning needs the whole run: a refusal would end it early.
             audit: args.audit || args.learn.is_some(),
+            lock: args.lock,
             verbose: args.verbose,
             uid_map: args.uid_map,
             net: args.net,

@@ -16,6 +16,7 @@
 mod adapter;
 mod attr;
 pub mod cache;
+pub mod control;
 mod errno;
 mod fdcache;
 mod handle;
@@ -55,6 +56,7 @@ pub struct MirrorOptions {
 pub struct Mirror {
     res: Resolver,
     handles: Handles,
+    control: control::Control,
 }
 
 impl Mirror {
@@ -77,6 +79,10 @@ impl Mirror {
                 opts.ownership,
             )?,
             handles: Handles::default(),
+            control: control::Control::new(
+                nix::unistd::getuid().as_raw(),
+                nix::unistd::getgid().as_raw(),
+            ),
         })
     }
 }

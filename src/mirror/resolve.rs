@@ -29,7 +29,7 @@ use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::handle::Handle;
 use super::inode::{Chain, HostId, ROOT_ID, Store};
 use crate::audit::{Auditor, Op, Traced, Tracer};
-use crate::policy::{SharedPolicy, Verdict};
+use crate::policy::{List, PolicyError, SharedPolicy, Verdict};
 
 /// The process a request came from: its thread id in fusebox-run's (the host's) PID
 /// namespace.
@@ -253,6 +253,78 @@ impl Resolver {
         }
     }
 
+    /// The current policy as policy-file text (what the control file reads).
+    pub fn policy_text(&self) -> String {
+        self.policy.render()
+    }
+
+    /// Refuses every later change to the policy.
+    pub fn lock_policy(&self) {
+        self.policy.lock();
+    }
+
+    /// Adds `path` to `list` at run time, its realpath resolved through the host root
+    /// (fusebox-run's own mount namespace may show another tree).
+    pub fn add_to_policy(&self, list: List, path: &Path) -> Result<(), PolicyError> {
+        self.policy
+            .add_resolving(list, path, |p| self.host_realpath(p))
+    }
+
+    /// `path` with every symlink resolved, walked from the host root fd (absolute links
+    /// restart there, as they would for the build); None when it does not exist.
+    fn host_realpath(&self, path: &Path) -> Option<PathBuf> {
+        const MAX_LINKS: usize = 40;
+        // A stack of the names still to walk, the next on top.
+        let mut todo: Vec<OsString> = walk_names(path).collect();
+        let mut resolved = PathBuf::from("/");
+        let mut links = 0;
+        while let Some(name) = todo.pop() {
+            if name == ".." {
+                resolved.pop();
+                continue;
+            }
+            let dir = self.open_resolved(&resolved)?;
+            let st = fstatat(
+                dir.as_fd(),
+                name.as_os_str(),
+                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .ok()?;
+            if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+                resolved.push(&name);
+                continue;
+            }
+            links += 1;
+            if links > MAX_LINKS {
+                return None;
+            }
+            let target = nix::fcntl::readlinkat(dir.as_fd(), name.as_os_str()).ok()?;
+            let target = Path::new(&target);
+            if target.is_absolute() {
+                resolved = PathBuf::from("/");
+            }
+            todo.extend(walk_names(target));
+        }
+        Some(resolved)
+    }
+
+    /// Opens an already symlink-free absolute path from the host root.
+    fn open_resolved(&self, path: &Path) -> Option<OwnedFd> {
+        let relative = path.strip_prefix("/").ok()?;
+        let relative = if relative.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            relative
+        };
+        openat(
+            self.root.as_fd(),
+            relative,
+            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .ok()
+    }
+
     /// Whether operations are traced (`--trace`).
     pub fn tracing(&self) -> bool {
         self.tracer.is_some()
@@ -422,6 +494,15 @@ impl Resolver {
             parent: None,
         })
     }
+}
+
+/// The names to walk for `path`, last first (`..` kept, `.` and `/` dropped).
+fn walk_names(path: &Path) -> impl Iterator<Item = OsString> + '_ {
+    path.components().rev().filter_map(|c| match c {
+        std::path::Component::Normal(n) => Some(n.to_owned()),
+        std::path::Component::ParentDir => Some(OsString::from("..")),
+        _ => None,
+    })
 }
 
 /// A path component that is missing is ENOENT; one that is no longer a directory

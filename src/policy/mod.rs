@@ -196,7 +196,7 @@ impl Policy {
     /// Adds `path` to `list`: normalised, and also as its realpath when it exists (the
     /// only I/O the policy does). Adding an entry twice is harmless.
     pub fn add(&mut self, list: List, path: &Path) -> Result<(), PolicyError> {
-        let (given, real) = prepare(path)?;
+        let (given, real) = prepare(path, path::realpath)?;
         self.insert(list, given, real);
         Ok(())
     }
@@ -259,13 +259,16 @@ impl Policy {
 /// An entry as stored: `path` normalised (if it is absolute and representable in a
 /// policy file) and its realpath when it exists. Separate from [`Policy::insert`] so
 /// that [`SharedPolicy`] can do this I/O without holding its lock.
-fn prepare(path: &Path) -> Result<(PathBuf, Option<PathBuf>), PolicyError> {
+fn prepare(
+    path: &Path,
+    realpath: impl Fn(&Path) -> Option<PathBuf>,
+) -> Result<(PathBuf, Option<PathBuf>), PolicyError> {
     let norm = path::normalise(path).ok_or_else(|| PolicyError::Relative(path.to_owned()))?;
     match norm.to_str() {
         Some(s) if !s.contains('\n') && s.trim_end() == s => {}
         _ => return Err(PolicyError::Unrepresentable(norm)),
     }
-    let real = path::realpath(&norm);
+    let real = realpath(&norm);
     Ok((norm, real))
 }
 

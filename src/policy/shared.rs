@@ -1,7 +1,7 @@
 //! The policy while the build runs: read on every FUSE request, extended by the control
 //! file, frozen by `lock`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{Access, List, Policy, PolicyError, Verdict};
@@ -49,12 +49,23 @@ impl SharedPolicy {
 
     /// [`Policy::add`], unless the policy is locked.
     pub fn add(&self, list: List, path: &Path) -> Result<(), PolicyError> {
+        self.add_resolving(list, path, super::path::realpath)
+    }
+
+    /// [`SharedPolicy::add`] with the entry's realpath found by `realpath` (the daemon
+    /// resolves through the host root it serves, not through its own mount namespace).
+    pub fn add_resolving(
+        &self,
+        list: List,
+        path: &Path,
+        realpath: impl Fn(&Path) -> Option<PathBuf>,
+    ) -> Result<(), PolicyError> {
         if self.is_locked() {
             return Err(PolicyError::Locked);
         }
         // Resolve the realpath without holding the lock: it is I/O, and every FUSE
         // request waits on the write lock meanwhile.
-        let (given, real) = super::prepare(path)?;
+        let (given, real) = super::prepare(path, realpath)?;
         let mut state = self.write();
         if state.locked {
             return Err(PolicyError::Locked);

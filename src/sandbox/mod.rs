@@ -99,7 +99,7 @@ pub fn run(config: &Config) -> Result<i32> {
         MirrorOptions {
             root,
             hidden: mounted.hidden.clone(),
-            policy: Arc::new(SharedPolicy::new(policy)),
+            policy: Arc::new(shared_policy(policy, config.lock)),
             auditor: auditor.clone(),
             tracer: tracer.clone(),
             ownership: match method {
@@ -129,6 +129,14 @@ pub fn run(config: &Config) -> Result<i32> {
         write_learned_policy(&file, &config.policy, &auditor)?;
     }
     Ok(report_violations(&auditor, code))
+}
+
+fn shared_policy(policy: Policy, locked: bool) -> SharedPolicy {
+    let shared = SharedPolicy::new(policy);
+    if locked {
+        shared.lock();
+    }
+    shared
 }
 
 /// A file named by `option`, reached through its directory opened now (before any

@@ -14,6 +14,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::unistd::{chdir, pivot_root};
 
 use super::fuse_mount::make_private_recursive;
+use crate::mirror::control::CONTROL_NAME;
 use crate::sys;
 
 /// The host device nodes the build gets, bind-mounted (a user namespace may not mknod).
@@ -36,6 +37,7 @@ pub fn prepare_root(newroot: &Path) -> Result<()> {
     bind(newroot, newroot, MsFlags::empty())?;
     mount_proc(&newroot.join("proc"))?;
     mount_dev(&newroot.join("dev"))?;
+    bind_control_file(newroot)?;
     mount_sys(&newroot.join("sys"))
 }
 
@@ -98,6 +100,14 @@ fn mount_dev(dev: &Path) -> Result<()> {
         Some("mode=1777"),
     )
     .context("cannot mount /dev/shm")
+}
+
+/// /dev/fusebox: the mirror's control file (see `mirror::control`), where the build
+/// talks to the policy.
+fn bind_control_file(newroot: &Path) -> Result<()> {
+    let node = newroot.join("dev/fusebox");
+    fs::File::create(&node).with_context(|| format!("cannot create {}", node.display()))?;
+    bind(&newroot.join(CONTROL_NAME), &node, MsFlags::empty())
 }
 
 fn mount_sys(target: &Path) -> Result<()> {

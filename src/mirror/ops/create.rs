@@ -1,7 +1,6 @@
 //! Ops that change names: mknod, mkdir, symlink, link, create, unlink, rmdir, rename.
 //! Each creating op ends in the same registration as a lookup.
 
-use super::Call;
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::path::Path;
@@ -11,6 +10,7 @@ use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat, renameat2};
 use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat, mknodat};
 use nix::unistd::{UnlinkatFlags, linkat, symlinkat, unlinkat};
 
+use super::Call;
 use super::data::host_open_flags;
 use super::proc_fd_path;
 use crate::audit::Op;

@@ -1,7 +1,6 @@
 //! Ops on file contents through a handle: open, read, write, flush, release, fsync,
 //! fallocate, lseek, copy_file_range.
 
-use super::Call;
 use std::os::fd::AsFd;
 
 use fuser::Errno;
@@ -11,6 +10,7 @@ use nix::sys::statfs::fstatfs;
 use nix::sys::uio::{pread, pwrite};
 use nix::unistd::{Whence, fdatasync, fsync, lseek};
 
+use super::Call;
 use super::proc_fd_path;
 use crate::audit::Op;
 use crate::mirror::cache::{FileIo, file_io_for};
@@ -45,6 +45,9 @@ const FMODE_EXEC: i32 = 0x20;
 impl Call<'_> {
     /// Opens a regular file; returns the fh and how the kernel should do I/O on it.
     pub(crate) fn op_open(&self, id: u64, flags: i32) -> OpResult<(u64, FileIo)> {
+        if let Some(opened) = self.control_open(id) {
+            return Ok(opened);
+        }
         let write = writes(flags);
         let op = match write {
             true => Op::OpenWr,
@@ -79,6 +82,9 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_read(&self, id: u64, fh: u64, offset: u64, size: u32) -> OpResult<Vec<u8>> {
+        if let Some(read) = self.control_read(fh, offset, size) {
+            return read;
+        }
         let h = self.handles.get(fh, id)?;
         let mut buf = vec![0u8; size as usize];
         let mut done = 0;
@@ -99,6 +105,9 @@ impl Call<'_> {
     /// pwrite; on an O_APPEND fd Linux appends whatever the offset, which is what
     /// O_APPEND needs when the kernel's idea of the size is stale.
     pub(crate) fn op_write(&self, id: u64, fh: u64, offset: u64, data: &[u8]) -> OpResult<u32> {
+        if let Some(written) = self.control_write(fh, data) {
+            return written;
+        }
         let h = self.writable(fh, id)?;
         let mut done = 0;
         while done < data.len() {
@@ -116,7 +125,9 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_release(&self, fh: u64) {
-        self.handles.remove(fh);
+        if !self.control_release(fh) {
+            self.handles.remove(fh);
+        }
     }
 
     /// fsync and fsyncdir.

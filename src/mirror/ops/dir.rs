@@ -4,7 +4,6 @@
 //! before every getdents64, so a listing resumes exactly where the kernel asks, however
 //! the requests interleave.
 
-use super::Call;
 use std::ffi::{OsStr, OsString};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
@@ -14,6 +13,7 @@ use nix::fcntl::{AtFlags, OFlag, openat};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 use nix::unistd::{Whence, lseek};
 
+use super::Call;
 use crate::audit::Op;
 use crate::mirror::attr::kind_of_stat;
 use crate::mirror::errno::{HostResult, OpResult};

@@ -1,7 +1,6 @@
 //! Ops on a node's metadata: lookup, forget, getattr, setattr, readlink, access,
 //! statfs.
 
-use super::Call;
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStringExt;
@@ -14,9 +13,12 @@ use nix::sys::stat::{FchmodatFlags, FileStat, Mode, fchmodat, fstat};
 use nix::sys::statvfs::{Statvfs, fstatvfs};
 use nix::unistd::{Gid, Uid, fchownat, ftruncate};
 
+use super::Call;
 use super::proc_fd_path;
 use crate::audit::Op;
 use crate::mirror::attr::kind_of_stat;
+use crate::mirror::control::CONTROL_ID;
+use crate::mirror::inode::ROOT_ID;
 use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
 use crate::mirror::resolve::Check;
@@ -61,6 +63,9 @@ impl SetAttr {
 
 impl Call<'_> {
     pub(crate) fn op_lookup(&self, parent: u64, name: &OsStr) -> OpResult<EntryOut> {
+        if let Some(entry) = self.control_lookup(parent, name) {
+            return Ok(entry);
+        }
         let entry = self.res.entry(parent, name, Check::Metadata)?;
         self.res.lookup_at(parent, &entry)
     }
@@ -70,6 +75,9 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_getattr(&self, id: u64, fh: Option<u64>) -> OpResult<FileAttr> {
+        if let Some(attr) = self.control_attr(id) {
+            return Ok(attr);
+        }
         // Through the handle when there is one (the kernel sends it for reads, not
         // for fstat: an unlinked file is then reached by `held`).
         let st = match fh.and_then(|fh| self.handles.get(fh, id).ok()) {
@@ -84,6 +92,9 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_setattr(&self, id: u64, set: SetAttr) -> OpResult<FileAttr> {
+        if let Some(attr) = self.control_attr(id) {
+            return Ok(attr);
+        }
         let handle = set.fh.and_then(|fh| self.handles.get(fh, id).ok());
         let writable = handle.as_ref().filter(|h| h.mode() == HandleMode::Write);
         // A truncate through a handle opened for writing was judged at open and must
@@ -135,6 +146,9 @@ impl Call<'_> {
     /// access(2): the host's answer for the daemon, but a write test of a path the
     /// policy would refuse is EACCES, so `test -w` tells the truth.
     pub(crate) fn op_access(&self, id: u64, mask: AccessFlags) -> OpResult<()> {
+        if id == CONTROL_ID {
+            return Ok(());
+        }
         let op = if mask.contains(AccessFlags::W_OK) {
             Op::AccessWr
         } else {
@@ -152,6 +166,8 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_statfs(&self, id: u64) -> OpResult<Statvfs> {
+        // The control file lives in the mirror's root.
+        let id = if id == CONTROL_ID { ROOT_ID } else { id };
         let at = self.res.node(id, Check::Metadata)?;
         fstatvfs(at.node.fd.as_fd()).host()
     }

@@ -7,6 +7,7 @@
 //!
 //! [`Resolver::register`]: super::resolve::Resolver::register
 
+pub mod control;
 pub mod create;
 pub mod data;
 pub mod dir;
