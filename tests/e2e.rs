@@ -5,6 +5,8 @@
 //! into two `#[test]`s, `direct::name` and `fusermount3::name`, one per `--mount-helper`.
 
 mod common;
+#[path = "e2e/policy.rs"]
+mod policy;
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -13,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
+use policy::*;
 
 // =============================================================================================
 // Exit status
@@ -795,7 +798,10 @@ try truncate truncate -s 0 "$f""#,
         &[&f, d],
     );
     out.expect_code(1);
-    assert!(out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY"), "{out}");
+    assert!(
+        out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY"),
+        "{out}"
+    );
     let rows: Vec<Vec<&str>> = out
         .stdout
         .lines()
@@ -846,7 +852,10 @@ if echo evil > "$2" 2>/dev/null; then echo file=written; else echo file=denied; 
     );
     // The refused write is a violation: the summary, and a failure although sh exited 0.
     out.expect_code(1);
-    assert!(out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY"), "{out}");
+    assert!(
+        out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY"),
+        "{out}"
+    );
     assert_eq!(out.stdout, "ok\nfile=denied\n", "{out}");
     assert_eq!(std::fs::read_to_string(sub.join("new")).unwrap(), "made\n");
     assert_eq!(
@@ -1389,6 +1398,26 @@ e2e_tests! {
         hostname_and_ipc_options,
         interactive_shell_has_job_control,
         ctrl_c_on_a_terminal_arrives_once,
+        // The access policy (tests/e2e/policy.rs).
+        policy_write_ops_allowed_under_write,
+        policy_write_ops_denied_are_refused_and_logged,
+        policy_write_ops_predicted_fail_quietly,
+        policy_deny_refuses_reads_and_writes_under_it,
+        policy_read_list_limits_reads,
+        policy_gentoo_quirks,
+        policy_log_format_is_gentoos,
+        policy_log_only_on_violation_and_stale_log_removed,
+        policy_default_log_path,
+        policy_summary_and_exit_status,
+        policy_verbose_prints_each_denial_as_it_happens,
+        policy_audit_lets_operations_succeed,
+        policy_file_entries_work_like_options,
+        policy_file_errors_are_setup_failures,
+        policy_escape_hard_link_and_rename_into_build_dir,
+        policy_escape_symlink_in_build_dir,
+        policy_escape_dir_swapped_for_symlink,
+        policy_escape_through_proc_links,
+        policy_escape_root_cannot_unmount_the_mirror,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

@@ -64,13 +64,16 @@ pub fn dir_open_flags() -> FopenFlags {
 /// - READDIRPLUS (+AUTO): `ls -l` and `find` get attributes with the listing.
 /// - PARALLEL_DIROPS: lookups/readdirs in one directory may run concurrently; the
 ///   store and resolver are thread-safe.
+/// - ATOMIC_O_TRUNC: O_TRUNC arrives with the open (one `open_wr` judgment and one
+///   host open) instead of as a separate setattr(size=0), which a refused
+///   `> file` would otherwise report twice, as open_wr and truncate.
 /// - NOT requested: WRITEBACK_CACHE (stale size/mtime when the host changes files),
-///   ATOMIC_O_TRUNC (O_TRUNC arrives as setattr(size=0), judged as a write there),
 ///   SETXATTR_EXT (panics fuser 0.18.0), POSIX_ACL, HANDLE_KILLPRIV.
 pub fn init_capabilities(config: &mut KernelConfig) {
     let wanted = InitFlags::FUSE_DO_READDIRPLUS
         | InitFlags::FUSE_READDIRPLUS_AUTO
-        | InitFlags::FUSE_PARALLEL_DIROPS;
+        | InitFlags::FUSE_PARALLEL_DIROPS
+        | InitFlags::FUSE_ATOMIC_O_TRUNC;
     let offered = config.capabilities() & wanted;
     // Cannot fail: only offered bits are asked for.
     let _ = config.add_capabilities(offered);

@@ -149,12 +149,16 @@ impl Call<'_> {
         if id == CONTROL_ID {
             return Ok(());
         }
-        let op = if mask.contains(AccessFlags::W_OK) {
-            Op::AccessWr
+        // As Gentoo: W_OK and R_OK are judged; F_OK and X_OK (what the kernel asks for
+        // a chdir) only ask what exists.
+        let check = if mask.contains(AccessFlags::W_OK) {
+            self.check(Op::AccessWr)
+        } else if mask.contains(AccessFlags::R_OK) {
+            self.check(Op::AccessRd)
         } else {
-            Op::AccessRd
+            Check::Metadata
         };
-        let at = self.res.node(id, self.check(op))?;
+        let at = self.res.node(id, check)?;
         let mode = nix::unistd::AccessFlags::from_bits_truncate(mask.bits());
         nix::unistd::faccessat(
             at.node.fd.as_fd(),
