@@ -5,6 +5,8 @@
 //! into two `#[test]`s, `direct::name` and `fusermount3::name`, one per `--mount-helper`.
 
 mod common;
+#[path = "e2e/control.rs"]
+mod control;
 #[path = "e2e/policy.rs"]
 mod policy;
 
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::*;
+use control::*;
 use policy::*;
 
 // =============================================================================================
@@ -1418,6 +1421,10 @@ e2e_tests! {
         policy_escape_dir_swapped_for_symlink,
         policy_escape_through_proc_links,
         policy_escape_root_cannot_unmount_the_mirror,
+        control_file_adds_a_write_path_and_lock_refuses_changes,
+        lock_option_refuses_changes_from_the_start,
+        learn_then_policy_gives_a_clean_run,
+        trace_records_each_judged_operation,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
