@@ -1424,7 +1424,7 @@ e2e_tests! {
         control_file_adds_a_write_path_and_lock_refuses_changes,
         lock_option_refuses_changes_from_the_start,
         learn_then_policy_gives_a_clean_run,
-        trace_records_each_judged_operation,
+        trace_records_each_operation,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

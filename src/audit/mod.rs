@@ -74,10 +74,19 @@ pub enum Op {
     /// Not checked by Gentoo (it acts on an open fd); fusebox judges it by the path
     /// the file was opened under.
     Fallocate,
+    /// Looked at, never judged (see [`Op::is_judged`]): they appear in the trace only.
+    Lookup,
+    Stat,
+    Statfs,
+    Readdir,
+    Getxattr,
+    Listxattr,
+    /// access(2) with F_OK or X_OK (a chdir asks X_OK).
+    Access,
 }
 
 impl Op {
-    pub const ALL: [Op; 24] = [
+    pub const ALL: [Op; 31] = [
         Op::OpenRd,
         Op::OpenWr,
         Op::OpenRdCreat,
@@ -102,6 +111,13 @@ impl Op {
         Op::Setxattr,
         Op::Removexattr,
         Op::Fallocate,
+        Op::Lookup,
+        Op::Stat,
+        Op::Statfs,
+        Op::Readdir,
+        Op::Getxattr,
+        Op::Listxattr,
+        Op::Access,
     ];
 
     /// The `F:` name in the log and the verbose line.
@@ -131,13 +147,35 @@ impl Op {
             Op::Setxattr => "setxattr",
             Op::Removexattr => "removexattr",
             Op::Fallocate => "fallocate",
+            Op::Lookup => "lookup",
+            Op::Stat => "stat",
+            Op::Statfs => "statfs",
+            Op::Readdir => "readdir",
+            Op::Getxattr => "getxattr",
+            Op::Listxattr => "listxattr",
+            Op::Access => "access",
         }
     }
 
     /// Whether Gentoo's sandbox itself uses this name (so a log holding it is one
     /// Gentoo could have written).
     pub fn is_gentoo_name(self) -> bool {
-        !matches!(self, Op::Fallocate | Op::Readlink)
+        !matches!(self, Op::Fallocate | Op::Readlink) && self.is_judged()
+    }
+
+    /// Whether the policy decides it. Like Gentoo's sandbox, the policy decides what a
+    /// build may open, change or run, not what it may see exists.
+    pub fn is_judged(self) -> bool {
+        !matches!(
+            self,
+            Op::Lookup
+                | Op::Stat
+                | Op::Statfs
+                | Op::Readdir
+                | Op::Getxattr
+                | Op::Listxattr
+                | Op::Access
+        )
     }
 
     /// How the policy judges the op.

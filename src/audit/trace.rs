@@ -1,5 +1,5 @@
-//! The trace: one JSON object per line for every judged operation, for scripts and for
-//! learning a policy.
+//! The trace: one JSON object per line for every operation the mirror serves on a path,
+//! for scripts and for learning a policy.
 //!
 //! ```text
 //! {"time":"2024-03-01T12:00:00.250000Z","pid":42,"cmdline":"make -j4","op":"rename","path":"/w/a","path2":"/w/b","verdict":"allow","errno":0}
@@ -26,7 +26,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::Op;
 use crate::policy::Verdict;
 
-/// One judged operation. Borrows everything: building one costs nothing.
+/// One operation. Borrows everything: building one costs nothing.
 #[derive(Clone, Copy, Debug)]
 pub struct TraceEvent<'a> {
     pub time: SystemTime,

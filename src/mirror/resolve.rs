@@ -41,9 +41,15 @@ pub struct Caller {
 /// How an op is judged.
 #[derive(Clone, Copy, Debug)]
 pub enum Check<'a> {
-    /// Not judged: lookups, stat, listings' names. Like Gentoo's sandbox, the policy
-    /// decides what a build may open, change or run, not what it may see exists.
-    Metadata,
+    /// A step of another op (the names of a listing, a probe before mkdir): neither
+    /// judged nor traced.
+    Internal,
+    /// `op` (lookup, stat…: see [`Op::is_judged`]) looks without being judged; noted
+    /// in `journal` when tracing.
+    Seen {
+        op: Op,
+        journal: Option<&'a Journal>,
+    },
     /// `op` by `caller`, decided by the policy and reported when refused; noted in
     /// `journal` when tracing.
     Op {
@@ -229,22 +235,20 @@ impl Resolver {
     /// THE decision: the policy's verdict on `check` at `path`, reported when it is a
     /// violation. Predicted writes fail quietly; `--audit` lets violations through.
     fn judge(&self, path: &Path, check: Check) -> OpResult<()> {
-        let Check::Op {
-            op,
-            caller,
-            journal,
-        } = check
-        else {
-            return Ok(());
+        let (op, caller, journal) = match check {
+            Check::Internal => return Ok(()),
+            Check::Seen { op, journal } => {
+                note(journal, op, path, Verdict::Allow);
+                return Ok(());
+            }
+            Check::Op {
+                op,
+                caller,
+                journal,
+            } => (op, caller, journal),
         };
         let verdict = self.policy.check(op.access(), path);
-        if let Some(journal) = journal {
-            journal.0.borrow_mut().push(Judged {
-                op,
-                path: path.to_owned(),
-                verdict,
-            });
-        }
+        note(journal, op, path, verdict);
         match verdict {
             Verdict::Allow => Ok(()),
             Verdict::Predict => Err(Errno::EACCES),
@@ -493,6 +497,17 @@ impl Resolver {
             stat,
             parent: None,
         })
+    }
+}
+
+/// Notes a judgment in the request's journal, when it has one (tracing).
+fn note(journal: Option<&Journal>, op: Op, path: &Path, verdict: Verdict) {
+    if let Some(journal) = journal {
+        journal.0.borrow_mut().push(Judged {
+            op,
+            path: path.to_owned(),
+            verdict,
+        });
     }
 }
 

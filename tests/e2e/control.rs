@@ -135,7 +135,7 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     }
 }
 
-pub fn trace_records_each_judged_operation(h: Helper) {
+pub fn trace_records_each_operation(h: Helper) {
     let (t, build, other) = build_and_other();
     let trace = t.path().join("trace.jsonl");
     let out = Sandbox::new(h)
@@ -179,6 +179,9 @@ pub fn trace_records_each_judged_operation(h: Helper) {
     assert_eq!(field(rename, "path2"), Some(s(&build.join("moved"))));
     assert_eq!(field(rename, "cmdline"), Some("mv made moved "));
     assert_ne!(field(rename, "pid"), field(mkdir, "pid"), "two processes");
+    // What the policy does not judge is traced too, allowed.
+    let lookup = find("lookup", &build.join("moved"));
+    assert_eq!(field(lookup, "verdict"), Some("allow"));
     let refused = find("open_wr_creat", &other.join("refused"));
     assert_eq!(field(refused, "verdict"), Some("deny"));
     assert_eq!(field(refused, "errno"), Some("13"));

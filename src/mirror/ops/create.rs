@@ -188,7 +188,7 @@ impl Call<'_> {
 
     /// The host stat of `name` in `parent` if it exists (judged as a read).
     fn existing(&self, parent: u64, name: &OsStr) -> OpResult<Option<FileStat>> {
-        let probe = self.res.entry(parent, name, Check::Metadata)?;
+        let probe = self.res.entry(parent, name, Check::Internal)?;
         stat_at(&probe)
     }
 

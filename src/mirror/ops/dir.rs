@@ -105,8 +105,9 @@ impl Call<'_> {
         mut add: impl FnMut(ListedPlus<'_>) -> Fill,
     ) -> OpResult<()> {
         let h = self.dir_handle(fh, id)?;
-        // Judged at opendir; the names are looked up like any lookup.
-        let dir = self.res.node(id, Check::Metadata)?;
+        // Judged at opendir; here it is only seen (traced) as one readdir, its names
+        // looked up as a step of it.
+        let dir = self.res.node(id, self.seen(Op::Readdir))?;
         let dir_st = dir.node.stat;
         self.each_dirent(&h, &dir_st, offset, |d| {
             if is_dot(&d.name) {
@@ -125,7 +126,7 @@ impl Call<'_> {
             }
             let entry = match self
                 .res
-                .child_of(&dir, &d.name, Check::Metadata)
+                .child_of(&dir, &d.name, Check::Internal)
                 .and_then(|e| self.res.lookup_at(id, &e))
             {
                 Ok(entry) => entry,

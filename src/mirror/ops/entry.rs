@@ -66,7 +66,7 @@ impl Call<'_> {
         if let Some(entry) = self.control_lookup(parent, name) {
             return Ok(entry);
         }
-        let entry = self.res.entry(parent, name, Check::Metadata)?;
+        let entry = self.res.entry(parent, name, self.seen(Op::Lookup))?;
         self.res.lookup_at(parent, &entry)
     }
 
@@ -82,7 +82,7 @@ impl Call<'_> {
         // for fstat: an unlinked file is then reached by `held`).
         let st = match fh.and_then(|fh| self.handles.get(fh, id).ok()) {
             Some(handle) => fstat(handle.fd()).host()?,
-            None => match self.held(id, Check::Metadata)? {
+            None => match self.held(id, self.seen(Op::Stat))? {
                 // Just taken when the node was verified.
                 Held::Node(n) => n.stat,
                 held => held.stat()?,
@@ -108,7 +108,7 @@ impl Call<'_> {
                     self.res.judge_handle(h, check)?;
                     Held::Handle(h.clone())
                 }
-                None => self.held(id, Check::Metadata)?,
+                None => self.held(id, self.seen(Op::Stat))?,
             }
         };
         apply(held.fd(), &set)?;
@@ -156,7 +156,7 @@ impl Call<'_> {
         } else if mask.contains(AccessFlags::R_OK) {
             self.check(Op::AccessRd)
         } else {
-            Check::Metadata
+            self.seen(Op::Access)
         };
         let at = self.res.node(id, check)?;
         let mode = nix::unistd::AccessFlags::from_bits_truncate(mask.bits());
@@ -172,7 +172,7 @@ impl Call<'_> {
     pub(crate) fn op_statfs(&self, id: u64) -> OpResult<Statvfs> {
         // The control file lives in the mirror's root.
         let id = if id == CONTROL_ID { ROOT_ID } else { id };
-        let at = self.res.node(id, Check::Metadata)?;
+        let at = self.res.node(id, self.seen(Op::Statfs))?;
         fstatvfs(at.node.fd.as_fd()).host()
     }
 }

@@ -52,6 +52,14 @@ impl Call<'_> {
         }
     }
 
+    /// `op`, which looks without being judged, by this request's caller (for the trace).
+    pub(crate) fn seen(&self, op: Op) -> Check<'_> {
+        Check::Seen {
+            op,
+            journal: self.journal.as_ref(),
+        }
+    }
+
     /// Serves the request with `op`, then traces what it judged with its outcome.
     pub(crate) fn run<T>(self, op: impl FnOnce(&Self) -> OpResult<T>) -> OpResult<T> {
         let result = op(&self);

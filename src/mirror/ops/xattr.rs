@@ -26,13 +26,13 @@ pub enum Xattr {
 
 impl Call<'_> {
     pub(crate) fn op_getxattr(&self, id: u64, name: &OsStr, size: u32) -> OpResult<Xattr> {
-        let (path, follow) = self.xattr_path(id, Check::Metadata)?;
+        let (path, follow) = self.xattr_path(id, self.seen(Op::Getxattr))?;
         let name = c_name(name)?;
         sized(size, |buf| sys::getxattr(&path, &name, buf, follow))
     }
 
     pub(crate) fn op_listxattr(&self, id: u64, size: u32) -> OpResult<Xattr> {
-        let (path, follow) = self.xattr_path(id, Check::Metadata)?;
+        let (path, follow) = self.xattr_path(id, self.seen(Op::Listxattr))?;
         sized(size, |buf| sys::listxattr(&path, buf, follow))
     }
 
