@@ -34,18 +34,9 @@ pub fn run(config: &Config) -> Result<i32> {
     //    namespaces; fusermount3: the mirror hides the staging directory that holds it).
     let root = open_host_root()?;
     let me = Ids::current();
-    //    The policy (realpaths) and the log's directory, likewise as the host sees them.
+    //    The policy (realpaths) and the files we report to, likewise as the host sees them.
     let policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let log = ViolationLog::create(&config.log)
-        .with_context(|| format!("cannot use {} as the violation log", config.log.display()))?;
-    let enforcement = if config.audit {
-        Enforcement::AuditOnly
-    } else {
-        Enforcement::Deny
-    };
-    let auditor = Arc::new(Auditor::new(log, config.verbose, enforcement));
-    let learned = host_file("--learn", config.learn.as_deref())?;
-    let trace = host_file("--trace", config.trace.as_deref())?;
+    let reports = Reports::open(config)?;
     let method = fuse_mount::choose(config.mount_helper)?;
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
@@ -89,26 +80,15 @@ pub fn run(config: &Config) -> Result<i32> {
     // 6. Serve the mirror from threads of this process, outside the sandbox's PID
     //    namespace: the build can neither see, signal nor ptrace them.
     let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
-    let tracer = match &trace {
-        Some(file) => Some(Arc::new(Tracer::start(file).with_context(|| {
-            format!("cannot write the trace {}", file.path().display())
-        })?)),
-        None => None,
-    };
+    let tracer = reports.start_tracer()?;
     serve_mirror(
         MirrorOptions {
             root,
             hidden: mounted.hidden.clone(),
             policy: Arc::new(shared_policy(policy, config.lock)),
-            auditor: auditor.clone(),
+            auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
-            ownership: match method {
-                Method::Direct => Ownership::SquashForeign {
-                    uid: me.uid,
-                    gid: me.gid,
-                },
-                Method::Fusermount3 => Ownership::AsHost,
-            },
+            ownership: ownership(method, me),
         },
         fuse,
     )?;
@@ -122,13 +102,71 @@ pub fn run(config: &Config) -> Result<i32> {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
     }
-    if let Some(tracer) = tracer {
-        tracer.finish();
+    reports.finish(tracer, &config.policy, code)
+}
+
+/// How the mirror shows host owners: a mount inside our user namespace (direct) can
+/// only express our own ids (see [`Ownership::SquashForeign`]).
+fn ownership(method: Method, me: Ids) -> Ownership {
+    match method {
+        Method::Direct => Ownership::SquashForeign {
+            uid: me.uid,
+            gid: me.gid,
+        },
+        Method::Fusermount3 => Ownership::AsHost,
     }
-    if let Some(file) = learned {
-        write_learned_policy(&file, &config.policy, &auditor)?;
+}
+
+/// Where the run reports: the violation log (through the auditor), and the `--learn`
+/// and `--trace` files, each reached through its directory opened before any namespace.
+struct Reports {
+    auditor: Arc<Auditor>,
+    learned: Option<HostFile>,
+    trace: Option<HostFile>,
+}
+
+impl Reports {
+    fn open(config: &Config) -> Result<Reports> {
+        let log = ViolationLog::create(&config.log)
+            .with_context(|| format!("cannot use {} as the violation log", config.log.display()))?;
+        let enforcement = if config.audit {
+            Enforcement::AuditOnly
+        } else {
+            Enforcement::Deny
+        };
+        Ok(Reports {
+            auditor: Arc::new(Auditor::new(log, config.verbose, enforcement)),
+            learned: host_file("--learn", config.learn.as_deref())?,
+            trace: host_file("--trace", config.trace.as_deref())?,
+        })
     }
-    Ok(report_violations(&auditor, code))
+
+    /// Starts the trace's writer thread (so: only once the sandbox has been forked).
+    fn start_tracer(&self) -> Result<Option<Arc<Tracer>>> {
+        let Some(file) = &self.trace else {
+            return Ok(None);
+        };
+        let tracer = Tracer::start(file)
+            .with_context(|| format!("cannot write the trace {}", file.path().display()))?;
+        Ok(Some(Arc::new(tracer)))
+    }
+
+    /// After the build: the trace on disk, the learned policy written, the summary
+    /// printed; the exit code, 1 instead of 0 when there were violations.
+    fn finish(
+        self,
+        tracer: Option<Arc<Tracer>>,
+        policy: &[(List, PathBuf)],
+        code: i32,
+    ) -> Result<i32> {
+        if let Some(tracer) = tracer {
+            tracer.finish();
+        }
+        if let Some(file) = &self.learned {
+            write_learned_policy(file, policy, &self.auditor)?;
+        }
+        Ok(report_violations(&self.auditor, code))
+    }
 }
 
 fn shared_policy(policy: Policy, locked: bool) -> SharedPolicy {
