@@ -111,10 +111,30 @@ struct Node {
     /// Its name there; `None` once that name was unlinked or overwritten, after which
     /// the node is reachable only through open handles until a lookup names it again.
     name: Option<OsString>,
+    /// Other names a hard-linked file was seen under (up to [`MAX_ALIASES`]): when its
+    /// recorded name goes, the node is reached through one of these. Their parents hold
+    /// no reference; a name whose parent left the store is skipped.
+    aliases: Vec<(u64, OsString)>,
     /// References the kernel holds (one per successful lookup-like reply).
     lookups: u64,
     /// Live nodes whose `parent` is this node.
     children: u64,
+}
+
+/// How many other names of a hard-linked file are kept.
+const MAX_ALIASES: usize = 8;
+
+impl Node {
+    /// About to be renamed `name` in `parent`: keeps the name it had as an alias.
+    fn remember_alias(&mut self, parent: u64, name: &OsStr) {
+        self.aliases.retain(|(p, n)| !(*p == parent && n == name));
+        let Some(old) = self.name.clone() else {
+            return;
+        };
+        if (self.parent, old.as_os_str()) != (parent, name) && self.aliases.len() < MAX_ALIASES {
+            self.aliases.push((self.parent, old));
+        }
+    }
 }
 
 /// One step of a node's path: the node and its name in its parent.
@@ -155,6 +175,7 @@ impl Store {
             generation: 0,
             parent: ROOT_ID,
             name: None,
+            aliases: Vec::new(),
             lookups: 1,
             children: 0,
         };
@@ -214,6 +235,9 @@ impl Store {
                     node.generation += 1;
                 }
                 let generation = node.generation;
+                if kind != FileType::Directory {
+                    node.remember_alias(parent, name);
+                }
                 inner.relink(id, parent, name);
                 generation
             }
@@ -226,6 +250,7 @@ impl Store {
                         generation: 0,
                         parent,
                         name: Some(name.to_owned()),
+                        aliases: Vec::new(),
                         lookups: 1,
                         children: 0,
                     },
@@ -260,10 +285,25 @@ impl Store {
     /// a rename). If it was the node's recorded name, the node has no path any more.
     pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) {
         let mut inner = self.lock();
-        if let Some(node) = inner.nodes.get_mut(&id) {
-            if node.parent == parent && node.name.as_deref() == Some(name) {
-                node.name = None;
+        let Some(node) = inner.nodes.get_mut(&id) else {
+            return;
+        };
+        node.aliases.retain(|(p, n)| !(*p == parent && n == name));
+        if node.parent != parent || node.name.as_deref() != Some(name) {
+            return;
+        }
+        node.name = None;
+        // A hard-linked file keeps a path through another name it was seen under.
+        let aliases = std::mem::take(&mut node.aliases);
+        let mut rest = aliases.into_iter();
+        for (p, n) in rest.by_ref() {
+            if inner.nodes.contains_key(&p) {
+                inner.relink(id, p, &n);
+                break;
             }
+        }
+        if let Some(node) = inner.nodes.get_mut(&id) {
+            node.aliases = rest.collect();
         }
     }
 
@@ -287,6 +327,13 @@ impl Store {
             cur = node.parent;
         }
         Ok(chain)
+    }
+
+    #[cfg(test)]
+    fn name_of(&self, id: u64) -> Option<(u64, OsString)> {
+        let inner = self.lock();
+        let node = inner.nodes.get(&id)?;
+        Some((node.parent, node.name.clone()?))
     }
 
     #[cfg(test)]
@@ -395,6 +442,21 @@ mod tests {
 
     fn reg(s: &Store, parent: u64, name: &str, host: HostId, kind: FileType) -> u64 {
         s.register(parent, OsStr::new(name), host, kind).unwrap().id
+    }
+
+    #[test]
+    fn a_hard_linked_file_keeps_a_path_when_its_recorded_name_goes() {
+        let s = store();
+        let dir = reg(&s, ROOT_ID, "d", h(1, 10), FileType::Directory);
+        let a = reg(&s, dir, "a", h(1, 11), FileType::RegularFile);
+        let b = reg(&s, dir, "b", h(1, 11), FileType::RegularFile);
+        assert_eq!(a, b, "one node for both names");
+        assert_eq!(s.name_of(a), Some((dir, OsString::from("b"))));
+        s.unnamed(a, dir, OsStr::new("b"));
+        assert_eq!(s.name_of(a), Some((dir, OsString::from("a"))), "back to a");
+        assert!(s.chain(a).is_ok());
+        s.unnamed(a, dir, OsStr::new("a"));
+        assert_eq!(s.name_of(a), None, "no name left");
     }
 
     #[test]
