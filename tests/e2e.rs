@@ -7,6 +7,8 @@
 mod common;
 #[path = "e2e/control.rs"]
 mod control;
+#[path = "e2e/integrity.rs"]
+mod integrity;
 #[path = "e2e/policy.rs"]
 mod policy;
 
@@ -18,6 +20,7 @@ use std::time::Duration;
 
 use common::*;
 use control::*;
+use integrity::*;
 use policy::*;
 
 // =============================================================================================
@@ -1425,6 +1428,16 @@ e2e_tests! {
         lock_option_refuses_changes_from_the_start,
         learn_then_policy_gives_a_clean_run,
         trace_records_each_operation,
+        // File-system integrity through the mirror (tests/e2e/integrity.rs).
+        integrity_utime_omit_leaves_the_other_time_alone,
+        integrity_hard_link_attributes_are_never_stale,
+        integrity_created_files_belong_to_the_user,
+        integrity_fallocate_modes_match_the_host,
+        integrity_o_tmpfile_in_the_build_dir,
+        integrity_unlinked_but_open_file_still_works,
+        integrity_rename_over_an_open_file,
+        integrity_large_sparse_file,
+        integrity_concurrent_o_append_loses_nothing,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
