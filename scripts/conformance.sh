@@ -30,8 +30,12 @@ say() { printf '==> %s\n' "$*" >&2; }
 find_pjdfstest() {
     for p in "$PJDFSTEST" "$(command -v pjdfstest 2>/dev/null || true)" \
         "${CARGO_HOME:-$HOME/.cargo}/bin/pjdfstest"; do
-        [ -n "$p" ] && [ -x "$p" ] && { echo "$p"; return; }
+        if [ -n "$p" ] && [ -x "$p" ]; then
+            echo "$p"
+            return 0
+        fi
     done
+    return 0
 }
 
 [ -x "$FUSEBOX" ] || cargo build --release
