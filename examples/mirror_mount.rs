@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use fusebox::audit::{Auditor, Enforcement, ViolationLog};
+use fusebox::mirror::cache::{self, Freshness};
 use fusebox::mirror::{HostId, Mirror, MirrorOptions, session_config};
 use fusebox::policy::{Policy, SharedPolicy};
 use fuser::{MountOption, Session};
@@ -79,6 +80,7 @@ fn main() -> Result<()> {
         )),
         tracer: None,
         ownership: Default::default(),
+        freshness: Freshness::new(cache::DEFAULT_TTL, Vec::new()),
     };
     let mirror = Mirror::with_prefix(opts, root_path.clone())?;
 

@@ -3,6 +3,7 @@
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
@@ -65,6 +66,12 @@ pub struct Args {
     /// cmdline, op, path, path2, verdict, errno).
     #[arg(long = "trace", value_name = "FILE")]
     pub trace: Option<PathBuf>,
+
+    /// How long the kernel may cache names, attributes and "no such file" answers, in
+    /// seconds (0 = not at all). Changes the build makes are always seen at once; changes
+    /// made on the host outside the sandbox while it runs may be seen up to this late.
+    #[arg(long = "cache-ttl", value_name = "SECONDS", default_value = "60", value_parser = parse_ttl)]
+    pub cache_ttl: Duration,
 
     /// Print ` * ACCESS DENIED:  op:  path` on stderr as each violation happens.
     #[arg(short, long)]
@@ -144,6 +151,8 @@ pub struct Config {
     /// Where to write the trace.
     pub trace: Option<PathBuf>,
     pub verbose: bool,
+    /// How long the kernel may cache the mirror's answers.
+    pub cache_ttl: Duration,
     pub uid_map: UidMap,
     pub net: Net,
     pub unshare_ipc: bool,
@@ -175,6 +184,7 @@ impl Config {
             audit: args.audit || args.learn.is_some(),
             lock: args.lock,
             verbose: args.verbose,
+            cache_ttl: args.cache_ttl,
             uid_map: args.uid_map,
             net: args.net,
             unshare_ipc: args.unshare_ipc,
@@ -269,6 +279,17 @@ fn lexically_normal(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// `--cache-ttl`: seconds, fractions allowed, at most a day (longer gains nothing).
+fn parse_ttl(text: &str) -> std::result::Result<Duration, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("{text}: use 0 to 86400 seconds"));
+    }
+    Ok(Duration::from_secs_f64(secs))
 }
 
 fn validate_hostname(name: &str) -> Result<()> {
@@ -408,6 +429,17 @@ mod tests {
             Path::new("/a/c")
         );
         assert_eq!(lexically_normal(Path::new("/..")), Path::new("/"));
+    }
+
+    #[test]
+    fn cache_ttl_takes_seconds_within_a_day() {
+        assert_eq!(parse_ttl("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_ttl("0.5"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_ttl("60"), Ok(Duration::from_secs(60)));
+        assert!(parse_ttl("-1").is_err());
+        assert!(parse_ttl("86401").is_err());
+        assert!(parse_ttl("soon").is_err());
+        assert!(parse_ttl("NaN").is_err());
     }
 
     #[test]

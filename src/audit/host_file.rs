@@ -5,7 +5,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io::{self, Read};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
@@ -45,6 +45,13 @@ impl HostFile {
             path,
             dir,
         })
+    }
+
+    /// The file's path with its directory's symlinks resolved, as the host (and the
+    /// mirror) names it; None if the directory cannot be named (it was removed).
+    pub fn real_path(&self) -> Option<PathBuf> {
+        let dir = std::fs::read_link(format!("/proc/self/fd/{}", self.dir.as_raw_fd())).ok()?;
+        Some(dir.join(&self.name))
     }
 
     pub fn path(&self) -> &Path {

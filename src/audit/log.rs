@@ -87,6 +87,11 @@ impl ViolationLog {
         self.file.path()
     }
 
+    /// See [`HostFile::real_path`].
+    pub fn real_path(&self) -> Option<PathBuf> {
+        self.file.real_path()
+    }
+
     /// How many violations this log recorded.
     pub fn count(&self) -> u64 {
         self.count.load(Ordering::Relaxed)

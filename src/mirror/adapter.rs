@@ -7,10 +7,10 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use fuser::{
-    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileAttr, FileHandle, Filesystem,
-    Generation, INodeNo, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate,
-    ReplyData, ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen,
-    ReplyStatfs, ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
+    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, Filesystem, Generation,
+    INodeNo, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
+    ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
 use super::Mirror;
@@ -20,7 +20,7 @@ use super::ops::create::Remove;
 use super::ops::dir::Fill;
 use super::ops::entry::SetAttr;
 use super::ops::xattr::Xattr;
-use super::resolve::EntryOut;
+use super::resolve::{AttrOut, EntryOut};
 
 impl Filesystem for Mirror {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
@@ -228,8 +228,9 @@ impl Filesystem for Mirror {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        // Data goes to the host at each write; nothing is buffered here.
-        reply.ok();
+        // Data goes to the host at each write; nothing is buffered here. ENOSYS tells
+        // the kernel so once: it then stops sending a flush at every close.
+        reply.error(Errno::ENOSYS);
     }
 
     fn release(
@@ -300,7 +301,7 @@ impl Filesystem for Mirror {
                     e.entry.attr.ino,
                     e.next,
                     e.name,
-                    &cache::ENTRY_TTL,
+                    &e.entry.ttl,
                     &e.entry.attr,
                     Generation(e.entry.generation),
                 ))
@@ -405,12 +406,12 @@ impl Filesystem for Mirror {
             .run(|c| c.op_create(parent.0, name, mode, flags))
         {
             Ok((e, fh)) => reply.created(
-                &cache::ENTRY_TTL,
+                &e.ttl,
                 &e.attr,
                 Generation(e.generation),
                 FileHandle(fh),
                 // Created here: on a filesystem that has real sizes.
-                cache::file_open_flags(cache::FileIo::Cached),
+                cache::file_open_flags(cache::FileIo::Cached { keep: false }),
             ),
             Err(e) => reply.error(e),
         }
@@ -480,19 +481,14 @@ impl Filesystem for Mirror {
 
 fn entry(reply: ReplyEntry, r: OpResult<EntryOut>) {
     match r {
-        Ok(e) => reply.entry_with_ttls(
-            &cache::ATTR_TTL,
-            &cache::ENTRY_TTL,
-            &e.attr,
-            Generation(e.generation),
-        ),
+        Ok(e) => reply.entry(&e.ttl, &e.attr, Generation(e.generation)),
         Err(e) => reply.error(e),
     }
 }
 
-fn attr(reply: ReplyAttr, r: OpResult<FileAttr>) {
+fn attr(reply: ReplyAttr, r: OpResult<AttrOut>) {
     match r {
-        Ok(a) => reply.attr(&cache::ATTR_TTL, &a),
+        Ok(a) => reply.attr(&a.ttl, &a.attr),
         Err(e) => reply.error(e),
     }
 }

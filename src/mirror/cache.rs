@@ -1,25 +1,65 @@
 //! How much the kernel may cache, decided in one place.
 //!
-//! For now: short entry/attr timeouts, no writeback cache, no keep-cache — simple and
-//! correct while other processes may change the host tree. Longer timeouts with
-//! explicit invalidation (notify_inval_*) replace these constants later without
-//! touching the ops.
+//! Everything the build changes goes through the mirror, and the kernel's FUSE client
+//! keeps its own caches coherent with what it sends (a create replaces a negative
+//! entry, an unlink drops the link count and the attributes of the inode, a write
+//! updates size and mtime). So entries, attributes and negative entries may be trusted
+//! for long ([`Freshness`], `--cache-ttl`). What the kernel cannot know of are changes
+//! made on the host behind its back: by other host processes (seen within the TTL), and
+//! by this daemon itself — the violation log and the trace — whose paths are never
+//! cached ([`Freshness::volatile`]), so a build that checks its log (Portage does)
+//! always sees it as it is.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fuser::{FopenFlags, InitFlags, KernelConfig};
 use nix::sys::statfs::{self, FsType};
 
-/// How long the kernel may trust a name → node answer.
-pub const ENTRY_TTL: Duration = Duration::from_secs(1);
-/// How long the kernel may trust a node's attributes.
-pub const ATTR_TTL: Duration = Duration::from_secs(1);
+/// The default of `--cache-ttl`.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// How long the kernel may trust what the mirror answers about a path.
+#[derive(Clone, Debug)]
+pub struct Freshness {
+    ttl: Duration,
+    volatile: Vec<PathBuf>,
+}
+
+impl Freshness {
+    /// Answers are trusted for `ttl`, except those about the `volatile` paths (mirror
+    /// paths of the files this daemon writes on the host while the build runs).
+    pub fn new(ttl: Duration, volatile: Vec<PathBuf>) -> Freshness {
+        Freshness { ttl, volatile }
+    }
+
+    /// How long an answer about `path` (its entry, its attributes, or that it does not
+    /// exist) may be trusted.
+    pub fn ttl_for(&self, path: &Path) -> Duration {
+        if self.is_volatile(path) {
+            Duration::ZERO
+        } else {
+            self.ttl
+        }
+    }
+
+    /// For answers about no path in particular (the control file).
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    fn is_volatile(&self, path: &Path) -> bool {
+        // A handful of paths at most: a scan is cheaper than hashing the path.
+        self.volatile.iter().any(|v| v == path)
+    }
+}
 
 /// How the kernel should do I/O on an open file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileIo {
-    /// Through the page cache, bounded by the file's size (ordinary files).
-    Cached,
+    /// Through the page cache, bounded by the file's size (ordinary files); `keep`: the
+    /// pages cached from the last open are still the file's contents.
+    Cached { keep: bool },
     /// Straight to the daemon, whatever the size says: files of pseudo filesystems
     /// (/proc, /sys, …) report size 0 yet have contents.
     Direct,
@@ -42,14 +82,15 @@ pub fn file_io_for(fs: FsType) -> FileIo {
     if PSEUDO_FILESYSTEMS.contains(&fs) {
         FileIo::Direct
     } else {
-        FileIo::Cached
+        FileIo::Cached { keep: false }
     }
 }
 
 /// Flags for the reply to open/create of a regular file.
 pub fn file_open_flags(io: FileIo) -> FopenFlags {
     match io {
-        FileIo::Cached => FopenFlags::empty(),
+        FileIo::Cached { keep: false } => FopenFlags::empty(),
+        FileIo::Cached { keep: true } => FopenFlags::FOPEN_KEEP_CACHE,
         FileIo::Direct => FopenFlags::FOPEN_DIRECT_IO,
     }
 }
@@ -67,13 +108,19 @@ pub fn dir_open_flags() -> FopenFlags {
 /// - ATOMIC_O_TRUNC: O_TRUNC arrives with the open (one `open_wr` judgment and one
 ///   host open) instead of as a separate setattr(size=0), which a refused
 ///   `> file` would otherwise report twice, as open_wr and truncate.
+/// - CACHE_SYMLINKS: a symlink's target is read once per TTL of its node, not at every
+///   path walk through it (on merged-/usr systems every `/lib64/ld-linux…` of every
+///   exec). A symlink never changes; it can only be replaced, which makes a new node.
+///   The price: an `adddeny` made while the build runs does not hide the target of a
+///   symlink the build has already read.
 /// - NOT requested: WRITEBACK_CACHE (stale size/mtime when the host changes files),
 ///   SETXATTR_EXT (panics fuser 0.18.0), POSIX_ACL, HANDLE_KILLPRIV.
 pub fn init_capabilities(config: &mut KernelConfig) {
     let wanted = InitFlags::FUSE_DO_READDIRPLUS
         | InitFlags::FUSE_READDIRPLUS_AUTO
         | InitFlags::FUSE_PARALLEL_DIROPS
-        | InitFlags::FUSE_ATOMIC_O_TRUNC;
+        | InitFlags::FUSE_ATOMIC_O_TRUNC
+        | InitFlags::FUSE_CACHE_SYMLINKS;
     let offered = config.capabilities() & wanted;
     // Cannot fail: only offered bits are asked for.
     let _ = config.add_capabilities(offered);

@@ -119,6 +119,28 @@ struct Node {
     lookups: u64,
     /// Live nodes whose `parent` is this node.
     children: u64,
+    /// The contents' version when the file was last opened: the kernel's page cache of
+    /// the node holds that version.
+    opened: Option<ContentVersion>,
+}
+
+/// What tells one version of a file's contents from another: any change through any
+/// name, here or on the host, moves the ctime (nanoseconds) or the size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ContentVersion {
+    ctime: (i64, i64),
+    mtime: (i64, i64),
+    size: i64,
+}
+
+impl ContentVersion {
+    pub fn of(st: &nix::sys::stat::FileStat) -> ContentVersion {
+        ContentVersion {
+            ctime: (st.st_ctime, st.st_ctime_nsec),
+            mtime: (st.st_mtime, st.st_mtime_nsec),
+            size: st.st_size,
+        }
+    }
 }
 
 /// How many other names of a hard-linked file are kept.
@@ -178,6 +200,7 @@ impl Store {
             aliases: Vec::new(),
             lookups: 1,
             children: 0,
+            opened: None,
         };
         Store {
             inner: Mutex::new(Inner {
@@ -233,6 +256,7 @@ impl Store {
                     // a new generation tells the kernel its cached inode is stale.
                     node.kind = kind;
                     node.generation += 1;
+                    node.opened = None;
                 }
                 let generation = node.generation;
                 if kind != FileType::Directory {
@@ -253,6 +277,7 @@ impl Store {
                         aliases: Vec::new(),
                         lookups: 1,
                         children: 0,
+                        opened: None,
                     },
                 );
                 inner.add_child(parent);
@@ -260,6 +285,17 @@ impl Store {
             }
         };
         Ok(Registered { id, generation })
+    }
+
+    /// `id` is being opened with its contents at `version`. Whether the kernel's page
+    /// cache of it still holds exactly these contents (it was last opened at the same
+    /// version), so it may be kept.
+    pub fn opened_unchanged(&self, id: u64, version: ContentVersion) -> bool {
+        let mut inner = self.lock();
+        let Some(node) = inner.nodes.get_mut(&id) else {
+            return false;
+        };
+        node.opened.replace(version) == Some(version)
     }
 
     /// The kernel dropped `n` references to `id`. Returns the ids that left the store

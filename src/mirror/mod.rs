@@ -49,6 +49,8 @@ pub struct MirrorOptions {
     pub tracer: Option<Arc<crate::audit::Tracer>>,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
     pub ownership: Ownership,
+    /// How long the kernel may cache answers (`--cache-ttl`), and the paths never cached.
+    pub freshness: cache::Freshness,
 }
 
 /// The mirror filesystem; serve it with [`fuser::Session`] and [`session_config`].
@@ -69,15 +71,7 @@ impl Mirror {
     /// root fd (for mirroring a subdirectory in tests and examples).
     pub fn with_prefix(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Mirror> {
         Ok(Mirror {
-            res: Resolver::new(
-                opts.root,
-                opts.hidden,
-                opts.policy,
-                opts.auditor,
-                opts.tracer,
-                prefix,
-                opts.ownership,
-            )?,
+            res: Resolver::new(opts, prefix)?,
             handles: Handles::default(),
             control: control::Control::new(
                 nix::unistd::getuid().as_raw(),

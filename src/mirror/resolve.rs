@@ -17,13 +17,16 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use fuser::{Errno, FileAttr, FileType};
 use nix::fcntl::{OFlag, openat};
 use nix::sys::resource::{Resource, getrlimit};
 use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 
+use super::MirrorOptions;
 use super::attr::{Ownership, file_attr, kind_of_stat};
+use super::cache::Freshness;
 use super::errno::{HostResult, OpResult};
 use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::handle::Handle;
@@ -114,6 +117,42 @@ pub enum Resolved {
 pub struct EntryOut {
     pub attr: FileAttr,
     pub generation: u64,
+    /// How long the kernel may trust the entry and its attributes.
+    pub ttl: Duration,
+}
+
+impl EntryOut {
+    /// "No such name", for the kernel to remember for `ttl` (node id 0).
+    pub fn negative(ttl: Duration) -> EntryOut {
+        let never = std::time::UNIX_EPOCH;
+        EntryOut {
+            attr: FileAttr {
+                ino: fuser::INodeNo(0),
+                size: 0,
+                blocks: 0,
+                atime: never,
+                mtime: never,
+                ctime: never,
+                crtime: never,
+                kind: FileType::RegularFile,
+                perm: 0,
+                nlink: 0,
+                uid: 0,
+                gid: 0,
+                rdev: 0,
+                blksize: 0,
+                flags: 0,
+            },
+            generation: 0,
+            ttl,
+        }
+    }
+}
+
+/// A node's attributes, and how long the kernel may trust them.
+pub struct AttrOut {
+    pub attr: FileAttr,
+    pub ttl: Duration,
 }
 
 #[derive(Debug)]
@@ -128,31 +167,31 @@ pub struct Resolver {
     /// The mirror path of the root fd: policy paths are `prefix` + the path below it.
     prefix: PathBuf,
     ownership: Ownership,
+    freshness: Freshness,
 }
 
 impl Resolver {
-    pub fn new(
-        root: OwnedFd,
-        hidden: Vec<HostId>,
-        policy: Arc<SharedPolicy>,
-        auditor: Arc<Auditor>,
-        tracer: Option<Arc<Tracer>>,
-        prefix: PathBuf,
-        ownership: Ownership,
-    ) -> std::io::Result<Resolver> {
-        let root_host = HostId::of(root.as_fd())?;
+    /// Serves `opts.root`, whose paths the policy sees below `prefix`.
+    pub fn new(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Resolver> {
+        let root_host = HostId::of(opts.root.as_fd())?;
         let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
         Ok(Resolver {
-            root: Arc::new(root),
+            root: Arc::new(opts.root),
             store: Store::new(root_host),
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
-            hidden: hidden.into_iter().collect(),
-            policy,
-            auditor,
-            tracer,
+            hidden: opts.hidden.into_iter().collect(),
+            policy: opts.policy,
+            auditor: opts.auditor,
+            tracer: opts.tracer,
             prefix,
-            ownership,
+            ownership: opts.ownership,
+            freshness: opts.freshness,
         })
+    }
+
+    /// How long the kernel may trust answers.
+    pub fn freshness(&self) -> &Freshness {
+        &self.freshness
     }
 
     pub fn store(&self) -> &Store {
@@ -367,14 +406,15 @@ impl Resolver {
 
     /// Records the object now named `name` in `parent` as one more kernel reference
     /// (lookup and every creating op end here).
-    pub fn register(&self, parent: u64, name: &OsStr, st: &FileStat) -> OpResult<EntryOut> {
+    pub fn register(&self, parent: u64, entry: &EntryAt, st: &FileStat) -> OpResult<EntryOut> {
         let kind = kind_of_stat(st)?;
         let info = self
             .store
-            .register(parent, name, HostId::from_stat(st), kind)?;
+            .register(parent, &entry.name, HostId::from_stat(st), kind)?;
         Ok(EntryOut {
             attr: self.attr(info.id, st, kind),
             generation: info.generation,
+            ttl: self.freshness.ttl_for(&entry.path),
         })
     }
 
@@ -387,7 +427,7 @@ impl Resolver {
             nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
         )
         .host()?;
-        self.register(parent, &entry.name, &st)
+        self.register(parent, entry, &st)
     }
 
     /// The kernel dropped `n` references to `id`.

@@ -20,6 +20,7 @@ use nix::unistd::pipe2;
 
 use crate::audit::{Auditor, Enforcement, HostFile, Tracer, ViolationLog};
 use crate::cli::{Config, Net, UidMap};
+use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::{List, Policy, SharedPolicy, learn};
 use crate::supervisor;
@@ -89,6 +90,7 @@ pub fn run(config: &Config) -> Result<i32> {
             auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
             ownership: ownership(method, me),
+            freshness: Freshness::new(config.cache_ttl, reports.written_during_build.clone()),
         },
         fuse,
     )?;
@@ -123,6 +125,9 @@ struct Reports {
     auditor: Arc<Auditor>,
     learned: Option<HostFile>,
     trace: Option<HostFile>,
+    /// The files written on the host while the build runs (log, trace), which the
+    /// kernel must not cache: the build may look at them.
+    written_during_build: Vec<PathBuf>,
 }
 
 impl Reports {
@@ -134,10 +139,19 @@ impl Reports {
         } else {
             Enforcement::Deny
         };
+        let trace = host_file("--trace", config.trace.as_deref())?;
+        let written_during_build = [
+            log.real_path(),
+            trace.as_ref().and_then(HostFile::real_path),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Ok(Reports {
             auditor: Arc::new(Auditor::new(log, config.verbose, enforcement)),
             learned: host_file("--learn", config.learn.as_deref())?,
-            trace: host_file("--trace", config.trace.as_deref())?,
+            trace,
+            written_during_build,
         })
     }
 

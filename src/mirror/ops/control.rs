@@ -3,14 +3,14 @@
 
 use std::ffi::OsStr;
 
-use fuser::{Errno, FileAttr};
+use fuser::Errno;
 
 use super::Call;
 use crate::mirror::cache::FileIo;
 use crate::mirror::control::{CONTROL_ID, CONTROL_NAME, Command, Control, parse_command};
 use crate::mirror::errno::OpResult;
 use crate::mirror::inode::ROOT_ID;
-use crate::mirror::resolve::EntryOut;
+use crate::mirror::resolve::{AttrOut, EntryOut};
 use crate::policy::PolicyError;
 
 impl Call<'_> {
@@ -19,12 +19,16 @@ impl Call<'_> {
         (parent == ROOT_ID && name == CONTROL_NAME).then(|| EntryOut {
             attr: self.control.attr(),
             generation: 0,
+            ttl: self.res.freshness().ttl(),
         })
     }
 
     /// Attributes (and, for setattr, nothing to change: `> /dev/fusebox` truncates).
-    pub(crate) fn control_attr(&self, id: u64) -> Option<FileAttr> {
-        (id == CONTROL_ID).then(|| self.control.attr())
+    pub(crate) fn control_attr(&self, id: u64) -> Option<AttrOut> {
+        (id == CONTROL_ID).then(|| AttrOut {
+            attr: self.control.attr(),
+            ttl: self.res.freshness().ttl(),
+        })
     }
 
     /// Opens the control file: reads see the policy as it is now. Direct I/O, because

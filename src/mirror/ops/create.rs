@@ -121,7 +121,7 @@ impl Call<'_> {
         )
         .host()?;
         let st = fstat(fd.as_fd()).host()?;
-        let entry = self.res.register(parent, name, &st)?;
+        let entry = self.res.register(parent, &at, &st)?;
         let mode = if oflags.contains(OFlag::O_WRONLY) || oflags.contains(OFlag::O_RDWR) {
             HandleMode::Write
         } else {

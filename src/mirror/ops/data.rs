@@ -16,6 +16,7 @@ use crate::audit::Op;
 use crate::mirror::cache::{FileIo, file_io_for};
 use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
+use crate::mirror::inode::ContentVersion;
 use crate::mirror::sys;
 
 /// Whether open flags ask to change the file.
@@ -77,8 +78,17 @@ impl Call<'_> {
             HandleMode::Read
         };
         let fs = fstatfs(fd.as_fd()).host()?.filesystem_type();
+        let io = match file_io_for(fs) {
+            FileIo::Cached { .. } => FileIo::Cached {
+                keep: self
+                    .res
+                    .store()
+                    .opened_unchanged(id, ContentVersion::of(&at.node.stat)),
+            },
+            direct => direct,
+        };
         let fh = self.handles.insert(Handle::new(id, fd, mode, at.path));
-        Ok((fh, file_io_for(fs)))
+        Ok((fh, io))
     }
 
     pub(crate) fn op_read(&self, id: u64, fh: u64, offset: u64, size: u32) -> OpResult<Vec<u8>> {

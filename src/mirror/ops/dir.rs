@@ -117,6 +117,7 @@ impl Call<'_> {
                 let entry = EntryOut {
                     attr,
                     generation: 0,
+                    ttl: self.res.freshness().ttl(),
                 };
                 return Ok(add(ListedPlus {
                     next: d.next,

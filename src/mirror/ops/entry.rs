@@ -4,10 +4,11 @@
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::ffi::OsStringExt;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use fuser::{AccessFlags, Errno, FileAttr, TimeOrNow};
+use fuser::{AccessFlags, Errno, TimeOrNow};
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat, readlinkat};
 use nix::sys::stat::{FchmodatFlags, FileStat, Mode, fchmodat, fstat};
 use nix::sys::statvfs::{Statvfs, fstatvfs};
@@ -22,7 +23,7 @@ use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
 use crate::mirror::inode::ROOT_ID;
 use crate::mirror::resolve::Check;
-use crate::mirror::resolve::{EntryOut, NodeFd};
+use crate::mirror::resolve::{AttrOut, EntryOut, NodeAt};
 use crate::mirror::sys::{self, SetTime};
 
 /// The changes one setattr asks for (None: leave as is).
@@ -62,36 +63,44 @@ impl SetAttr {
 }
 
 impl Call<'_> {
+    /// A name that does not exist is answered as a negative entry, which the kernel
+    /// keeps for the TTL: compilers and shells probe many paths that are not there.
     pub(crate) fn op_lookup(&self, parent: u64, name: &OsStr) -> OpResult<EntryOut> {
         if let Some(entry) = self.control_lookup(parent, name) {
             return Ok(entry);
         }
         let entry = self.res.entry(parent, name, self.seen(Op::Lookup))?;
-        self.res.lookup_at(parent, &entry)
+        match self.res.lookup_at(parent, &entry) {
+            Err(e) if e == Errno::ENOENT => Ok(EntryOut::negative(
+                self.res.freshness().ttl_for(&entry.path),
+            )),
+            found => found,
+        }
     }
 
     pub(crate) fn op_forget(&self, id: u64, n: u64) {
         self.res.forget(id, n);
     }
 
-    pub(crate) fn op_getattr(&self, id: u64, fh: Option<u64>) -> OpResult<FileAttr> {
+    pub(crate) fn op_getattr(&self, id: u64, fh: Option<u64>) -> OpResult<AttrOut> {
         if let Some(attr) = self.control_attr(id) {
             return Ok(attr);
         }
         // Through the handle when there is one (the kernel sends it for reads, not
         // for fstat: an unlinked file is then reached by `held`).
-        let st = match fh.and_then(|fh| self.handles.get(fh, id).ok()) {
-            Some(handle) => fstat(handle.fd()).host()?,
-            None => match self.held(id, self.seen(Op::Stat))? {
-                // Just taken when the node was verified.
-                Held::Node(n) => n.stat,
-                held => held.stat()?,
-            },
+        let held = match fh.and_then(|fh| self.handles.get(fh, id).ok()) {
+            Some(handle) => Held::Handle(handle),
+            None => self.held(id, self.seen(Op::Stat))?,
         };
-        Ok(self.res.attr(id, &st, kind_of_stat(&st)?))
+        let st = match &held {
+            // Just taken when the node was verified.
+            Held::Node(at) => at.node.stat,
+            Held::Handle(_) => held.stat()?,
+        };
+        self.attr_out(id, &st, held.path())
     }
 
-    pub(crate) fn op_setattr(&self, id: u64, set: SetAttr) -> OpResult<FileAttr> {
+    pub(crate) fn op_setattr(&self, id: u64, set: SetAttr) -> OpResult<AttrOut> {
         if let Some(attr) = self.control_attr(id) {
             return Ok(attr);
         }
@@ -119,7 +128,14 @@ impl Call<'_> {
             }
         }
         let st = held.stat()?;
-        Ok(self.res.attr(id, &st, kind_of_stat(&st)?))
+        self.attr_out(id, &st, held.path())
+    }
+
+    fn attr_out(&self, id: u64, st: &FileStat, path: &Path) -> OpResult<AttrOut> {
+        Ok(AttrOut {
+            attr: self.res.attr(id, st, kind_of_stat(st)?),
+            ttl: self.res.freshness().ttl_for(path),
+        })
     }
 
     /// The node's host object for a metadata op: by its path, or — once it has none
@@ -127,7 +143,7 @@ impl Call<'_> {
     /// was opened under.
     fn held(&self, id: u64, check: Check) -> OpResult<Held> {
         match self.res.node(id, check) {
-            Ok(at) => Ok(Held::Node(at.node)),
+            Ok(at) => Ok(Held::Node(at)),
             Err(e) if e == Errno::ENOENT => {
                 let h = self.handles.any_for(id).ok_or(e)?;
                 self.res.judge_handle(&h, check)?;
@@ -179,15 +195,23 @@ impl Call<'_> {
 
 /// A node's host object, reached by path or through an open handle.
 enum Held {
-    Node(NodeFd),
+    Node(NodeAt),
     Handle(Arc<Handle>),
 }
 
 impl Held {
     fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Held::Node(n) => n.fd.as_fd(),
+            Held::Node(at) => at.node.fd.as_fd(),
             Held::Handle(h) => h.fd(),
+        }
+    }
+
+    /// The mirror path it was reached by (for a handle: the one it was opened under).
+    fn path(&self) -> &Path {
+        match self {
+            Held::Node(at) => &at.path,
+            Held::Handle(h) => h.path(),
         }
     }
 
