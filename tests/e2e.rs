@@ -1323,6 +1323,33 @@ fn ctrl_c_on_a_terminal_arrives_once(h: Helper) {
     out.expect_code(4);
 }
 
+/// `--cache-ttl 0`: a change made on the host while the build runs — new contents of a
+/// file the build has read, a file the build has looked for in vain — is seen at once.
+fn cache_ttl_zero_sees_host_changes_at_once(h: Helper) {
+    let sb = Sandbox::new(h).opt("--cache-ttl").opt("0");
+    let dir = sb.dir().to_path_buf();
+    std::fs::write(dir.join("f"), "old\n").unwrap();
+    let mut run = sb.spawn_sh_args(
+        r#"cat f; [ -e go ] || echo no-go-yet; touch ready
+while [ ! -e go ]; do sleep 0.05; done
+cat f"#,
+        &[] as &[&str],
+    );
+    let ready = run.wait_for("the build to read f", Duration::from_secs(30), |_| {
+        dir.join("ready").exists()
+    });
+    assert!(ready, "the build never got ready: {}", run.stderr_so_far());
+    std::fs::write(dir.join("f"), "new contents\n").unwrap();
+    std::fs::write(dir.join("go"), "").unwrap();
+    let out = run.wait();
+    out.ok();
+    assert_eq!(
+        out.stdout_lines(),
+        ["old", "no-go-yet", "new contents"],
+        "the host's changes should be seen at once\n{out}"
+    );
+}
+
 // =============================================================================================
 
 macro_rules! e2e_tests {
@@ -1398,6 +1425,7 @@ e2e_tests! {
         tarball_extraction_keeps_mtimes,
         autotools_configure_and_make,
         find_usr_matches_the_host,
+        cache_ttl_zero_sees_host_changes_at_once,
         net_none_has_only_lo_up,
         net_host_shares_the_host_network,
         uid_map_self_and_root,
@@ -1414,6 +1442,7 @@ e2e_tests! {
         policy_log_format_is_gentoos,
         policy_log_only_on_violation_and_stale_log_removed,
         policy_default_log_path,
+        policy_log_is_seen_at_once_inside,
         policy_summary_and_exit_status,
         policy_verbose_prints_each_denial_as_it_happens,
         policy_audit_lets_operations_succeed,

@@ -680,6 +680,49 @@ pub fn policy_log_only_on_violation_and_stale_log_removed(h: Helper) {
     assert_eq!(log_blocks(&text).len(), 1, "{text}");
 }
 
+/// Portage tests `[[ -s ${SANDBOX_LOG} ]]` inside the sandbox after each phase: the log
+/// fusebox writes on the host must be seen at once, however long the kernel caches other
+/// answers — also through a symlinked directory, and after an earlier "no such file".
+pub fn policy_log_is_seen_at_once_inside(h: Helper) {
+    let sb = Sandbox::new(h);
+    let dir = sb.dir().to_path_buf();
+    std::fs::create_dir(dir.join("real")).unwrap();
+    std::os::unix::fs::symlink("real", dir.join("via-link")).unwrap();
+    for log_dir in ["real", "via-link"] {
+        let log = dir.join(log_dir).join("sandbox.log");
+        let out = Sandbox::new(h)
+            .cwd(&dir)
+            .opt("--log")
+            .opt(&log)
+            .run_sh_args(
+                r#"log=$1
+[ -e "$log" ] || echo absent-before
+mkdir /etc/fusebox-e2e-seen-1 2>/dev/null
+[ -s "$log" ] && echo present-after-1
+echo "blocks-1 $(grep -c '^F:' "$log")"
+mkdir /etc/fusebox-e2e-seen-2 2>/dev/null
+echo "blocks-2 $(grep -c '^F:' "$log")"
+echo "size $(stat -c %s "$log")"
+exit 0"#,
+                &[&log],
+            );
+        out.expect_code(1);
+        let on_host = std::fs::metadata(&log).unwrap().len();
+        for line in [
+            "absent-before".to_string(),
+            "present-after-1".to_string(),
+            "blocks-1 1".to_string(),
+            "blocks-2 2".to_string(),
+            format!("size {on_host}"),
+        ] {
+            assert!(
+                out.stdout_lines().contains(&line.as_str()),
+                "log in {log_dir}/: the build should see {line:?}\n{out}"
+            );
+        }
+    }
+}
+
 pub fn policy_default_log_path(h: Helper) {
     // $TMPDIR/fusebox-PID.log, PID being fusebox-run's.
     let td = tmpdir();
