@@ -261,23 +261,22 @@ impl Filesystem for Mirror {
         );
     }
 
-    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.call(req).run(|c| c.op_opendir(ino.0)) {
-            Ok(fh) => reply.opened(FileHandle(fh), cache::dir_open_flags()),
-            Err(e) => reply.error(e),
-        }
+    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        // Directories are listed without handles (see ops::dir): ENOSYS tells the
+        // kernel so, once; it then sends neither opendir nor releasedir again.
+        reply.error(Errno::ENOSYS);
     }
 
     fn readdir(
         &self,
         req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
         let r = self.call(req).run(|c| {
-            c.op_readdir(ino.0, fh.0, offset, |e| {
+            c.op_readdir(ino.0, offset, |e| {
                 fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
             })
         });
@@ -291,12 +290,12 @@ impl Filesystem for Mirror {
         &self,
         req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
         let r = self.call(req).run(|c| {
-            c.op_readdirplus(ino.0, fh.0, offset, |e| {
+            c.op_readdirplus(ino.0, offset, |e| {
                 fill(reply.add(
                     e.entry.attr.ino,
                     e.next,
@@ -315,13 +314,13 @@ impl Filesystem for Mirror {
 
     fn releasedir(
         &self,
-        req: &Request,
+        _req: &Request,
         _ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.call(req).op_release(fh.0);
+        // Never sent once opendir has answered ENOSYS; nothing to release anyway.
         reply.ok();
     }
 
@@ -329,13 +328,13 @@ impl Filesystem for Mirror {
         &self,
         req: &Request,
         ino: INodeNo,
-        fh: FileHandle,
+        _fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
         empty(
             reply,
-            self.call(req).run(|c| c.op_fsync(ino.0, fh.0, datasync)),
+            self.call(req).run(|c| c.op_fsyncdir(ino.0, datasync)),
         );
     }
 
