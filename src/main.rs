@@ -10,7 +10,7 @@ use fusebox::cli::{Args, Config};
 use fusebox::gentoo::argv::{self, Action};
 use fusebox::gentoo::conf::ConfFiles;
 use fusebox::gentoo::env::{Environment, HostFacts, refuse_nesting};
-use fusebox::gentoo::{GentooRun, Invocation, fusebox_options};
+use fusebox::gentoo::{GentooRun, Invocation, fusebox_options, fusebox_opts};
 use fusebox::supervisor::EXIT_SETUP_FAILED;
 use fusebox::{check, sandbox};
 
@@ -19,7 +19,8 @@ const EXIT_USAGE: i32 = 2;
 
 fn main() -> ExitCode {
     let argv: Vec<OsString> = std::env::args_os().collect();
-    if let Some(invocation) = Invocation::detect(&argv) {
+    let executed = fusebox::sys::exec_filename();
+    if let Some(invocation) = Invocation::detect(&argv, executed.as_deref()) {
         return exit(gentoo_main(&invocation));
     }
     let args = Args::parse_from(argv);
@@ -77,7 +78,9 @@ fn gentoo_main(invocation: &Invocation) -> i32 {
         eprintln!("sandbox: {message}");
         return 1;
     }
-    let options = match fusebox_options(caller.get("FUSEBOX_OPTS"), &invocation.fusebox_args) {
+    let conf = ConfFiles::read(&invocation.etc_dir(), &invocation.usr_dir());
+    let opts = fusebox_opts(&caller, &conf);
+    let options = match fusebox_options(opts.as_deref(), &invocation.fusebox_args) {
         Ok(options) => options,
         Err(e) => {
             eprintln!("fusebox-run: {e:#}");
@@ -87,7 +90,6 @@ fn gentoo_main(invocation: &Invocation) -> i32 {
     run(std::env::current_dir()
         .context("cannot read the current directory")
         .and_then(|cwd| {
-            let conf = ConfFiles::read(&invocation.etc_dir(), &invocation.usr_dir());
             let host = HostFacts::gather(&caller);
             let gentoo = GentooRun::new(&launch, &caller, &conf, &host, &cwd);
             if let Some(log) = &gentoo.debug_log {

@@ -143,6 +143,17 @@ impl ConfFiles {
         last_value(&self.conf, key)
     }
 
+    /// A key of fusebox's own (`FUSEBOX_OPTS`): the last assignment in sandbox.conf
+    /// and then the files of sandbox.d, so that it can live in a file of its own there.
+    pub fn fusebox_setting(&self, key: &str) -> Option<OsString> {
+        std::iter::once(&self.conf)
+            .chain(self.confd.iter().map(|(_, text)| text))
+            .filter_map(|text| assignments(text, key).last())
+            .next_back()
+            .flatten()
+            .map(|v| OsStr::from_bytes(v).to_os_string())
+    }
+
     /// What sandbox.conf adds to `list`, joined with `:` (`None` when it names none).
     pub fn conf_list(&self, list: List) -> Option<OsString> {
         joined_values(&self.conf, list_key(list))
@@ -352,6 +363,26 @@ mod tests {
         let write = files.confd_list(List::Write).unwrap();
         assert!(write.to_str().unwrap().starts_with("${SANDBOX_WORKDIR}:"));
         assert!(write.to_str().unwrap().ends_with(":/opt/a"));
+    }
+
+    #[test]
+    fn fusebox_settings_may_live_in_sandbox_d() {
+        let confd = vec![
+            (os("50fusebox"), b"FUSEBOX_OPTS=\"--net none\"\n".to_vec()),
+            (os("60other"), b"SANDBOX_WRITE=\"/x\"\n".to_vec()),
+        ];
+        let files =
+            ConfFiles::with_defaults(b"FUSEBOX_OPTS=\"-v\"\n".to_vec(), confd, Path::new("/usr"));
+        assert_eq!(
+            files.fusebox_setting("FUSEBOX_OPTS"),
+            Some(os("--net none"))
+        );
+        // Gentoo's own keys are read from sandbox.conf alone.
+        assert_eq!(files.setting("FUSEBOX_OPTS"), Some(os("-v")));
+        assert_eq!(
+            ConfFiles::builtin(Path::new("/usr")).fusebox_setting("FUSEBOX_OPTS"),
+            None
+        );
     }
 
     #[test]

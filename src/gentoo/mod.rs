@@ -43,7 +43,7 @@ pub const BASH: &str = "/bin/bash";
 /// How fusebox was asked to be Gentoo's sandbox.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Invocation {
-    /// The path it was run as (argv[0]): `${EPREFIX}/usr/bin/sandbox` tells EPREFIX.
+    /// The path it was run as: `${EPREFIX}/usr/bin/sandbox` tells EPREFIX.
     pub invoked_as: PathBuf,
     /// fusebox options given before `--gentoo`.
     pub fusebox_args: Vec<OsString>,
@@ -52,12 +52,16 @@ pub struct Invocation {
 }
 
 impl Invocation {
-    /// Gentoo mode, if `argv` asks for it: argv[0]'s name is `sandbox`, or `--gentoo`
-    /// comes before any `--` (everything after it is sandbox's).
-    pub fn detect(argv: &[OsString]) -> Option<Invocation> {
+    /// Gentoo mode, if asked for: the file executed (`executed`, see
+    /// [`crate::sys::exec_filename`]) or argv[0] is named `sandbox`, or `--gentoo` comes
+    /// before any `--` (everything after it is sandbox's). The executed file decides
+    /// for Portage, which runs `${EPREFIX}/usr/bin/sandbox` with argv[0]
+    /// `[cat/pkg-1] sandbox`.
+    pub fn detect(argv: &[OsString], executed: Option<&Path>) -> Option<Invocation> {
         let (argv0, rest) = argv.split_first()?;
-        let invoked_as = PathBuf::from(argv0);
-        if invoked_as.file_name() == Some(OsStr::new(SANDBOX_NAME)) {
+        let named = |p: &Path| p.file_name() == Some(OsStr::new(SANDBOX_NAME));
+        let invoked_as = executed.map_or_else(|| PathBuf::from(argv0), Path::to_path_buf);
+        if named(&invoked_as) || named(Path::new(argv0)) {
             return Some(Invocation {
                 invoked_as,
                 fusebox_args: Vec::new(),
@@ -91,10 +95,24 @@ impl Invocation {
     }
 }
 
-/// fusebox's options in Gentoo mode: `$FUSEBOX_OPTS` (which Prefix users set in
-/// make.conf; Portage passes it through the environment), then those given before
-/// `--gentoo`, parsed by fusebox-run's own parser. Only options: a command is sandbox's
-/// business.
+/// The `FUSEBOX_OPTS` in force: the environment's, else the configuration files'
+/// (sandbox.conf, then sandbox.d: e.g. `${EPREFIX}/etc/sandbox.d/50fusebox`).
+///
+/// Portage does not pass make.conf's variables, nor the caller's, to the programs it
+/// runs for the phases after `setup`: it keeps only a fixed list of names (and
+/// `CCACHE_*`, `DISTCC_*`, `QEMU_*`), so `FUSEBOX_OPTS` in make.conf never reaches
+/// `sandbox` (docs/portage-notes.md). The configuration files are read by the sandbox
+/// itself, whoever calls it; Gentoo's own sandbox ignores keys it does not know.
+pub fn fusebox_opts(caller: &Environment, conf: &ConfFiles) -> Option<OsString> {
+    caller
+        .get("FUSEBOX_OPTS")
+        .map(OsStr::to_os_string)
+        .or_else(|| conf.fusebox_setting("FUSEBOX_OPTS"))
+}
+
+/// fusebox's options in Gentoo mode: `opts` (see [`fusebox_opts`]), then those given
+/// before `--gentoo`, parsed by fusebox-run's own parser. Only options: a command is
+/// sandbox's business.
 pub fn fusebox_options(opts: Option<&OsStr>, given: &[OsString]) -> Result<Args> {
     let mut words = vec![OsString::from("fusebox-run")];
     if let Some(opts) = opts {
@@ -354,21 +372,41 @@ mod tests {
 
     #[test]
     fn detection_by_name_or_by_flag() {
-        let inv = Invocation::detect(&os(&["/p/usr/bin/sandbox", "-c", "x"])).unwrap();
+        let inv = Invocation::detect(&os(&["/p/usr/bin/sandbox", "-c", "x"]), None).unwrap();
         assert_eq!(inv.sandbox_args, os(&["-c", "x"]));
         assert_eq!(inv.etc_dir(), Path::new("/p/etc"));
         assert_eq!(inv.usr_dir(), Path::new("/p/usr"));
-        let inv = Invocation::detect(&os(&["sandbox"])).unwrap();
+        let inv = Invocation::detect(&os(&["sandbox"]), None).unwrap();
         assert_eq!(inv.etc_dir(), Path::new("/etc"));
-        let inv =
-            Invocation::detect(&os(&["fusebox-run", "--net", "none", "--gentoo", "-V"])).unwrap();
+        let argv = os(&["fusebox-run", "--net", "none", "--gentoo", "-V"]);
+        let inv = Invocation::detect(&argv, Some(Path::new("/bin/fusebox-run"))).unwrap();
         assert_eq!(inv.fusebox_args, os(&["--net", "none"]));
         assert_eq!(inv.sandbox_args, os(&["-V"]));
-        assert_eq!(Invocation::detect(&os(&["fusebox-run", "make"])), None);
         assert_eq!(
-            Invocation::detect(&os(&["fusebox-run", "--", "x", "--gentoo"])),
+            Invocation::detect(&os(&["fusebox-run", "make"]), None),
             None
         );
+        assert_eq!(
+            Invocation::detect(&os(&["fusebox-run", "--", "x", "--gentoo"]), None),
+            None
+        );
+    }
+
+    /// Portage runs the link with argv[0] `[cat/pkg-1] sandbox`: the executed file counts.
+    #[test]
+    fn portage_s_argv0_does_not_hide_the_link() {
+        let argv = os(&[
+            "[app-misc/foo-1] sandbox",
+            "/p/usr/lib/portage/bin/ebuild.sh unpack",
+        ]);
+        let inv = Invocation::detect(&argv, Some(Path::new("/p/usr/bin/sandbox"))).unwrap();
+        assert_eq!(
+            inv.sandbox_args,
+            os(&["/p/usr/lib/portage/bin/ebuild.sh unpack"])
+        );
+        assert_eq!(inv.etc_dir(), Path::new("/p/etc"));
+        let executed = Path::new("/home/me/bin/fusebox-run");
+        assert_eq!(Invocation::detect(&argv, Some(executed)), None);
     }
 
     #[test]
@@ -509,6 +547,25 @@ mod tests {
         assert_eq!(split("a\"b c\"d"), Ok(os(&["ab cd"])));
         assert_eq!(split(""), Ok(vec![]));
         assert!(split("-w 'x").is_err());
+    }
+
+    #[test]
+    fn fusebox_opts_come_from_the_environment_else_sandbox_conf() {
+        let conf = ConfFiles::with_defaults(
+            b"FUSEBOX_OPTS=\"--net none\"\n".to_vec(),
+            Vec::new(),
+            Path::new("/usr"),
+        );
+        assert_eq!(
+            fusebox_opts(&environment(&[]), &conf),
+            Some(OsString::from("--net none"))
+        );
+        let caller = environment(&[("FUSEBOX_OPTS", "-v")]);
+        assert_eq!(fusebox_opts(&caller, &conf), Some(OsString::from("-v")));
+        assert_eq!(
+            fusebox_opts(&environment(&[]), &ConfFiles::builtin(Path::new("/usr"))),
+            None
+        );
     }
 
     #[test]
