@@ -190,6 +190,8 @@ n=\$(( \$(ls "\$log" | wc -l) + 1 ))
     echo "argc: \$#"
     for a in "\$@"; do printf 'argv: %q\n' "\$a"; done
     echo "cwd: \$PWD"
+    echo "umask: \$(umask)"
+    for fd in /proc/\$\$/fd/*; do echo "fd \${fd##*/}: \$(readlink "\$fd")"; done | grep -v "^fd 1:"
     echo "ppid-cmdline: \$(tr '\\0' ' ' < /proc/\$PPID/cmdline)"
     echo "--- environment"
     env -0 | sort -z | tr '\\0' '\\n'
