@@ -54,7 +54,7 @@ pub struct Invocation {
 impl Invocation {
     /// Gentoo mode, if asked for: the file executed (`executed`, see
     /// [`crate::sys::exec_filename`]) or argv[0] is named `sandbox`, or `--gentoo` comes
-    /// before any `--` (everything after it is sandbox's). The executed file decides
+    /// after fusebox options only (everything after it is sandbox's). The executed file decides
     /// for Portage, which runs `${EPREFIX}/usr/bin/sandbox` with argv[0]
     /// `[cat/pkg-1] sandbox`.
     pub fn detect(argv: &[OsString], executed: Option<&Path>) -> Option<Invocation> {
@@ -72,6 +72,12 @@ impl Invocation {
             .iter()
             .take_while(|a| a.as_os_str() != "--")
             .position(|a| a == "--gentoo")?;
+        // `fusebox-run make --gentoo` runs `make --gentoo`: a command came first.
+        let before =
+            std::iter::once(OsString::from("fusebox-run")).chain(rest[..=at].iter().cloned());
+        if Args::try_parse_from(before).is_ok_and(|args| !args.command.is_empty()) {
+            return None;
+        }
         Some(Invocation {
             invoked_as,
             fusebox_args: rest[..at].to_vec(),
