@@ -13,6 +13,9 @@
 #                    `bash -c "$*"` as Gentoo's sandbox would.
 # --sandbox fusebox  the second run under fusebox itself: PREFIX/usr/bin/sandbox is a
 #                    link to $FUSEBOX (default: target/debug/fusebox-run of this checkout).
+#                    For now it fails in src_compile: the ebuild's has_version talks to
+#                    Portage over host FIFOs, which do not connect through the mirror
+#                    (docs/portage-notes.md).
 #
 # Needs python3 with pip, meson, ninja, a C compiler, bash and coreutils (Debian:
 # apt-get install meson ninja-build python3-pip gcc). Reaches PyPI only (to download
