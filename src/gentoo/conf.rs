@@ -232,7 +232,8 @@ pub fn join_colon(parts: Vec<OsString>) -> Option<OsString> {
 
 /// Replaces each `${NAME}` in `value` by the variable's value (empty when unset), as
 /// Gentoo's `subst_env_vars` does: only the braced form, no nesting, no commands; a `$`
-/// not followed by `{`, or with no `}` after it, stays as it is.
+/// not followed by `{`, or with no `}` after it, stays as it is (Gentoo's loop loses the
+/// text before such a `$`, a slip not copied here).
 pub fn substitute(value: &OsStr, lookup: impl Fn(&OsStr) -> Option<OsString>) -> OsString {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -193,7 +193,9 @@ impl GentooRun {
     ///    PREDICT `$HOME`.
     /// 5. `SANDBOX_ON=1` and `SANDBOX_ACTIVE` are exported whatever the caller had;
     ///    VERBOSE, DEBUG, NOCOLOR and METHOD keep the caller's value, else take
-    ///    sandbox.conf's, else the defaults (verbose on, debug off). The log variables
+    ///    sandbox.conf's, else the defaults (verbose on, debug off), as sandbox.conf
+    ///    documents (Gentoo's `setup_cfg_var` writes every one of them to
+    ///    SANDBOX_VERBOSE, a slip not copied here). The log variables
     ///    name the logs; Gentoo's preload variables and BASH_ENV (which pointed at its
     ///    shell rc, of no use here) are removed.
     pub fn new(
