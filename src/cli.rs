@@ -9,6 +9,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
 use crate::policy::{List, parse_policy_file};
+use crate::supervisor::EnvChange;
 
 /// Run a build in a rootless sandbox: it reads the host, writes only where allowed,
 /// and every file access goes through fusebox's FUSE mirror of `/`.
@@ -102,11 +103,17 @@ pub struct Args {
     #[arg(long, conflicts_with = "command")]
     pub check: bool,
 
+    /// Behave as Gentoo's `sandbox` (as when run through a link named `sandbox`): the
+    /// arguments after --gentoo are sandbox's; fusebox options come before it or in
+    /// $FUSEBOX_OPTS. `fusebox-run --gentoo --help` tells more.
+    #[arg(long, conflicts_with = "check")]
+    pub gentoo: bool,
+
     /// The command to run, and its arguments.
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        required_unless_present = "check"
+        required_unless_present_any = ["check", "gentoo"]
     )]
     pub command: Vec<OsString>,
 }
@@ -158,19 +165,33 @@ pub struct Config {
     pub unshare_ipc: bool,
     pub hostname: Option<String>,
     pub mount_helper: MountHelper,
+    /// Changes to the build's environment, in order: `Some` sets the variable, `None`
+    /// removes it (Gentoo mode exports `SANDBOX_*`).
+    pub env: Vec<EnvChange>,
 }
 
 impl Config {
     /// Validates `args` against the environment it runs in (cwd, $TMPDIR).
     pub fn from_args(args: Args, cwd: PathBuf, tmpdir: Option<OsString>) -> Result<Config> {
-        if let Some(name) = &args.hostname {
-            validate_hostname(name)?;
-        }
         let policy = policy_entries(&args, &cwd, tmpdir.clone())?;
         let log = match &args.log {
             Some(log) => cwd.join(log),
             None => temp_dir(tmpdir).join(format!("fusebox-{}.log", std::process::id())),
         };
+        Config::assemble(args, cwd, policy, log)
+    }
+
+    /// The plan from `args` with the policy and log already decided (by
+    /// [`Config::from_args`], or by Gentoo mode from its own variables).
+    pub fn assemble(
+        args: Args,
+        cwd: PathBuf,
+        policy: Vec<(List, PathBuf)>,
+        log: PathBuf,
+    ) -> Result<Config> {
+        if let Some(name) = &args.hostname {
+            validate_hostname(name)?;
+        }
         let learn = args.learn.as_ref().map(|file| cwd.join(file));
         let trace = args.trace.as_ref().map(|file| cwd.join(file));
         Ok(Config {
@@ -190,6 +211,7 @@ impl Config {
             unshare_ipc: args.unshare_ipc,
             hostname: args.hostname,
             mount_helper: args.mount_helper,
+            env: Vec::new(),
         })
     }
 }
@@ -201,6 +223,21 @@ fn policy_entries(
     cwd: &Path,
     tmpdir: Option<OsString>,
 ) -> Result<Vec<(List, PathBuf)>> {
+    let mut entries = option_entries(args, cwd)?;
+    let names = |entries: &[(List, PathBuf)], list| entries.iter().any(|(l, _)| *l == list);
+    if !names(&entries, List::Read) {
+        entries.push((List::Read, PathBuf::from("/")));
+    }
+    if !names(&entries, List::Write) {
+        for path in default_write_paths(cwd, tmpdir) {
+            entries.push((List::Write, path));
+        }
+    }
+    Ok(entries)
+}
+
+/// The entries the options and policy files name, in that order, without defaults.
+pub fn option_entries(args: &Args, cwd: &Path) -> Result<Vec<(List, PathBuf)>> {
     let mut entries = Vec::new();
     for (list, paths, option) in [
         (List::Read, &args.read, "--read"),
@@ -222,15 +259,6 @@ fn policy_entries(
         // Taken as they are (the parser insists on absolute paths): a learned policy
         // names the directories the build creates, which need not exist before it runs.
         entries.extend(parsed);
-    }
-    let names = |entries: &[(List, PathBuf)], list| entries.iter().any(|(l, _)| *l == list);
-    if !names(&entries, List::Read) {
-        entries.push((List::Read, PathBuf::from("/")));
-    }
-    if !names(&entries, List::Write) {
-        for path in default_write_paths(cwd, tmpdir) {
-            entries.push((List::Write, path));
-        }
     }
     Ok(entries)
 }

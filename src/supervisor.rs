@@ -95,12 +95,16 @@ fn reap(pid: Pid) -> std::io::Result<Option<i32>> {
     }
 }
 
-/// PID 1 of the sandbox: starts `command`, then supervises until it ends. Never returns.
-pub fn run_init(command: &[OsString]) -> ! {
+/// A change to the build's environment: set (`Some`) or removed (`None`).
+pub type EnvChange = (OsString, Option<OsString>);
+
+/// PID 1 of the sandbox: starts `command` with `env` applied to the environment, then
+/// supervises until it ends. Never returns.
+pub fn run_init(command: &[OsString], env: &[EnvChange]) -> ! {
     // So that `ps` inside tells PID 1 from the build (comm is what ps shows).
     let _ = nix::sys::prctl::set_name(c"fusebox-init");
     let build = match sys::fork() {
-        Ok(Forked::Child) => exec_build(command),
+        Ok(Forked::Child) => exec_build(command, env),
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
             eprintln!("fusebox-run: cannot start the build: {e}");
@@ -151,8 +155,9 @@ fn supervise_inside(build: Pid) -> i32 {
     }
 }
 
-/// The build's process: restores what a program expects at exec and runs `command`.
-fn exec_build(command: &[OsString]) -> ! {
+/// The build's process: restores what a program expects at exec and runs `command`
+/// with our environment changed by `env`.
+fn exec_build(command: &[OsString], env: &[EnvChange]) -> ! {
     sys::reset_signal_dispositions();
     let _ = SigSet::all().thread_unblock();
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
@@ -161,26 +166,59 @@ fn exec_build(command: &[OsString]) -> ! {
         eprintln!("fusebox-run: {name}: {what}");
         sys::exit_now(code)
     };
-    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    let vars = environment(std::env::vars_os(), env);
+    let path = vars
+        .iter()
+        .find(|(name, _)| name == "PATH")
+        .map(|(_, value)| value.clone())
+        .unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     let program = match find_program(Path::new(&command[0]), &path) {
         Ok(program) => program,
         Err((code, what)) => fail(code, &what),
     };
-    let (Ok(program), Ok(argv)) = (
+    let envp = vars.into_iter().map(|(name, value)| {
+        let mut pair = name.into_vec();
+        pair.push(b'=');
+        pair.extend_from_slice(value.as_bytes());
+        CString::new(pair)
+    });
+    let (Ok(program), Ok(argv), Ok(envp)) = (
         CString::new(program.into_os_string().into_vec()),
         command
             .iter()
             .map(|arg| CString::new(arg.as_bytes()))
             .collect::<Result<Vec<_>, _>>(),
+        envp.collect::<Result<Vec<_>, _>>(),
     ) else {
         fail(EXIT_SETUP_FAILED, "the command line holds a NUL byte")
     };
-    let err = match nix::unistd::execv(&program, &argv) {
+    let err = match nix::unistd::execve(&program, &argv, &envp) {
         Err(e) => e,
         Ok(never) => match never {},
     };
     let (code, what) = exec_failure(err);
     fail(code, &what)
+}
+
+/// `vars` with `changes` applied in order, keeping the variables' order (a changed
+/// variable stays where it was; a new one goes last).
+pub fn environment(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+    changes: &[EnvChange],
+) -> Vec<(OsString, OsString)> {
+    let mut vars: Vec<(OsString, OsString)> = vars.into_iter().collect();
+    for (name, value) in changes {
+        let at = vars.iter().position(|(n, _)| n == name);
+        match (at, value) {
+            (Some(i), Some(v)) => vars[i].1 = v.clone(),
+            (None, Some(v)) => vars.push((name.clone(), v.clone())),
+            (Some(i), None) => {
+                vars.remove(i);
+            }
+            (None, None) => {}
+        }
+    }
+    vars
 }
 
 /// Finds `command` as a shell does: a name with a slash is used as it is; otherwise the
@@ -249,6 +287,31 @@ mod tests {
             Some(137)
         );
         assert_eq!(exit_code(WaitStatus::Stopped(pid, Signal::SIGTSTP)), None);
+    }
+
+    #[test]
+    fn environment_changes_apply_in_order() {
+        let vars = [("A", "1"), ("B", "2"), ("C", "3")]
+            .map(|(n, v)| (OsString::from(n), OsString::from(v)));
+        let change = |n: &str, v: Option<&str>| (OsString::from(n), v.map(OsString::from));
+        let out = environment(
+            vars,
+            &[
+                change("B", Some("two")),
+                change("A", None),
+                change("D", Some("4")),
+                change("E", None),
+                change("D", Some("four")),
+            ],
+        );
+        let out: Vec<(String, String)> = out
+            .into_iter()
+            .map(|(n, v)| (n.into_string().unwrap(), v.into_string().unwrap()))
+            .collect();
+        assert_eq!(
+            out,
+            [("B", "two"), ("C", "3"), ("D", "four")].map(|(n, v)| (n.into(), v.into()))
+        );
     }
 
     #[test]

@@ -220,3 +220,20 @@ pub fn dup_onto(
     // SAFETY: `ret` is the fresh duplicate, owned by nobody else.
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(ret) })
 }
+
+/// The path this program was started as: the filename given to execve(2), which the
+/// kernel keeps in the auxiliary vector (`AT_EXECFN`). Unlike argv[0] the caller cannot
+/// choose it freely (Portage runs `sandbox` with argv[0] `[cat/pkg-1] sandbox`), and
+/// unlike /proc/self/exe it is the link that was run, not its target.
+pub fn exec_filename() -> Option<std::path::PathBuf> {
+    // SAFETY: getauxval only reads the auxiliary vector. AT_EXECFN, when present, is a
+    // pointer to a NUL-terminated string on the initial stack, which lives as long as
+    // the process; it is copied out at once.
+    let ptr = unsafe { libc::getauxval(libc::AT_EXECFN) } as *const libc::c_char;
+    if ptr.is_null() {
+        return None;
+    }
+    // SAFETY: see above; non-null, NUL-terminated, never freed.
+    let name = unsafe { std::ffi::CStr::from_ptr(ptr) };
+    Some(std::ffi::OsStr::from_bytes(name.to_bytes()).into())
+}

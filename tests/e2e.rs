@@ -7,6 +7,8 @@
 mod common;
 #[path = "e2e/control.rs"]
 mod control;
+#[path = "e2e/gentoo.rs"]
+mod gentoo;
 #[path = "e2e/integrity.rs"]
 mod integrity;
 #[path = "e2e/policy.rs"]
@@ -20,6 +22,7 @@ use std::time::Duration;
 
 use common::*;
 use control::*;
+use gentoo::*;
 use integrity::*;
 use policy::*;
 
@@ -1447,6 +1450,10 @@ e2e_tests! {
         policy_verbose_prints_each_denial_as_it_happens,
         policy_audit_lets_operations_succeed,
         policy_file_entries_work_like_options,
+        // Gentoo mode (tests/e2e/gentoo.rs).
+        gentoo_version_and_nesting,
+        gentoo_portage_style_launch,
+        gentoo_flag_with_caller_lists,
         policy_file_errors_are_setup_failures,
         policy_escape_hard_link_and_rename_into_build_dir,
         policy_escape_symlink_in_build_dir,

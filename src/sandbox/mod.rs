@@ -58,6 +58,7 @@ pub fn run(config: &Config) -> Result<i32> {
         newroot: mounted.mountpoint.clone(),
         cwd: config.cwd.clone(),
         command: config.command.clone(),
+        env: config.env.clone(),
         daemon_fds: mounted.daemon_fds.clone(),
     };
     let init = match sys::fork_into(plan.namespaces())
@@ -286,6 +287,7 @@ struct ChildPlan {
     newroot: PathBuf,
     cwd: PathBuf,
     command: Vec<std::ffi::OsString>,
+    env: Vec<supervisor::EnvChange>,
     daemon_fds: Vec<RawFd>,
 }
 
@@ -308,7 +310,7 @@ fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd) -> ! {
         eprintln!("fusebox-run: {e:#}");
         sys::exit_now(supervisor::EXIT_SETUP_FAILED);
     }
-    supervisor::run_init(&plan.command)
+    supervisor::run_init(&plan.command, &plan.env)
 }
 
 fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {

@@ -1,0 +1,228 @@
+#!/usr/bin/env bash
+# Installs real Portage into a Gentoo-Prefix-style directory PREFIX as an unprivileged
+# user, with a tiny repository of its own, and builds one ebuild with it: first without
+# a sandbox, then under a fake `sandbox` that records how Portage calls it. This is
+# reconnaissance for fusebox's Gentoo mode (docs/portage-notes.md), not yet a test.
+#
+#   scripts/portage-prefix.sh [--sandbox fake|fusebox|none] PREFIX
+#
+# --sandbox none     FEATURES="-sandbox -usersandbox": Portage alone.
+# --sandbox fake     (default) also a second run with FEATURES=sandbox under
+#                    PREFIX/usr/bin/sandbox, a bash script that logs its argv, cwd and
+#                    environment to PREFIX/var/log/fake-sandbox/CALL.txt, then runs
+#                    `bash -c "$*"` as Gentoo's sandbox would.
+# --sandbox fusebox  the second run under fusebox itself: PREFIX/usr/bin/sandbox is a
+#                    link to $FUSEBOX (default: target/debug/fusebox-run of this checkout).
+#                    For now it fails in src_compile: the ebuild's has_version talks to
+#                    Portage over host FIFOs, which do not connect through the mirror
+#                    (docs/portage-notes.md).
+#
+# Needs python3 with pip, meson, ninja, a C compiler, bash and coreutils (Debian:
+# apt-get install meson ninja-build python3-pip gcc). Reaches PyPI only (to download
+# Portage's sdist; set PORTAGE_SDIST=FILE to use one already downloaded). Run it as an
+# unprivileged user: Portage behaves differently as root (userpriv, chown to portage).
+set -euo pipefail
+
+PORTAGE_VERSION=${PORTAGE_VERSION:-3.0.83}
+mode=fake
+if [ "${1:-}" = --sandbox ]; then
+    mode=${2:?--sandbox needs fake, fusebox or none}
+    shift 2
+fi
+case $mode in fake | fusebox | none) ;; *)
+    echo "portage-prefix.sh: --sandbox $mode: use fake, fusebox or none" >&2
+    exit 2
+    ;;
+esac
+[ $# -eq 1 ] || {
+    echo "usage: portage-prefix.sh [--sandbox fake|fusebox|none] PREFIX" >&2
+    exit 2
+}
+if [ "$(id -u)" = 0 ]; then
+    echo "portage-prefix.sh: run this as an unprivileged user (e.g. runuser -u USER --)" >&2
+    exit 2
+fi
+here=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$1"
+P=$(cd "$1" && pwd)
+say() { printf '\n=== %s\n' "$*"; }
+
+# --- 1. Portage's sdist, from PyPI --------------------------------------------------
+# `pip download --no-binary :all:` would also build Portage's build dependencies
+# (meson-python, meson) from source just to read its metadata; `--no-binary portage`
+# keeps the sdist for Portage alone and lets pip use wheels for the build backend.
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/fusebox-portage
+mkdir -p "$cache"
+sdist=${PORTAGE_SDIST:-$cache/portage-$PORTAGE_VERSION.tar.gz}
+if [ ! -f "$sdist" ]; then
+    say "downloading portage==$PORTAGE_VERSION (sdist) from PyPI"
+    python3 -m pip download --quiet --no-deps --no-binary portage \
+        "portage==$PORTAGE_VERSION" -d "$cache"
+fi
+
+# --- 2. Install it Prefix-style with meson --------------------------------------------
+# No DESTDIR is needed: with --prefix=$P/usr and -Deprefix=$P every path Portage bakes
+# in (const.py's EPREFIX, PORTAGE_BASE_PATH, make.globals) is already under $P.
+if [ ! -x "$P/usr/bin/ebuild" ]; then
+    say "installing Portage into $P"
+    src=$cache/portage-$PORTAGE_VERSION
+    rm -rf "$src" "$cache/build"
+    tar -xzf "$sdist" -C "$cache"
+    meson setup "$cache/build" "$src" --prefix="$P/usr" --sysconfdir="$P/etc" \
+        -Deprefix="$P" -Dsystem-wide=true -Dnative-extensions=false -Ddoc=false \
+        >"$cache/meson-setup.log"
+    meson install -C "$cache/build" >"$cache/meson-install.log"
+fi
+# Where meson put the Python package depends on the interpreter's scheme (Debian:
+# lib/python3/dist-packages); Portage's scripts import it from PYTHONPATH.
+site=$(dirname "$(find "$P/usr/lib" -path '*/portage/__init__.py' -print -quit)")
+export PYTHONPATH=$(dirname "$site")
+
+# Portage runs ${EPREFIX}/bin/bash and ${EPREFIX}/bin/mv (const.py).
+mkdir -p "$P/bin"
+ln -sfn "$(command -v bash)" "$P/bin/bash"
+ln -sfn "$(command -v mv)" "$P/bin/mv"
+
+# --- 3. A tiny repository: a profile, an eclass, one ebuild ---------------------------
+repo=$P/var/db/repos/fbtest
+mkdir -p "$repo"/{profiles/default,metadata,eclass,app-misc/foo}
+echo fbtest >"$repo/profiles/repo_name"
+echo app-misc >"$repo/profiles/categories"
+echo 8 >"$repo/profiles/eapi"
+echo 8 >"$repo/profiles/default/eapi"
+cat >"$repo/metadata/layout.conf" <<'EOF'
+masters =
+thin-manifests = true
+use-manifests = false
+cache-formats =
+EOF
+arch=amd64
+case $(uname -m) in aarch64) arch=arm64 ;; esac
+cat >"$repo/profiles/default/make.defaults" <<EOF
+ARCH="$arch"
+ACCEPT_KEYWORDS="$arch ~$arch"
+CHOST="$(gcc -dumpmachine 2>/dev/null || echo x86_64-pc-linux-gnu)"
+CFLAGS="-O2"
+ELIBC="glibc"
+KERNEL="linux"
+USERLAND="GNU"
+IUSE_IMPLICIT="prefix prefix-guest"
+USE_EXPAND_IMPLICIT="ARCH ELIBC KERNEL USERLAND"
+USE_EXPAND_VALUES_ARCH="$arch"
+USE_EXPAND_VALUES_ELIBC="glibc"
+USE_EXPAND_VALUES_KERNEL="linux"
+USE_EXPAND_VALUES_USERLAND="GNU"
+EOF
+cat >"$repo/eclass/fbtest.eclass" <<'EOF'
+# @ECLASS: fbtest.eclass
+# @BLURB: one helper, to see eclasses load
+fbtest_greeting() { echo "hello from ${PN}"; }
+EOF
+cat >"$repo/app-misc/foo/foo-1.ebuild" <<'EOF'
+EAPI=8
+inherit fbtest
+DESCRIPTION="fusebox's test package: a C program built and installed"
+HOMEPAGE="https://example.invalid/"
+LICENSE="MIT"
+SLOT="0"
+KEYWORDS="~amd64 ~arm64"
+S=${WORKDIR}
+
+src_unpack() {
+	printf '#include <stdio.h>\nint main(void) { puts("%s"); return 0; }\n' \
+		"$(fbtest_greeting)" > foo.c || die
+}
+
+src_compile() {
+	${CC:-cc} ${CFLAGS} -o foo foo.c || die
+	# has_version asks Portage over its IPC FIFOs (${PORTAGE_BUILDDIR}/.ipc).
+	if has_version app-misc/foo; then einfo "has_version: yes"; else einfo "has_version: no"; fi
+}
+
+src_install() {
+	dobin foo
+}
+EOF
+
+# --- 4. make.conf and the profile link -----------------------------------------------
+mkdir -p "$P/etc/portage" "$P/var/tmp" "$P/var/cache/distfiles" "$P/var/log/fake-sandbox"
+ln -sfn "$repo/profiles/default" "$P/etc/portage/make.profile"
+write_make_conf() { # FEATURES
+    cat >"$P/etc/portage/make.conf" <<EOF
+FEATURES="$1 -userpriv -usersync -userfetch -ipc-sandbox -network-sandbox -pid-sandbox -mount-sandbox -news"
+PORTAGE_USERNAME="$(id -un)"
+PORTAGE_GRPNAME="$(id -gn)"
+PORTAGE_TMPDIR="$P/var/tmp"
+DISTDIR="$P/var/cache/distfiles"
+PKGDIR="$P/var/cache/binpkgs"
+PORTAGE_LOGDIR=""
+# A probe: does a variable set here reach the sandbox? (It does not: see
+# docs/portage-notes.md.)
+FUSEBOX_OPTS="--net none"
+EOF
+}
+export PORTAGE_REPOSITORIES="
+[DEFAULT]
+main-repo = fbtest
+[fbtest]
+location = $repo
+"
+ebuild=$repo/app-misc/foo/foo-1.ebuild
+
+run_ebuild() {
+    python3 "$P/usr/bin/ebuild" "$ebuild" clean install
+    find "$P/var/tmp/portage/app-misc/foo-1/image" -type f
+}
+
+# --- 5. Without a sandbox ------------------------------------------------------------
+say "ebuild foo-1 clean install, FEATURES=\"-sandbox -usersandbox\""
+write_make_conf "-sandbox -usersandbox"
+run_ebuild
+[ "$mode" = none ] && exit 0
+
+# --- 6. Under a sandbox ---------------------------------------------------------------
+case $mode in
+fake)
+    rm -f "$P/usr/bin/sandbox"
+    cat >"$P/usr/bin/sandbox" <<EOF
+#!$(command -v bash)
+# A stand-in for Gentoo's sandbox: records the call, then runs it as sandbox would.
+log=$P/var/log/fake-sandbox
+n=\$(( \$(ls "\$log" | wc -l) + 1 ))
+{
+    echo "argc: \$#"
+    for a in "\$@"; do printf 'argv: %q\n' "\$a"; done
+    echo "cwd: \$PWD"
+    echo "umask: \$(umask)"
+    for fd in /proc/\$\$/fd/*; do echo "fd \${fd##*/}: \$(readlink "\$fd")"; done | grep -v "^fd 1:"
+    echo "ppid-cmdline: \$(tr '\\0' ' ' < /proc/\$PPID/cmdline)"
+    echo "--- environment"
+    env -0 | sort -z | tr '\\0' '\\n'
+} > "\$log/call-\$(printf %02d \$n).txt"
+if [ "\$1" = --version ]; then echo "fake Gentoo path sandbox"; exit 0; fi
+exec $(command -v bash) -c "\$*"
+EOF
+    chmod +x "$P/usr/bin/sandbox"
+    rm -f "$P/var/log/fake-sandbox"/*
+    ;;
+fusebox)
+    fusebox=${FUSEBOX:-$here/target/debug/fusebox-run}
+    [ -x "$fusebox" ] || {
+        echo "portage-prefix.sh: $fusebox: not built (cargo build, or set FUSEBOX)" >&2
+        exit 1
+    }
+    ln -sfn "$fusebox" "$P/usr/bin/sandbox"
+    # Until fusebox follows the ebuild shell's own `addwrite` calls, grant at launch
+    # what ebuild.sh always adds first (`addwrite "${PORTAGE_TMPDIR}/portage"`). In
+    # sandbox.d because Portage passes neither make.conf's variables nor ours to it.
+    mkdir -p "$P/etc/sandbox.d"
+    echo "FUSEBOX_OPTS=\"--write $P/var/tmp/portage\"" >"$P/etc/sandbox.d/50fusebox"
+    ;;
+esac
+say "ebuild foo-1 clean install, FEATURES=\"sandbox\" ($mode)"
+write_make_conf "sandbox -usersandbox"
+run_ebuild
+if [ "$mode" = fake ]; then
+    say "the fake sandbox was called $(ls "$P/var/log/fake-sandbox" | wc -l) times:"
+    grep -h '^argv:' "$P/var/log/fake-sandbox"/call-*.txt
+fi
