@@ -41,6 +41,12 @@ pub struct Args {
     #[arg(long = "deny", value_name = "PATH")]
     pub deny: Vec<PathBuf>,
 
+    /// Mount the host's own PATH, read-only, over the mirror's (repeatable): FIFOs and
+    /// Unix sockets under it then reach processes outside, which through the mirror they
+    /// cannot. Nothing under PATH can be changed; accesses there are not judged or traced.
+    #[arg(long = "share", value_name = "PATH")]
+    pub share: Vec<PathBuf>,
+
     /// Read policy entries from FILE: lines `read|write|predict|deny PATH`, `#` comments.
     #[arg(long = "policy", value_name = "FILE")]
     pub policy: Vec<PathBuf>,
@@ -165,6 +171,8 @@ pub struct Config {
     pub unshare_ipc: bool,
     pub hostname: Option<String>,
     pub mount_helper: MountHelper,
+    /// `--share` paths: absolute, symlinks resolved, existing.
+    pub shares: Vec<PathBuf>,
     /// Changes to the build's environment, in order: `Some` sets the variable, `None`
     /// removes it (Gentoo mode exports `SANDBOX_*`).
     pub env: Vec<EnvChange>,
@@ -194,8 +202,10 @@ impl Config {
         }
         let learn = args.learn.as_ref().map(|file| cwd.join(file));
         let trace = args.trace.as_ref().map(|file| cwd.join(file));
+        let shares = share_paths(&args.share, &cwd)?;
         Ok(Config {
             command: args.command,
+            shares,
             learn,
             trace,
             cwd,
@@ -214,6 +224,25 @@ impl Config {
             env: Vec::new(),
         })
     }
+}
+
+/// `--share` paths as the host names them; each must exist and be below `/`.
+fn share_paths(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
+    given
+        .iter()
+        .map(|path| {
+            let real = std::fs::canonicalize(cwd.join(path)).with_context(|| {
+                format!("--share {}: no such file or directory", path.display())
+            })?;
+            if real == Path::new("/") {
+                bail!(
+                    "--share {}: that is all of /, which would bypass the mirror",
+                    path.display()
+                );
+            }
+            Ok(real)
+        })
+        .collect()
 }
 
 /// The policy from the options and policy files, in that order, with the defaults for

@@ -8,6 +8,7 @@
 
 use std::ffi::CString;
 use std::io;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -108,6 +109,64 @@ pub fn make_readonly_recursive(path: &Path) -> io::Result<()> {
             libc::AT_RECURSIVE as libc::c_uint,
             attr.as_ptr(),
             std::mem::size_of_val(&attr),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// A detached, read-only, private copy of the mount tree at `path` (open_tree with
+/// OPEN_TREE_CLONE | AT_RECURSIVE, then mount_setattr on it), to be attached elsewhere
+/// with [`attach_tree`], also from another mount namespace of the same user namespace.
+pub fn clone_tree_readonly(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
+    let cpath = cstring(path)?;
+    let flags =
+        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
+    // SAFETY: `cpath` outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd that nothing else owns.
+    let tree = unsafe { std::os::fd::OwnedFd::from_raw_fd(ret as std::os::fd::RawFd) };
+    // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; }
+    let attr: [u64; 4] = [MOUNT_ATTR_RDONLY, 0, libc::MS_PRIVATE, 0];
+    // SAFETY: `attr` outlives the call; the size matches the struct; "" with
+    // AT_EMPTY_PATH names the tree's fd itself.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            (libc::AT_EMPTY_PATH | libc::AT_RECURSIVE) as libc::c_uint,
+            attr.as_ptr(),
+            std::mem::size_of_val(&attr),
+        )
+    };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(tree)
+}
+
+/// Attaches the detached mount tree `tree` at `target` (move_mount).
+pub fn attach_tree(tree: std::os::fd::BorrowedFd<'_>, target: &Path) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 0x4;
+    let ctarget = cstring(target)?;
+    // SAFETY: `ctarget` outlives the call; "" with F_EMPTY_PATH names the tree's fd.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            tree.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_FDCWD,
+            ctarget.as_ptr(),
+            MOVE_MOUNT_F_EMPTY_PATH,
         )
     };
     if ret < 0 {

@@ -94,6 +94,13 @@ fn setup_failure_is_125(h: Helper) {
         .opts(&["-w", "/nonexistent/fusebox-e2e"])
         .run(&["/bin/true"]);
     expect_setup_failure(&out);
+    // A --share path that does not exist, and all of /.
+    let out = Sandbox::new(h)
+        .opts(&["--share", "/nonexistent/fusebox-e2e"])
+        .run(&["/bin/true"]);
+    expect_setup_failure(&out);
+    let out = Sandbox::new(h).opts(&["--share", "/"]).run(&["/bin/true"]);
+    expect_setup_failure(&out);
     // A hostname the kernel cannot take (longer than 64 bytes).
     let out = Sandbox::new(h)
         .opt("--hostname")
@@ -1353,6 +1360,64 @@ cat f"#,
     );
 }
 
+/// `--share DIR`: a FIFO and a Unix socket under DIR connect the build to processes on
+/// the host (through the mirror alone they cannot); DIR stays unchangeable.
+fn share_connects_fifos_and_sockets_to_the_host(h: Helper) {
+    use std::io::{BufRead, Read, Write};
+    use std::os::unix::net::UnixListener;
+    let sb = Sandbox::new(h);
+    let ipc = sb.dir().join("ipc");
+    std::fs::create_dir(&ipc).unwrap();
+    let fifo = ipc.join("in");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo");
+    let listener = UnixListener::bind(ipc.join("sock")).unwrap();
+    // The host's ends, each in a thread (the hang guard of the run bounds them).
+    let fifo_reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut got = String::new();
+            std::fs::File::open(&fifo)
+                .and_then(|mut f| f.read_to_string(&mut got))
+                .map(|_| got)
+        })
+    };
+    let server = std::thread::spawn(move || -> std::io::Result<String> {
+        let (mut conn, _) = listener.accept()?;
+        let mut line = String::new();
+        std::io::BufReader::new(conn.try_clone()?).read_line(&mut line)?;
+        conn.write_all(format!("host got {line}").as_bytes())?;
+        Ok(line)
+    });
+    let out = sb.opt("--share").opt(&ipc).run_sh_args(
+        r#"echo through-the-fifo > "$1/in"
+python3 -c 'import socket,sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1] + "/sock")
+s.sendall(b"hello\n"); print(s.makefile().readline().strip())' "$1"
+touch "$1/new" 2>/dev/null && echo created || echo refused"#,
+        &[&ipc],
+    );
+    out.ok();
+    let fifo_got = fifo_reader.join().unwrap().unwrap();
+    let socket_got = server.join().unwrap().unwrap();
+    assert_eq!(
+        fifo_got, "through-the-fifo\n",
+        "the host should read the FIFO\n{out}"
+    );
+    assert_eq!(
+        socket_got, "hello\n",
+        "the host should get the connection\n{out}"
+    );
+    assert_eq!(out.stdout_lines(), ["host got hello", "refused"], "{out}");
+    assert!(
+        !ipc.join("new").exists(),
+        "nothing may be created under a share"
+    );
+}
+
 // =============================================================================================
 
 macro_rules! e2e_tests {
@@ -1429,6 +1494,7 @@ e2e_tests! {
         autotools_configure_and_make,
         find_usr_matches_the_host,
         cache_ttl_zero_sees_host_changes_at_once,
+        share_connects_fifos_and_sockets_to_the_host,
         net_none_has_only_lo_up,
         net_host_shares_the_host_network,
         uid_map_self_and_root,

@@ -179,6 +179,10 @@ pub struct GentooRun {
     pub debug_log: Option<PathBuf>,
     /// `SANDBOX_VERBOSE`: each violation printed as it happens (on unless turned off).
     pub verbose: bool,
+    /// Portage's IPC directory (`${PORTAGE_BUILDDIR}/.ipc`): its FIFOs connect ebuild
+    /// helpers (has_version, best_version, …) to the Portage process outside, so it is
+    /// shared (`--share`) when it exists.
+    pub portage_ipc: Option<PathBuf>,
 }
 
 impl GentooRun {
@@ -311,15 +315,21 @@ impl GentooRun {
             log,
             debug_log: debug.then_some(debug_log),
             verbose,
+            portage_ipc: caller
+                .get("PORTAGE_BUILDDIR")
+                .map(|dir| Path::new(dir).join(".ipc")),
         }
     }
 
     /// The runner's plan: this launch, with fusebox's own options added. Their policy
     /// entries add to the lists; `-v` adds to `SANDBOX_VERBOSE`. `--log` is refused: the
     /// log is `SANDBOX_LOG`, which Portage reads after each phase.
-    pub fn into_config(self, options: Args, cwd: PathBuf) -> Result<Config> {
+    pub fn into_config(self, mut options: Args, cwd: PathBuf) -> Result<Config> {
         if options.log.is_some() {
             bail!("--log: in Gentoo mode the violation log is $SANDBOX_LOG");
+        }
+        if let Some(ipc) = self.portage_ipc.filter(|dir| dir.is_dir()) {
+            options.share.push(ipc);
         }
         let mut policy = self.policy;
         policy.extend(crate::cli::option_entries(&options, &cwd)?);
@@ -415,6 +425,20 @@ mod tests {
         assert_eq!(inv.etc_dir(), Path::new("/p/etc"));
         let executed = Path::new("/home/me/bin/fusebox-run");
         assert_eq!(Invocation::detect(&argv, Some(executed)), None);
+    }
+
+    #[test]
+    fn portage_s_ipc_directory_is_found_from_its_build_dir() {
+        let launch = Launch::BashC("/usr/lib/portage/bin/ebuild.sh compile".into());
+        let r = run(
+            launch.clone(),
+            &[("PORTAGE_BUILDDIR", "/var/tmp/portage/app-misc/foo-1")],
+        );
+        assert_eq!(
+            r.portage_ipc,
+            Some(PathBuf::from("/var/tmp/portage/app-misc/foo-1/.ipc"))
+        );
+        assert_eq!(run(launch, &[]).portage_ipc, None);
     }
 
     #[test]

@@ -76,6 +76,8 @@ pub struct MountedMirror {
     pub needs_userns: bool,
     /// fds the sandbox must close: they belong to the daemon.
     pub daemon_fds: Vec<RawFd>,
+    /// The `--share` paths, for PID 1 to mount.
+    pub shares: Vec<super::shares::Share>,
     teardown: Teardown,
 }
 
@@ -124,19 +126,23 @@ impl MountedMirror {
 
 /// Mounts the mirror with `method`. For [`Method::Direct`] the caller ends up in a new
 /// user + mount namespace, so it must still be single-threaded.
-pub fn mount_mirror(method: Method, me: Ids) -> Result<MountedMirror> {
+/// Mounts the mirror; `shares` are the `--share` paths, taken where the host's paths
+/// are still visible (see [`super::shares`]).
+pub fn mount_mirror(method: Method, me: Ids, shares: &[PathBuf]) -> Result<MountedMirror> {
     match method {
-        Method::Direct => mount_direct(me),
-        Method::Fusermount3 => mount_fusermount3(),
+        Method::Direct => mount_direct(me, shares),
+        Method::Fusermount3 => mount_fusermount3(shares),
     }
 }
 
-fn mount_direct(me: Ids) -> Result<MountedMirror> {
+fn mount_direct(me: Ids, shares: &[PathBuf]) -> Result<MountedMirror> {
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).context(
         "cannot create a user namespace (hint: `fusebox-run --check` tells why and how to allow it)",
     )?;
     write_maps(me, me).context("cannot write the user namespace's id maps")?;
     make_private_recursive(Path::new("/"))?;
+    // Before the staging tmpfs covers /tmp.
+    let shares = super::shares::take_now(shares)?;
     let staging = Path::new(DIRECT_STAGING);
     mount(
         Some("tmpfs"),
@@ -166,11 +172,12 @@ fn mount_direct(me: Ids) -> Result<MountedMirror> {
         mountpoint,
         hidden: Vec::new(),
         needs_userns: false,
+        shares,
         teardown: Teardown::Nothing,
     })
 }
 
-fn mount_fusermount3() -> Result<MountedMirror> {
+fn mount_fusermount3(shares: &[PathBuf]) -> Result<MountedMirror> {
     let program =
         find_fusermount3().ok_or_else(|| anyhow!("fusermount3 not found (hint: install fuse3)"))?;
     let staging = tempfile::Builder::new()
@@ -220,6 +227,8 @@ fn mount_fusermount3() -> Result<MountedMirror> {
         mountpoint,
         hidden: vec![hidden],
         needs_userns: true,
+        // PID 1's mount namespace will be a copy of the host's: it takes them itself.
+        shares: super::shares::later(shares),
         teardown: Teardown::Fusermount3 {
             program,
             staging,

@@ -2,6 +2,7 @@
 
 pub mod fuse_mount;
 pub mod mounts;
+mod shares;
 pub mod userns;
 pub mod watchdog;
 
@@ -44,7 +45,7 @@ pub fn run(config: &Config) -> Result<i32> {
     supervisor::block_supervised_signals().context("cannot block signals")?;
 
     // 3. Mount the mirror (direct: in a new user + mount namespace; still one thread).
-    let mounted = fuse_mount::mount_mirror(method, me)?;
+    let mut mounted = fuse_mount::mount_mirror(method, me, &config.shares)?;
 
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
@@ -60,6 +61,7 @@ pub fn run(config: &Config) -> Result<i32> {
         command: config.command.clone(),
         env: config.env.clone(),
         daemon_fds: mounted.daemon_fds.clone(),
+        shares: std::mem::take(&mut mounted.shares),
     };
     let init = match sys::fork_into(plan.namespaces())
         .context("cannot create the sandbox's namespaces (hint: `fusebox-run --check` tells why)")?
@@ -71,6 +73,8 @@ pub fn run(config: &Config) -> Result<i32> {
         Forked::Parent(pid) => pid,
     };
     drop(go_read);
+    // PID 1 has its own copies of the shares' mount trees.
+    drop(plan);
 
     // 5. The daemon needs no privilege: drop what the user namespace gave us, so the
     //    host's permission checks on its syscalls are exactly the user's.
@@ -289,6 +293,7 @@ struct ChildPlan {
     command: Vec<std::ffi::OsString>,
     env: Vec<supervisor::EnvChange>,
     daemon_fds: Vec<RawFd>,
+    shares: Vec<shares::Share>,
 }
 
 impl ChildPlan {
@@ -323,6 +328,7 @@ fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
             .context("cannot write the user namespace's id maps")?;
     }
     mounts::prepare_root(&plan.newroot)?;
+    shares::attach_all(&plan.shares, &plan.newroot)?;
     if plan.net == Net::None {
         sys::bring_loopback_up().context("cannot bring up lo")?;
     }

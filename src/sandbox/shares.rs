@@ -1,0 +1,87 @@
+//! `--share PATH`: the host's own PATH, read-only, mounted over the mirror's.
+//!
+//! FIFOs and Unix sockets cannot cross a FUSE mirror: opening a FIFO or connecting to a
+//! socket finds the kernel object by inode, and the mirror's inode is not the host's, so
+//! a FIFO opened in the mirror is a pipe of its own and a socket refuses the connection.
+//! A build that talks to processes outside through such files (Portage's ebuild-ipc,
+//! an X server, ssh-agent) needs the host's own inodes: a bind of the host path. It is
+//! read-only, which does not stop FIFO writes or socket connections (the kernel's
+//! read-only check concerns files, directories and symlinks only), so the policy still
+//! holds: nothing under PATH can be created, changed or removed. Accesses under PATH do
+//! not go through the mirror, so they are neither judged nor traced.
+//!
+//! Each share is a detached copy of the host's mount tree at PATH (open_tree), taken
+//! where the host's paths are visible and then attached by PID 1 onto the mirror before
+//! the pivot. Direct mount: taken by fusebox-run right after it entered its own user and
+//! mount namespaces, before it covers /tmp with its staging tmpfs; fusermount3: taken by
+//! PID 1 itself, whose mount namespace is a copy of the host's.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::sys;
+
+/// One `--share` path, and its mount tree once taken.
+#[derive(Debug)]
+pub struct Share {
+    path: PathBuf,
+    tree: Option<OwnedFd>,
+}
+
+/// The shares, to be taken later (by PID 1).
+pub fn later(paths: &[PathBuf]) -> Vec<Share> {
+    paths
+        .iter()
+        .map(|path| Share {
+            path: path.clone(),
+            tree: None,
+        })
+        .collect()
+}
+
+/// The shares, taken now (the host's paths must be visible here, and we must hold
+/// CAP_SYS_ADMIN over this mount namespace).
+pub fn take_now(paths: &[PathBuf]) -> Result<Vec<Share>> {
+    paths
+        .iter()
+        .map(|path| {
+            Ok(Share {
+                path: path.clone(),
+                tree: Some(take(path)?),
+            })
+        })
+        .collect()
+}
+
+fn take(path: &Path) -> Result<OwnedFd> {
+    sys::clone_tree_readonly(path).with_context(|| {
+        format!(
+            "--share {}: cannot take the host's mount of it",
+            path.display()
+        )
+    })
+}
+
+/// PID 1, before the pivot: every share onto the same path in the mirror at `newroot`.
+pub fn attach_all(shares: &[Share], newroot: &Path) -> Result<()> {
+    for share in shares {
+        let taken_here;
+        let tree = match &share.tree {
+            Some(tree) => tree.as_fd(),
+            None => {
+                taken_here = take(&share.path)?;
+                taken_here.as_fd()
+            }
+        };
+        let target = newroot.join(share.path.strip_prefix("/").unwrap_or(&share.path));
+        sys::attach_tree(tree, &target).with_context(|| {
+            format!(
+                "--share {}: cannot mount it in the sandbox",
+                share.path.display()
+            )
+        })?;
+    }
+    Ok(())
+}
