@@ -13,11 +13,14 @@
 #   --out FILE      Markdown results (default ./bench-results.md)
 #   --fusebox PATH  the binary (default target/release/fusebox-run, built if missing)
 #   --only NAME     run only this workload (repeatable): startup startup8 find headers
-#                   untar build memory
+#                   untar build rust memory
 #
 # Sources for untar/build: the PyPI sdist of lupa (it vendors the Lua sources), fetched at
 # bench time from PyPI (pip download, else PyPI's JSON API); a generated C project of 150
-# files if neither works (the table says so).
+# files if neither works (the table says so). The Rust build (`rust`) is fusebox itself
+# with its crates vendored at bench time (`cargo vendor`, from crates.io), built offline
+# (debug profile) with the Rust toolchain of the user who starts the script; as root it
+# is given to the benchmark user as a hard-linked copy.
 #
 # Needs hyperfine, bwrap, bindfs, fusermount3, make, gcc. As root it installs them with
 # apt-get, creates the unprivileged user $FUSEBOX_BENCH_USER (default fusebox-bench) and
@@ -35,6 +38,8 @@ OUT=$PWD/bench-results.md
 FUSEBOX=
 ONLY=()
 INNER=0     # set when re-executed as the unprivileged user
+RUST_TOOLCHAIN=  # a Rust sysroot (bin/cargo, bin/rustc) for the `rust` workload
+RUST_SRC=        # fusebox's sources with vendored crates, for the `rust` workload
 SRC_DIR=    # --src-cache: where the fetched sources are kept between runs (inner only)
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -51,6 +56,8 @@ parse_args() {
             --fusebox) FUSEBOX=$(readlink -m "${2:?--fusebox PATH}"); shift ;;
             --only) ONLY+=("${2:?--only NAME}"); shift ;;
             --inner) INNER=1 ;;
+            --rust-toolchain) RUST_TOOLCHAIN=${2:?}; shift ;;
+            --rust-src) RUST_SRC=${2:?}; shift ;;
             -h|--help) usage; exit 0 ;;
             *) die "unknown argument: $1 (see --help)" ;;
         esac
@@ -118,9 +125,16 @@ run_as_unprivileged_user() {
     chmod 755 "$STAGE"
     cp "$FUSEBOX" "$STAGE/fusebox-run"
     cp "$SCRIPT" "$STAGE/bench.sh"
+    local args=(--inner --runs "$RUNS" --out "$STAGE/bench-results.md" --fusebox "$STAGE/fusebox-run")
+    if wanted rust && prepare_rust_sources "$STAGE/rust-src"; then
+        # The toolchain, where the benchmark user can reach it (root's home is private):
+        # hard links cost no space on the same filesystem.
+        local sysroot; sysroot=$(readlink -f "$(rustc --print sysroot)")
+        cp -al "$sysroot" "$STAGE/rust-toolchain" 2>/dev/null || cp -a "$sysroot" "$STAGE/rust-toolchain"
+        args+=(--rust-toolchain "$STAGE/rust-toolchain" --rust-src "$STAGE/rust-src")
+    fi
     chmod -R a+rX "$STAGE"
     chown "$BENCH_USER:" "$STAGE"
-    local args=(--inner --runs "$RUNS" --out "$STAGE/bench-results.md" --fusebox "$STAGE/fusebox-run")
     [ "$SMOKE" = 1 ] && args+=(--smoke)
     local w; for w in ${ONLY[@]+"${ONLY[@]}"}; do args+=(--only "$w"); done
     say "running as $BENCH_USER from $STAGE"
@@ -137,6 +151,30 @@ run_as_unprivileged_user() {
         say "results written to $OUT"
     fi
     exit "$status"
+}
+
+# fusebox's own sources, crates vendored (crates.io), into $1; false (with a warning) when
+# that cannot be done.
+prepare_rust_sources() {
+    local dst=$1
+    command -v cargo >/dev/null && command -v rustc >/dev/null ||
+        { say "warning: no cargo/rustc: the Rust build is skipped"; return 1; }
+    mkdir -p "$dst"
+    if [ -d "$REPO/.git" ] && command -v git >/dev/null; then
+        git -C "$REPO" archive HEAD | tar x -C "$dst"
+    else
+        cp -a "$REPO/Cargo.toml" "$REPO/Cargo.lock" "$REPO/src" "$dst/"
+        [ -d "$REPO/vendor" ] && cp -a "$REPO/vendor" "$dst/"
+        [ -d "$REPO/examples" ] && cp -a "$REPO/examples" "$dst/"
+    fi
+    mkdir -p "$dst/.cargo"
+    say "vendoring fusebox's crates (cargo vendor)"
+    if ! (cd "$dst" && cargo vendor --locked --quiet crates >/dev/null); then
+        say "warning: cargo vendor failed: the Rust build is skipped"
+        rm -rf "$dst"; return 1
+    fi
+    printf '%s\n' '[source.crates-io]' 'replace-with = "vendored"' '[source.vendored]' \
+        'directory = "crates"' > "$dst/.cargo/config.toml"
 }
 
 # --- the unprivileged run --------------------------------------------------------------------
@@ -298,6 +336,11 @@ EOF
         echo "make -s -C $WORK/build/gen -j$n >/dev/null" > "$wl/build.sh"
         echo "rm -rf $WORK/build && mkdir -p $WORK/build && tar xzf $TARBALL -C $WORK/build" > "$wl/build-prepare.sh"
     fi
+    if [ -n "$RUST_TOOLCHAIN" ] && [ -n "$RUST_SRC" ]; then
+        printf '%s\n' "set -e" "cd $RUST_SRC" \
+            "PATH=$RUST_TOOLCHAIN/bin:\$PATH CARGO_HOME=$WORK/cargo-home cargo build --offline --locked --quiet -j$n --target-dir $WORK/rust-target" \
+            > "$wl/rust.sh"
+    fi
 }
 
 declare -A LABEL=(
@@ -308,6 +351,7 @@ declare -A LABEL=(
     [headers]='small reads: `cat` all of /usr/include/**/*.h'
     [untar]='untar + `rm -rf` a source tarball'
     [build]="C build: \`make -j$(nproc)\`"
+    [rust]="Rust build: \`cargo build --offline\` of fusebox (debug)"
 )
 
 declare -A MEDIAN   # [workload,runner] -> seconds
@@ -320,6 +364,7 @@ bench() { # bench NAME: hyperfine over the runners that work
         find|find-small|headers) [ "$SMOKE" = 1 ] || args+=(--warmup 1) ;;
         untar) args+=(--prepare "rm -rf $WORK/untar") ;;
         build) args+=(--prepare "sh $wl/build-prepare.sh") ;;
+        rust) args+=(--prepare "rm -rf $WORK/rust-target") ;;
     esac
     for r in "${RUNNERS[@]}"; do
         [ -n "${REASON[$r]:-}" ] && continue
@@ -460,11 +505,17 @@ run_benchmarks() {
     cd "$WORK"
     setup_runners
     if wanted untar || wanted build; then fetch_sources; fi
+    if wanted rust && [ -z "$RUST_SRC" ] && prepare_rust_sources "$WORK/rust-src"; then
+        RUST_SRC=$WORK/rust-src RUST_TOOLCHAIN=$(readlink -f "$(rustc --print sysroot)")
+    fi
     write_workloads
     local w
     for w in startup startup8 find-small find headers untar build; do
         wanted "$w" && bench "$w"
     done
+    if wanted rust; then
+        if [ -f "$WORK/wl/rust.sh" ]; then bench rust; else say "note: no Rust toolchain or sources: rust skipped"; fi
+    fi
     if wanted memory; then memory; fi
     report
 }
