@@ -1005,6 +1005,30 @@ pub trait Filesystem: Send + Sync + 'static {
         reply.error(Errno::ENOSYS);
     }
 
+    /// Create and open a file with no name in the directory `parent`: `open()` with
+    /// `O_TMPFILE` (Linux >= 6.1). Reply like [`Filesystem::create`]: the entry of
+    /// the new, unlinked file (link count 0) and its open file. The kernel may later
+    /// give it a name with `link()` (unless `flags` has `O_EXCL`). If this method is
+    /// not implemented, the kernel answers `EOPNOTSUPP` to every later `O_TMPFILE`
+    /// open without asking again.
+    ///
+    /// fusebox patch; not in fuser 0.18.0.
+    fn tmpfile(
+        &self,
+        _req: &Request,
+        parent: INodeNo,
+        mode: u32,
+        umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        warn!(
+            "[Not Implemented] tmpfile(parent: {parent:#x?}, mode: {mode}, \
+            umask: {umask:#x?}, flags: {flags:#x?})"
+        );
+        reply.error(Errno::ENOSYS);
+    }
+
     /// macOS only: Rename the volume. Set `fuse_init_out.flags` during init to
     /// `FUSE_VOL_RENAME` to enable
     #[cfg(target_os = "macos")]
