@@ -1505,6 +1505,7 @@ e2e_tests! {
         policy_write_ops_allowed_under_write,
         policy_write_ops_denied_are_refused_and_logged,
         policy_write_ops_predicted_fail_quietly,
+        policy_o_tmpfile_is_judged_on_its_directory,
         policy_deny_refuses_reads_and_writes_under_it,
         policy_read_list_limits_reads,
         policy_gentoo_quirks,
@@ -1529,6 +1530,7 @@ e2e_tests! {
         control_file_adds_a_write_path_and_lock_refuses_changes,
         lock_option_refuses_changes_from_the_start,
         learn_then_policy_gives_a_clean_run,
+        learn_o_tmpfile_allows_its_directory_itself,
         trace_records_each_operation,
         // File-system integrity through the mirror (tests/e2e/integrity.rs).
         integrity_utime_omit_leaves_the_other_time_alone,

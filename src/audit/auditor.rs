@@ -46,7 +46,7 @@ impl Auditor {
             .push(Attempt {
                 access: op.access(),
                 path: path.to_path_buf(),
-                creates_dir: op == Op::Mkdir,
+                in_dir: matches!(op, Op::Mkdir | Op::OpenTmpfile),
             });
         if self.verbose {
             eprint!("{}", gentoo::denied_line(op.gentoo_name(), path));
@@ -93,5 +93,39 @@ fn command_line(pid: u32) -> String {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(raw) => gentoo::cmdline_from_proc(&raw),
         Err(_) => gentoo::unreadable_cmdline(pid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_that_write_in_a_directory_are_learned_as_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ViolationLog::create(dir.path().join("log")).unwrap();
+        let auditor = Auditor::new(log, false, Enforcement::Deny);
+        let pid = std::process::id();
+        for (op, path) in [
+            (Op::OpenTmpfile, "/src/d"),
+            (Op::Mkdir, "/src/new"),
+            (Op::OpenWr, "/src/f"),
+        ] {
+            assert!(!auditor.report(op, Path::new(path), pid));
+        }
+        let in_dir: Vec<_> = auditor
+            .attempts()
+            .into_iter()
+            .map(|a| (a.path.display().to_string(), a.in_dir))
+            .collect();
+        assert_eq!(
+            in_dir,
+            [
+                ("/src/d".into(), true),
+                ("/src/new".into(), true),
+                ("/src/f".into(), false)
+            ]
+        );
+        assert_eq!(auditor.violations(), 3);
     }
 }

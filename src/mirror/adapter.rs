@@ -400,20 +400,26 @@ impl Filesystem for Mirror {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        match self
-            .call(req)
-            .run(|c| c.op_create(parent.0, name, mode, flags))
-        {
-            Ok((e, fh)) => reply.created(
-                &e.ttl,
-                &e.attr,
-                Generation(e.generation),
-                FileHandle(fh),
-                // Created here: on a filesystem that has real sizes.
-                cache::file_open_flags(cache::FileIo::Cached { keep: false }),
-            ),
-            Err(e) => reply.error(e),
-        }
+        created(
+            reply,
+            self.call(req)
+                .run(|c| c.op_create(parent.0, name, mode, flags)),
+        );
+    }
+
+    fn tmpfile(
+        &self,
+        req: &Request,
+        parent: INodeNo,
+        mode: u32,
+        _umask: u32,
+        flags: i32,
+        reply: ReplyCreate,
+    ) {
+        created(
+            reply,
+            self.call(req).run(|c| c.op_tmpfile(parent.0, mode, flags)),
+        );
     }
 
     fn fallocate(
@@ -481,6 +487,21 @@ impl Filesystem for Mirror {
 fn entry(reply: ReplyEntry, r: OpResult<EntryOut>) {
     match r {
         Ok(e) => reply.entry(&e.ttl, &e.attr, Generation(e.generation)),
+        Err(e) => reply.error(e),
+    }
+}
+
+/// The reply of create and tmpfile: the new file's entry and its handle.
+fn created(reply: ReplyCreate, r: OpResult<(EntryOut, u64)>) {
+    match r {
+        Ok((e, fh)) => reply.created(
+            &e.ttl,
+            &e.attr,
+            Generation(e.generation),
+            FileHandle(fh),
+            // Created here: on a filesystem that has real sizes.
+            cache::file_open_flags(cache::FileIo::Cached { keep: false }),
+        ),
         Err(e) => reply.error(e),
     }
 }

@@ -287,6 +287,62 @@ impl Store {
         Ok(Registered { id, generation })
     }
 
+    /// Records a new object made in `parent` without a name (`open(O_TMPFILE)`): one
+    /// kernel reference; it is reachable only through its open handles until a link
+    /// names it ([`Store::register`] then does). Returns its id and generation.
+    pub fn register_unnamed(
+        &self,
+        parent: u64,
+        host: HostId,
+        kind: FileType,
+    ) -> Result<Registered, Errno> {
+        let mut inner = self.lock();
+        if !inner.nodes.contains_key(&parent) {
+            eprintln!("fusebox mirror: new file in unknown directory node {parent}");
+            return Err(Errno::EIO);
+        }
+        let id = inner.id_of(host);
+        if id == ROOT_ID {
+            eprintln!("fusebox mirror: a new file has the root's identity");
+            return Err(Errno::EIO);
+        }
+        let generation = match inner.nodes.get_mut(&id) {
+            Some(node) => {
+                // The object is new, so a node still known under its id stood for an
+                // older one whose inode number the host has reused: a new generation
+                // tells the kernel its cached inode is stale.
+                node.lookups += 1;
+                node.kind = kind;
+                node.generation += 1;
+                node.opened = None;
+                node.name = None;
+                node.aliases.clear();
+                let generation = node.generation;
+                inner.reparent(id, parent);
+                generation
+            }
+            None => {
+                inner.nodes.insert(
+                    id,
+                    Node {
+                        host,
+                        kind,
+                        generation: 0,
+                        parent,
+                        name: None,
+                        aliases: Vec::new(),
+                        lookups: 1,
+                        children: 0,
+                        opened: None,
+                    },
+                );
+                inner.add_child(parent);
+                0
+            }
+        };
+        Ok(Registered { id, generation })
+    }
+
     /// `id` is being opened with its contents at `version`. Whether the kernel's page
     /// cache of it still holds exactly these contents (it was last opened at the same
     /// version), so it may be kept.
@@ -416,6 +472,15 @@ impl Inner {
             return;
         };
         node.name = Some(name.to_owned());
+        self.reparent(id, parent);
+    }
+
+    /// Makes `parent` the directory `id` was last seen in, moving its reference on its
+    /// old parent (which may then leave the store).
+    fn reparent(&mut self, id: u64, parent: u64) {
+        let Some(node) = self.nodes.get_mut(&id) else {
+            return;
+        };
         let old = node.parent;
         if old == parent {
             return;
@@ -610,6 +675,39 @@ mod tests {
         assert_eq!(s.chain(f), Err(Errno::ENOENT));
         reg(&s, ROOT_ID, "g", h(1, 5), FileType::RegularFile);
         assert!(s.chain(f).is_ok());
+    }
+
+    #[test]
+    fn a_new_unnamed_file_has_no_path_until_linked() {
+        let s = store();
+        let dir = reg(&s, ROOT_ID, "d", h(1, 10), FileType::Directory);
+        let t = s
+            .register_unnamed(dir, h(1, 11), FileType::RegularFile)
+            .unwrap();
+        assert_eq!(t.generation, 0);
+        assert_eq!(s.chain(t.id), Err(Errno::ENOENT));
+        // It keeps its directory in the store (forgotten by the kernel meanwhile).
+        s.forget(dir, 1);
+        assert!(s.contains(dir));
+        // linkat gives it a name: the link's lookup-like reply registers it there.
+        assert_eq!(reg(&s, dir, "n", h(1, 11), FileType::RegularFile), t.id);
+        let names: Vec<_> = s.chain(t.id).unwrap().into_iter().map(|l| l.name).collect();
+        assert_eq!(names, ["n", "d"]);
+        // One reference from the tmpfile reply, one from the link's.
+        assert!(s.forget(t.id, 1).is_empty());
+        assert_eq!(s.forget(t.id, 1), [t.id, dir]);
+    }
+
+    #[test]
+    fn an_unnamed_file_on_a_reused_inode_number_is_a_new_generation() {
+        let s = store();
+        let old = reg(&s, ROOT_ID, "old", h(1, 11), FileType::RegularFile);
+        let t = s
+            .register_unnamed(ROOT_ID, h(1, 11), FileType::RegularFile)
+            .unwrap();
+        assert_eq!(t.id, old);
+        assert_eq!(t.generation, 1);
+        assert_eq!(s.chain(t.id), Err(Errno::ENOENT), "the old name is not its");
     }
 
     #[test]

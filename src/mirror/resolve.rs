@@ -418,6 +418,20 @@ impl Resolver {
         })
     }
 
+    /// Records a new object made without a name (`open(O_TMPFILE)`) in the directory
+    /// `dir`, node `parent`, as one more kernel reference.
+    pub fn register_unnamed(&self, parent: u64, dir: &NodeAt, st: &FileStat) -> OpResult<EntryOut> {
+        let kind = kind_of_stat(st)?;
+        let info = self
+            .store
+            .register_unnamed(parent, HostId::from_stat(st), kind)?;
+        Ok(EntryOut {
+            attr: self.attr(info.id, st, kind),
+            generation: info.generation,
+            ttl: self.freshness.ttl_for(&dir.path),
+        })
+    }
+
     /// Looks `entry` up on the host (without following a final symlink) and registers
     /// it.
     pub fn lookup_at(&self, parent: u64, entry: &EntryAt) -> OpResult<EntryOut> {

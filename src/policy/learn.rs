@@ -10,16 +10,17 @@ use super::{Access, List, path};
 pub struct Attempt {
     pub access: Access,
     pub path: PathBuf,
-    /// It creates `path` as a directory (mkdir): allowing `path` itself is enough.
-    pub creates_dir: bool,
+    /// It writes `path` as a directory (mkdir creates it, O_TMPFILE makes a file in
+    /// it): allowing `path` itself is enough.
+    pub in_dir: bool,
 }
 
 impl Attempt {
-    /// The entry that allows it at directory granularity: the directory it creates, or
-    /// the directory the file it touches is in (a build that writes one file in a
-    /// directory usually writes its neighbours too).
+    /// The entry that allows it at directory granularity: the directory it creates or
+    /// writes in, or the directory the file it touches is in (a build that writes one
+    /// file in a directory usually writes its neighbours too).
     fn scope(&self) -> PathBuf {
-        if self.creates_dir {
+        if self.in_dir {
             return self.path.clone();
         }
         self.path.parent().unwrap_or(Path::new("/")).to_path_buf()
@@ -76,7 +77,7 @@ mod tests {
         Attempt {
             access: Access::Write,
             path: PathBuf::from(p),
-            creates_dir: false,
+            in_dir: false,
         }
     }
 
@@ -90,7 +91,7 @@ mod tests {
     #[test]
     fn a_refused_mkdir_learns_the_directory_itself() {
         let mkdir = Attempt {
-            creates_dir: true,
+            in_dir: true,
             ..write("/home/u/.cache")
         };
         let learned = learn(&[], &[mkdir, write("/home/u/.cache/x/y")]);

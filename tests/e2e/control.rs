@@ -123,6 +123,50 @@ pub fn learn_then_policy_gives_a_clean_run(h: Helper) {
     assert_eq!(std::fs::read_to_string(other.join("top")).unwrap(), "y\n");
 }
 
+/// O_TMPFILE writes in its directory: --learn allows that directory, not its parent.
+pub fn learn_o_tmpfile_allows_its_directory_itself(h: Helper) {
+    let (t, build, other) = build_and_other();
+    let tmpdir_inside = other.join("tmp");
+    std::fs::create_dir(&tmpdir_inside).unwrap();
+    let learned = t.path().join("learned.policy");
+    let script = r#"
+import os, sys
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o600)
+os.write(fd, b"scratch")
+print("made")
+"#;
+    let first = Sandbox::new(h)
+        .opt("-w")
+        .opt(&build)
+        .opt("--learn")
+        .opt(&learned)
+        .run(&["python3", "-c", script, s(&tmpdir_inside)]);
+    first.expect_code(1);
+    assert_eq!(first.stdout, "made\n", "{first}");
+    let policy = std::fs::read_to_string(&learned).unwrap();
+    assert!(
+        policy.contains(&format!("write {}\n", s(&tmpdir_inside))),
+        "{policy}"
+    );
+    assert!(
+        !policy.contains(&format!("write {}\n", s(&other))),
+        "not the directory above\n{policy}"
+    );
+    let second = Sandbox::new(h).opt("--policy").opt(&learned).run(&[
+        "python3",
+        "-c",
+        script,
+        s(&tmpdir_inside),
+    ]);
+    second.ok();
+    assert_eq!(second.stdout, "made\n", "{second}");
+    assert_eq!(
+        std::fs::read_dir(&tmpdir_inside).unwrap().count(),
+        0,
+        "nothing left behind"
+    );
+}
+
 /// The fields of one trace line, by plain string search (the lines are flat JSON
 /// objects with string and number values).
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {

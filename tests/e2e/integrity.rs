@@ -453,45 +453,68 @@ pub fn integrity_fallocate_modes_match_the_host(h: Helper) {
 // =============================================================================================
 // 5. O_TMPFILE
 
+/// O_TMPFILE in the cwd and in a subdirectory: used, then given a name each way linkat(2)
+/// offers (`/proc/self/fd/N` with AT_SYMLINK_FOLLOW; the fd itself with AT_EMPTY_PATH,
+/// unprivileged for the file's opener since Linux 6.10); an O_EXCL one that must refuse both;
+/// one closed without a name. linkat is called directly: Python's os.link calls link(2),
+/// which never follows the /proc magic link and so fails with EXDEV everywhere.
 const TMPFILE_SCRIPT: &str = r#"
-import errno, os, sys
-try:
-    fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o600)
-except OSError as e:
-    print(f"open=error errno={errno.errorcode.get(e.errno, e.errno)}")
-    print("names=" + ",".join(sorted(os.listdir("."))))
-    with open("plain", "w") as f:
-        f.write("still works\n")
-    print("plain-create=ok")
-    sys.exit(0)
-print("open=ok")
-os.write(fd, b"tmpdata\n")
-print(f"read={os.pread(fd, 100, 0)!r}")
-s = os.fstat(fd)
-print(f"before-link nlink={s.st_nlink} size={s.st_size} mode={oct(s.st_mode & 0o7777)}")
-print("names=" + ",".join(sorted(os.listdir("."))))
-# Two ways to give it a name: linkat(AT_SYMLINK_FOLLOW) of /proc/self/fd/N, and
-# linkat(fd, "", AT_EMPTY_PATH) (unprivileged for the file's opener since Linux 6.10).
-try:
-    os.link(f"/proc/self/fd/{fd}", "linked", follow_symlinks=True)
-    print("link-proc=ok")
-except OSError as e:
-    print(f"link-proc=error errno={errno.errorcode.get(e.errno, e.errno)}")
-import ctypes
+import ctypes, errno, os
 libc = ctypes.CDLL(None, use_errno=True)
-if libc.linkat(fd, b"", -100, b"linked2", 0x1000) == 0:
-    print("link-empty-path=ok")
-else:
-    print(f"link-empty-path=error errno={errno.errorcode.get(ctypes.get_errno())}")
-s = os.fstat(fd)
-print(f"after-link nlink={s.st_nlink}")
-names = [n for n in ("linked", "linked2") if os.path.exists(n)]
-os.write(fd, b"more\n")
-for n in names:
+AT_FDCWD, AT_SYMLINK_FOLLOW, AT_EMPTY_PATH = -100, 0x400, 0x1000
+def linkat(olddirfd, old, new, flags):
+    if libc.linkat(olddirfd, old.encode(), AT_FDCWD, new.encode(), flags) == 0:
+        return "ok"
+    e = ctypes.get_errno()
+    return errno.errorcode.get(e, str(e))
+def tmpfile(d, flags):
+    return os.open(d, os.O_TMPFILE | flags, 0o600)
+def names():
+    return ",".join(sorted(os.listdir(".")))
+def content(n):
     with open(n, "rb") as f:
-        print(f"content-{n}={f.read()!r}")
-print("names=" + ",".join(sorted(os.listdir("."))))
+        return repr(f.read())
+
+fd = tmpfile(".", os.O_RDWR)
+print(f"write n={os.write(fd, b'tmpdata')}")
+print(f"read data={os.pread(fd, 100, 0)!r}")
+s = os.fstat(fd)
+print(f"fstat nlink={s.st_nlink} size={s.st_size} mode={oct(s.st_mode & 0o7777)}")
+os.fchmod(fd, 0o640)
+os.ftruncate(fd, 8)
+s = os.fstat(fd)
+print(f"fchmod+ftruncate mode={oct(s.st_mode & 0o7777)} size={s.st_size}")
+print(f"unlinked names={names()}")
+print(f"link-proc rc={linkat(AT_FDCWD, '/proc/self/fd/%d' % fd, 'linked', AT_SYMLINK_FOLLOW)}")
+os.pwrite(fd, b"more", 8)
+s = os.fstat(fd)
+print(f"after-link-proc nlink={s.st_nlink} size={s.st_size} content={content('linked')}")
 os.close(fd)
+
+fd = tmpfile(".", os.O_WRONLY)
+os.write(fd, b"second")
+print(f"link-empty-path rc={linkat(fd, '', 'linked2', AT_EMPTY_PATH)}")
+print(f"after-link-empty-path nlink={os.fstat(fd).st_nlink}")
+os.close(fd)
+
+os.mkdir("sub")
+fd = tmpfile("sub", os.O_RDWR)
+os.write(fd, b"from sub")
+print(f"link-from-sub rc={linkat(AT_FDCWD, '/proc/self/fd/%d' % fd, 'from-sub', AT_SYMLINK_FOLLOW)}")
+print(f"sub names={','.join(os.listdir('sub'))}")
+os.close(fd)
+
+fd = tmpfile(".", os.O_RDWR | os.O_EXCL)
+os.write(fd, b"excl")
+print(f"excl-link-proc rc={linkat(AT_FDCWD, '/proc/self/fd/%d' % fd, 'excl1', AT_SYMLINK_FOLLOW)}")
+print(f"excl-link-empty-path rc={linkat(fd, '', 'excl2', AT_EMPTY_PATH)}")
+print(f"excl nlink={os.fstat(fd).st_nlink} data={os.pread(fd, 100, 0)!r}")
+os.close(fd)
+
+fd = tmpfile(".", os.O_RDWR)
+os.write(fd, b"never named")
+os.close(fd)
+print(f"final names={names()}")
 "#;
 
 pub fn integrity_o_tmpfile_in_the_build_dir(h: Helper) {
@@ -499,63 +522,52 @@ pub fn integrity_o_tmpfile_in_the_build_dir(h: Helper) {
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), TMPFILE_SCRIPT, &[]);
     host.ok();
-    assert_eq!(
-        kv(&host, "", "open"),
-        Some("ok"),
-        "sanity: O_TMPFILE should work natively in /tmp\n{host}"
-    );
+    // Sanity of the oracle: this is what the host does.
+    for (tag, key, want) in [
+        ("fstat", "nlink", "0"),
+        ("fstat", "size", "7"),
+        ("link-proc", "rc", "ok"),
+        ("after-link-proc", "nlink", "1"),
+        ("link-from-sub", "rc", "ok"),
+        ("excl-link-proc", "rc", "ENOENT"),
+        ("excl-link-empty-path", "rc", "ENOENT"),
+    ] {
+        assert_eq!(
+            kv(&host, tag, key),
+            Some(want),
+            "native {tag} {key}\n{host}"
+        );
+    }
     let inside = py_inside(&sb, TMPFILE_SCRIPT, &[]);
-    inside.ok();
-    if kv(&inside, "", "open") == Some("error") {
-        // A product gap (reported, not asserted away): at least it must fail cleanly, with an
-        // errno, leave nothing behind, and not disturb the build dir.
-        let errno = kv(&inside, "", "errno").unwrap_or_default();
-        eprintln!(
-            "NOTE: --mount-helper {}: O_TMPFILE in the build dir fails with {errno} (works \
-             natively)",
-            h.name()
-        );
-        assert!(
-            errno.starts_with('E'),
-            "O_TMPFILE should fail with an errno\n{inside}"
-        );
-        assert_eq!(
-            kv(&inside, "", "names"),
-            Some(""),
-            "a failed O_TMPFILE should leave nothing\n{inside}"
-        );
-        assert_eq!(
-            std::fs::read_to_string(sb.dir().join("plain")).unwrap(),
-            "still works\n"
-        );
-        let names: Vec<_> = std::fs::read_dir(sb.dir())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
-        assert_eq!(names.len(), 1, "only `plain` natively: {names:?}\n{inside}");
-        return;
-    }
-    // This host refuses the /proc/self/fd way with EXDEV even natively (a kernel quirk seen
-    // here): whichever way works natively must work inside, and the rest must match.
     assert_same_as_native("O_TMPFILE", &host, &inside);
-    let linked: Vec<&str> = ["linked", "linked2"]
-        .into_iter()
-        .filter(|n| inside.stdout.contains(&format!("content-{n}=")))
-        .collect();
-    assert!(!linked.is_empty(), "no way of linking worked\n{inside}");
-    for n in &linked {
-        assert_eq!(
-            std::fs::read(sb.dir().join(n)).unwrap(),
-            b"tmpdata\nmore\n",
-            "the linked tmpfile {n} natively\n{inside}"
-        );
-    }
-    let mut names: Vec<String> = std::fs::read_dir(sb.dir())
+    // And natively afterwards: the linked files with what was written through the fd, and
+    // nothing else.
+    let dir = sb.dir();
+    let linked = std::fs::metadata(dir.join("linked")).unwrap();
+    assert_eq!(
+        linked.mode() & 0o7777,
+        0o640,
+        "fchmod of the tmpfile\n{inside}"
+    );
+    assert_eq!(linked.nlink(), 1);
+    assert_eq!(std::fs::read(dir.join("linked")).unwrap(), b"tmpdata\0more");
+    assert_eq!(std::fs::read(dir.join("from-sub")).unwrap(), b"from sub");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names, linked, "natively: only the linked names\n{inside}");
+    let mut want = vec!["from-sub", "linked", "sub"];
+    if kv(&host, "link-empty-path", "rc") == Some("ok") {
+        assert_eq!(std::fs::read(dir.join("linked2")).unwrap(), b"second");
+        want.insert(2, "linked2");
+    }
+    assert_eq!(names, want, "natively: only the linked names\n{inside}");
+    assert_eq!(
+        std::fs::read_dir(dir.join("sub")).unwrap().count(),
+        0,
+        "sub stays empty\n{inside}"
+    );
 }
 
 // =============================================================================================

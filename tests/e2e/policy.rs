@@ -240,6 +240,12 @@ try setxattr python3 -c 'import os, sys; os.setxattr(sys.argv[1], "user.fusebox"
 try removexattr python3 -c 'import os, sys; os.removexattr(sys.argv[1], "user.fusebox")' "$D/f-removexattr"
 try mkfifo mkfifo "$D/new-fifo"
 try mknod python3 -c 'import os, stat, sys; os.mknod(sys.argv[1], 0o644 | stat.S_IFREG)' "$D/new-node"
+try tmpfile python3 -c 'import os, sys; os.write(os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o600), b"x")' "$D"
+try tmpfile-link python3 -c 'import ctypes, os, sys
+fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_WRONLY, 0o644)
+os.write(fd, b"tmp\n")
+if ctypes.CDLL(None, use_errno=True).linkat(-100, b"/proc/self/fd/%d" % fd, -100, sys.argv[2].encode(), 0x400):
+    sys.exit(os.strerror(ctypes.get_errno()))' "$A" "$D/new-tmpfile-link"
 exit 0"#;
 
 /// (name in WRITE_OPS, Gentoo name of the violation, path under $D or $A it is reported on).
@@ -262,6 +268,9 @@ const WRITE_OP_VIOLATIONS: &[(&str, &str, &str)] = &[
     ("removexattr", "removexattr", "D/f-removexattr"),
     ("mkfifo", "mkfifo", "D/new-fifo"),
     ("mknod", "mknod", "D/new-node"),
+    // open(dir, O_TMPFILE) names only the directory: Gentoo judges it as open_wr of it.
+    ("tmpfile", "open_wr", "D"),
+    ("tmpfile-link", "link", "D/new-tmpfile-link"),
 ];
 
 /// A temp dir with D (the dir under test), A (always writable) and L (for the log), filled in
@@ -383,6 +392,11 @@ pub fn policy_write_ops_allowed_under_write(h: Helper) {
         "mkfifo on the host"
     );
     assert!(meta("D/new-node").is_file(), "mknod S_IFREG on the host");
+    assert_eq!(
+        read("D/new-tmpfile-link"),
+        "tmp\n",
+        "a tmpfile linked into D"
+    );
 }
 
 pub fn policy_write_ops_denied_are_refused_and_logged(h: Helper) {
@@ -421,6 +435,76 @@ pub fn policy_write_ops_predicted_fail_quietly(h: Helper) {
         "predicted: no -v line\n{out}"
     );
     assert!(!x.log().exists(), "predicted: no log\n{out}");
+}
+
+/// O_TMPFILE made in and linked from the build dir, into a protected dir each way linkat(2)
+/// offers.
+const TMPFILE_POLICY_SCRIPT: &str = r#"
+import ctypes, errno, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def linkat(fd, new, how):
+    if how == "proc":
+        r = libc.linkat(-100, b"/proc/self/fd/%d" % fd, -100, new.encode(), 0x400)
+    else:
+        r = libc.linkat(fd, b"", -100, new.encode(), 0x1000)
+    return "ok" if r == 0 else errno.errorcode[ctypes.get_errno()]
+P = sys.argv[1]
+try:
+    os.open(P, os.O_TMPFILE | os.O_RDWR, 0o600)
+    print("tmpfile-in-protected=ok")
+except OSError as e:
+    print(f"tmpfile-in-protected={errno.errorcode[e.errno]}")
+fd = os.open(".", os.O_TMPFILE | os.O_RDWR, 0o600)
+os.write(fd, b"made here\n")
+print(f"link-proc-into-protected={linkat(fd, P + '/stolen', 'proc')}")
+print(f"link-empty-path-into-protected={linkat(fd, P + '/stolen2', 'empty')}")
+print(f"link-here={linkat(fd, 'kept', 'proc')}")
+"#;
+
+/// O_TMPFILE is judged as a write of its directory, and giving one a name as a link: in a
+/// directory outside the write set it is refused with EACCES and logged; a tmpfile made in
+/// the build dir cannot be linked into such a directory, but can be into the build dir.
+pub fn policy_o_tmpfile_is_judged_on_its_directory(h: Helper) {
+    let protected = tmpdir();
+    std::fs::write(protected.path().join("file"), "original\n").unwrap();
+    let before = snapshot(protected.path());
+    let sb = Sandbox::new(h);
+    let bd = sb.dir().to_path_buf();
+    let logdir = tmpdir();
+    let log = logdir.path().join("log");
+    // -w the build dir only: `protected` (under /tmp) is outside the write set.
+    let sb = sb.opt("-w").opt(&bd).opt("--log").opt(&log);
+    let p = protected.path();
+    let out = sb.run(&["python3", "-c", TMPFILE_POLICY_SCRIPT, s(p)]);
+    out.expect_code(1); // python exited 0, but there were violations
+    let got = |k: &str| {
+        out.stdout
+            .lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {k}\n{out}"))
+    };
+    assert_eq!(got("tmpfile-in-protected"), "EACCES", "{out}");
+    assert_eq!(got("link-proc-into-protected"), "EACCES", "{out}");
+    assert_eq!(got("link-empty-path-into-protected"), "EACCES", "{out}");
+    assert_eq!(got("link-here"), "ok", "{out}");
+    assert_eq!(snapshot(p), before, "the protected dir is unchanged\n{out}");
+    assert_eq!(
+        std::fs::read_to_string(bd.join("kept")).unwrap(),
+        "made here\n"
+    );
+    let blocks = log_blocks(&read_log(&log));
+    assert!(has_block(&blocks, "open_wr", p), "{blocks:#?}");
+    assert!(has_block(&blocks, "link", &p.join("stolen")), "{blocks:#?}");
+    assert!(
+        has_block(&blocks, "link", &p.join("stolen2")),
+        "{blocks:#?}"
+    );
+    assert_eq!(
+        blocks.len(),
+        3,
+        "nothing else is a violation (the tmpfile's own side of a link is its directory, \
+         the build dir)\n{blocks:#?}"
+    );
 }
 
 // =============================================================================================

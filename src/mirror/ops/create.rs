@@ -1,5 +1,6 @@
-//! Ops that change names: mknod, mkdir, symlink, link, create, unlink, rmdir, rename.
-//! Each creating op ends in the same registration as a lookup.
+//! Ops that change names: mknod, mkdir, symlink, link, create, tmpfile, unlink, rmdir,
+//! rename. Each creating op ends in the same registration as a lookup (tmpfile in its
+//! nameless variant).
 
 use std::ffi::OsStr;
 use std::os::fd::AsFd;
@@ -78,15 +79,17 @@ impl Call<'_> {
     }
 
     /// A hard link is judged on both names: a link must not make a protected file
-    /// writable through a new name.
+    /// writable through a new name. A file with no name (an O_TMPFILE being given
+    /// one) is reached through its open handle and judged by the directory it was
+    /// made in.
     pub(crate) fn op_link(&self, id: u64, newparent: u64, newname: &OsStr) -> OpResult<EntryOut> {
-        let src = self.res.node(id, self.check(Op::Link))?;
+        let src = self.held(id, self.check(Op::Link))?;
         let dst = self.res.entry(newparent, newname, self.check(Op::Link))?;
         // Through /proc/self/fd with AT_SYMLINK_FOLLOW: links the verified object
         // itself, which linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH for.
         linkat(
             AT_FDCWD,
-            proc_fd_path(src.node.fd.as_fd()).as_c_str(),
+            proc_fd_path(src.fd()).as_c_str(),
             dst.dir.fd.as_fd(),
             newname,
             AtFlags::AT_SYMLINK_FOLLOW,
@@ -122,14 +125,46 @@ impl Call<'_> {
         .host()?;
         let st = fstat(fd.as_fd()).host()?;
         let entry = self.res.register(parent, &at, &st)?;
-        let mode = if oflags.contains(OFlag::O_WRONLY) || oflags.contains(OFlag::O_RDWR) {
-            HandleMode::Write
-        } else {
-            HandleMode::Read
-        };
-        let fh = self
-            .handles
-            .insert(Handle::new(entry.attr.ino.0, fd, mode, at.path));
+        let fh = self.handles.insert(Handle::new(
+            entry.attr.ino.0,
+            fd,
+            handle_mode(oflags),
+            at.path,
+        ));
+        Ok((entry, fh))
+    }
+
+    /// open(dir, O_TMPFILE): a file with no name in the directory `parent`, returned
+    /// as an entry and a handle like [`Self::op_create`]'s. Judged as a write of the
+    /// directory itself, as Gentoo's sandbox judges it (an open_wr of the only path
+    /// the call names). A hidden directory needs no check: nothing
+    /// appears in it, and a link into it is refused.
+    pub(crate) fn op_tmpfile(
+        &self,
+        parent: u64,
+        mode: u32,
+        flags: i32,
+    ) -> OpResult<(EntryOut, u64)> {
+        let dir = self.res.node(parent, self.check(Op::OpenTmpfile))?;
+        own_umask()?;
+        // O_EXCL is kept: it is what makes the file one that can never be linked.
+        let excl = OFlag::from_bits_truncate(flags) & OFlag::O_EXCL;
+        let oflags = host_open_flags(flags) | OFlag::O_TMPFILE | excl;
+        let fd = openat(
+            dir.node.fd.as_fd(),
+            ".",
+            oflags,
+            Mode::from_bits_truncate(mode & 0o7777),
+        )
+        .host()?;
+        let st = fstat(fd.as_fd()).host()?;
+        let entry = self.res.register_unnamed(parent, &dir, &st)?;
+        let fh = self.handles.insert(Handle::new(
+            entry.attr.ino.0,
+            fd,
+            handle_mode(oflags),
+            dir.path,
+        ));
         Ok((entry, fh))
     }
 
@@ -212,6 +247,15 @@ fn stat_at(at: &EntryAt) -> OpResult<Option<FileStat>> {
         Ok(st) => Ok(Some(st)),
         Err(nix::errno::Errno::ENOENT) => Ok(None),
         Err(e) => Err(from_nix(e)),
+    }
+}
+
+/// What a handle made with the host open flags `oflags` may do.
+fn handle_mode(oflags: OFlag) -> HandleMode {
+    if oflags.contains(OFlag::O_WRONLY) || oflags.contains(OFlag::O_RDWR) {
+        HandleMode::Write
+    } else {
+        HandleMode::Read
     }
 }
 

@@ -138,10 +138,11 @@ impl Call<'_> {
         })
     }
 
-    /// The node's host object for a metadata op: by its path, or — once it has none
-    /// (unlinked while open) — through an open handle on it, judged by the path it
-    /// was opened under.
-    fn held(&self, id: u64, check: Check) -> OpResult<Held> {
+    /// The node's host object for a metadata op (or a link): by its path, or — when it
+    /// has none (unlinked while open, or an O_TMPFILE not linked yet) — through an
+    /// open handle on it, judged by the path it was opened under (for an O_TMPFILE,
+    /// its directory).
+    pub(crate) fn held(&self, id: u64, check: Check) -> OpResult<Held> {
         match self.res.node(id, check) {
             Ok(at) => Ok(Held::Node(at)),
             Err(e) if e == Errno::ENOENT => {
@@ -194,13 +195,13 @@ impl Call<'_> {
 }
 
 /// A node's host object, reached by path or through an open handle.
-enum Held {
+pub(crate) enum Held {
     Node(NodeAt),
     Handle(Arc<Handle>),
 }
 
 impl Held {
-    fn fd(&self) -> BorrowedFd<'_> {
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Held::Node(at) => at.node.fd.as_fd(),
             Held::Handle(h) => h.fd(),

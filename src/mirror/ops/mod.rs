@@ -3,9 +3,10 @@
 //!
 //! Every op gets its host objects from [`super::resolve::Resolver`] (the chokepoint
 //! that asks the policy), and every creating op ends in [`Resolver::register`] like a
-//! lookup.
+//! lookup (tmpfile, whose file has no name, in [`Resolver::register_unnamed`]).
 //!
 //! [`Resolver::register`]: super::resolve::Resolver::register
+//! [`Resolver::register_unnamed`]: super::resolve::Resolver::register_unnamed
 
 pub mod control;
 pub mod create;
