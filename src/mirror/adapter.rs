@@ -261,22 +261,23 @@ impl Filesystem for Mirror {
         );
     }
 
-    fn opendir(&self, _req: &Request, _ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        // Directories are listed without handles (see ops::dir): ENOSYS tells the
-        // kernel so, once; it then sends neither opendir nor releasedir again.
-        reply.error(Errno::ENOSYS);
+    fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        match self.call(req).run(|c| c.op_opendir(ino.0)) {
+            Ok(fh) => reply.opened(FileHandle(fh), cache::dir_open_flags()),
+            Err(e) => reply.error(e),
+        }
     }
 
     fn readdir(
         &self,
         req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
         let r = self.call(req).run(|c| {
-            c.op_readdir(ino.0, offset, |e| {
+            c.op_readdir(ino.0, fh.0, offset, |e| {
                 fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
             })
         });
@@ -290,12 +291,12 @@ impl Filesystem for Mirror {
         &self,
         req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
         let r = self.call(req).run(|c| {
-            c.op_readdirplus(ino.0, offset, |e| {
+            c.op_readdirplus(ino.0, fh.0, offset, |e| {
                 fill(reply.add(
                     e.entry.attr.ino,
                     e.next,
@@ -314,13 +315,13 @@ impl Filesystem for Mirror {
 
     fn releasedir(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        // Never sent once opendir has answered ENOSYS; nothing to release anyway.
+        self.call(req).op_release(fh.0);
         reply.ok();
     }
 
@@ -328,13 +329,13 @@ impl Filesystem for Mirror {
         &self,
         req: &Request,
         ino: INodeNo,
-        _fh: FileHandle,
+        fh: FileHandle,
         datasync: bool,
         reply: ReplyEmpty,
     ) {
         empty(
             reply,
-            self.call(req).run(|c| c.op_fsyncdir(ino.0, datasync)),
+            self.call(req).run(|c| c.op_fsync(ino.0, fh.0, datasync)),
         );
     }
 

@@ -95,6 +95,11 @@ pub fn file_open_flags(io: FileIo) -> FopenFlags {
     }
 }
 
+/// Flags for the reply to opendir.
+pub fn dir_open_flags() -> FopenFlags {
+    FopenFlags::empty()
+}
+
 /// Capabilities asked of the kernel at init (each only if the kernel offers it).
 ///
 /// - READDIRPLUS (+AUTO): `ls -l` and `find` get attributes with the listing.

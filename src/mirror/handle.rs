@@ -18,6 +18,8 @@ pub enum Mode {
     Read,
     /// A file opened for writing (judged as a write when it was opened).
     Write,
+    /// A directory stream.
+    Dir,
 }
 
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub struct Handle {
     mode: Mode,
     /// The mirror path the handle was judged under when it was opened.
     path: PathBuf,
+    /// Serialises seek + getdents on a directory stream (the offset lives in the fd).
+    cursor: Mutex<()>,
 }
 
 impl Handle {
@@ -36,6 +40,7 @@ impl Handle {
             fd,
             mode,
             path,
+            cursor: Mutex::new(()),
         }
     }
 
@@ -49,6 +54,11 @@ impl Handle {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Holds the directory stream's position for the guard's lifetime.
+    pub fn lock_cursor(&self) -> MutexGuard<'_, ()> {
+        self.cursor.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

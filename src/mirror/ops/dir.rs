@@ -1,28 +1,26 @@
-//! Directory listings: readdir, readdirplus, fsyncdir — without directory handles.
+//! Directory streams: opendir, readdir, readdirplus, releasedir, fsyncdir.
 //!
-//! opendir answers ENOSYS, which tells the kernel once for the whole session that
-//! directories need no open: it then sends neither opendir nor releasedir, two round
-//! trips fewer for every directory listed (a third of all requests in a `find`). Each
-//! listing request opens the directory afresh and resumes at the kernel's offset, which
-//! is the host's own `d_off` cookie (lseek before getdents64). The listing's start
-//! (offset 0) is where the policy judges it, as `opendir`.
+//! Offsets are the host's own `d_off` cookies: the stream is re-positioned with lseek
+//! before every getdents64, so a listing resumes exactly where the kernel asks, however
+//! the requests interleave.
 
 use std::ffi::{OsStr, OsString};
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 
 use fuser::{Errno, FileType};
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{FileStat, Mode, fstatat};
+use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 use nix::unistd::{Whence, lseek};
 
 use super::Call;
 use crate::audit::Op;
 use crate::mirror::attr::kind_of_stat;
 use crate::mirror::errno::{HostResult, OpResult};
+use crate::mirror::handle::{Handle, Mode as HandleMode};
 use crate::mirror::inode::{HostId, ROOT_ID};
 use crate::mirror::resolve::Check;
-use crate::mirror::resolve::{EntryOut, NodeAt};
+use crate::mirror::resolve::EntryOut;
 use crate::mirror::sys;
 
 /// One directory entry as read from the host.
@@ -61,41 +59,33 @@ pub struct ListedPlus<'a> {
 const GETDENTS_BUF: usize = 32 * 1024;
 
 impl Call<'_> {
-    /// The listing of directory `id` from `offset`: judged at its start, only seen
-    /// (traced) as a readdir when it goes on.
-    fn listing(&self, id: u64, offset: u64) -> OpResult<Listing> {
-        let check = if offset == 0 {
-            self.check(Op::Opendir)
-        } else {
-            self.seen(Op::Readdir)
-        };
-        self.open_dir(id, check)
-    }
-
-    fn open_dir(&self, id: u64, check: Check) -> OpResult<Listing> {
-        let dir = self.res.node(id, check)?;
+    pub(crate) fn op_opendir(&self, id: u64) -> OpResult<u64> {
+        let at = self.res.node(id, self.check(Op::Opendir))?;
         // "." from the O_PATH fd: a readable fd of the verified directory itself.
         let fd = openat(
-            dir.node.fd.as_fd(),
+            at.node.fd.as_fd(),
             ".",
             OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
             Mode::empty(),
         )
         .host()?;
-        Ok(Listing { dir, fd })
+        Ok(self
+            .handles
+            .insert(Handle::new(id, fd, HandleMode::Dir, at.path)))
     }
 
     pub(crate) fn op_readdir(
         &self,
         id: u64,
+        fh: u64,
         offset: u64,
         mut add: impl FnMut(Listed<'_>) -> Fill,
     ) -> OpResult<()> {
-        let listing = self.listing(id, offset)?;
-        let dir_st = listing.dir.node.stat;
-        self.each_dirent(&listing, offset, |d| {
+        let h = self.dir_handle(fh, id)?;
+        let dir_st = fstat(h.fd()).host()?;
+        self.each_dirent(&h, &dir_st, offset, |d| {
             let id = self.dirent_id(id, &dir_st, d);
-            let kind = dirent_kind(listing.fd.as_fd(), d)?;
+            let kind = dirent_kind(&h, d)?;
             Ok(add(Listed {
                 id,
                 next: d.next,
@@ -110,14 +100,16 @@ impl Call<'_> {
     pub(crate) fn op_readdirplus(
         &self,
         id: u64,
+        fh: u64,
         offset: u64,
         mut add: impl FnMut(ListedPlus<'_>) -> Fill,
     ) -> OpResult<()> {
-        let listing = self.listing(id, offset)?;
-        let dir = &listing.dir;
+        let h = self.dir_handle(fh, id)?;
+        // Judged at opendir; here it is only seen (traced) as one readdir, its names
+        // looked up as a step of it.
+        let dir = self.res.node(id, self.seen(Op::Readdir))?;
         let dir_st = dir.node.stat;
-        // Its names are looked up as a step of the listing: not judged, not traced.
-        self.each_dirent(&listing, offset, |d| {
+        self.each_dirent(&h, &dir_st, offset, |d| {
             if is_dot(&d.name) {
                 // Not looked up by the kernel: any attributes do, ino for show.
                 let mut attr = self.res.attr(id, &dir_st, FileType::Directory);
@@ -135,7 +127,7 @@ impl Call<'_> {
             }
             let entry = match self
                 .res
-                .child_of(dir, &d.name, Check::Internal)
+                .child_of(&dir, &d.name, Check::Internal)
                 .and_then(|e| self.res.lookup_at(id, &e))
             {
                 Ok(entry) => entry,
@@ -154,25 +146,24 @@ impl Call<'_> {
         })
     }
 
-    /// fsync(2) of a directory, through a fresh fd of it.
-    pub(crate) fn op_fsyncdir(&self, id: u64, datasync: bool) -> OpResult<()> {
-        let listing = self.open_dir(id, Check::Internal)?;
-        if datasync {
-            nix::unistd::fdatasync(listing.fd.as_fd()).host()
-        } else {
-            nix::unistd::fsync(listing.fd.as_fd()).host()
+    fn dir_handle(&self, fh: u64, id: u64) -> OpResult<std::sync::Arc<Handle>> {
+        let h = self.handles.get(fh, id)?;
+        if h.mode() != HandleMode::Dir {
+            return Err(Errno::EBADF);
         }
+        Ok(h)
     }
 
     /// Calls `f` on each entry from `offset` until it reports a full buffer or the
     /// directory ends. A hidden directory lists only "." and "..".
     fn each_dirent(
         &self,
-        listing: &Listing,
+        h: &Handle,
+        dir_st: &FileStat,
         offset: u64,
         mut f: impl FnMut(&Dirent) -> OpResult<Fill>,
     ) -> OpResult<()> {
-        if self.res.is_hidden(&listing.dir.node.stat) {
+        if self.res.is_hidden(dir_st) {
             for d in dots().iter().skip(offset.min(2) as usize) {
                 if f(d)? == Fill::Full {
                     break;
@@ -180,13 +171,12 @@ impl Call<'_> {
             }
             return Ok(());
         }
+        let _cursor = h.lock_cursor();
         let start = i64::try_from(offset).map_err(|_| Errno::EINVAL)?;
-        if start != 0 {
-            lseek(listing.fd.as_fd(), start, Whence::SeekSet).host()?;
-        }
+        lseek(h.fd(), start, Whence::SeekSet).host()?;
         let mut buf = vec![0u8; GETDENTS_BUF];
         loop {
-            let n = sys::getdents64(listing.fd.as_fd(), &mut buf).host()?;
+            let n = sys::getdents64(h.fd(), &mut buf).host()?;
             if n == 0 {
                 return Ok(());
             }
@@ -212,14 +202,8 @@ impl Call<'_> {
     }
 }
 
-/// A directory being listed: the verified node and a readable fd of it.
-struct Listing {
-    dir: NodeAt,
-    fd: OwnedFd,
-}
-
 /// The type of an entry; filesystems that do not fill d_type get an lstat.
-fn dirent_kind(dir: BorrowedFd<'_>, d: &Dirent) -> OpResult<FileType> {
+fn dirent_kind(h: &Handle, d: &Dirent) -> OpResult<FileType> {
     let kind = match d.d_type {
         libc::DT_REG => FileType::RegularFile,
         libc::DT_DIR => FileType::Directory,
@@ -229,7 +213,7 @@ fn dirent_kind(dir: BorrowedFd<'_>, d: &Dirent) -> OpResult<FileType> {
         libc::DT_CHR => FileType::CharDevice,
         libc::DT_BLK => FileType::BlockDevice,
         _ => {
-            let st = fstatat(dir, d.name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
+            let st = fstatat(h.fd(), d.name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
             return kind_of_stat(&st);
         }
     };
