@@ -74,9 +74,9 @@ pub struct Args {
     #[arg(long = "trace", value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
-    /// How long the kernel may cache names, attributes and "no such file" answers, in
-    /// seconds (0 = not at all). Changes the build makes are always seen at once; changes
-    /// made on the host outside the sandbox while it runs may be seen up to this late.
+    /// How long the kernel may cache names, in seconds (0 = nothing cached); attributes
+    /// and "no such file" answers are cached for at most 1 s. Changes the build makes are
+    /// always seen at once; changes made on the host while it runs, within a second.
     #[arg(long = "cache-ttl", value_name = "SECONDS", default_value = "60", value_parser = parse_ttl)]
     pub cache_ttl: Duration,
 

@@ -263,7 +263,7 @@ impl Filesystem for Mirror {
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
         match self.call(req).run(|c| c.op_opendir(ino.0)) {
-            Ok(fh) => reply.opened(FileHandle(fh), cache::dir_open_flags()),
+            Ok((fh, unchanged)) => reply.opened(FileHandle(fh), cache::dir_open_flags(unchanged)),
             Err(e) => reply.error(e),
         }
     }
@@ -301,7 +301,8 @@ impl Filesystem for Mirror {
                     e.entry.attr.ino,
                     e.next,
                     e.name,
-                    &e.entry.ttl,
+                    // One TTL for both in fuser's readdirplus reply: the short one.
+                    &e.entry.ttls.attr,
                     &e.entry.attr,
                     Generation(e.entry.generation),
                 ))
@@ -487,7 +488,12 @@ impl Filesystem for Mirror {
 
 fn entry(reply: ReplyEntry, r: OpResult<EntryOut>) {
     match r {
-        Ok(e) => reply.entry(&e.ttl, &e.attr, Generation(e.generation)),
+        Ok(e) => reply.entry_with_ttls(
+            &e.ttls.attr,
+            &e.ttls.entry,
+            &e.attr,
+            Generation(e.generation),
+        ),
         Err(e) => reply.error(e),
     }
 }
@@ -496,7 +502,8 @@ fn entry(reply: ReplyEntry, r: OpResult<EntryOut>) {
 fn created(reply: ReplyCreate, r: OpResult<(EntryOut, u64)>) {
     match r {
         Ok((e, fh)) => reply.created(
-            &e.ttl,
+            // One TTL for both in fuser's create reply: the short one.
+            &e.ttls.attr,
             &e.attr,
             Generation(e.generation),
             FileHandle(fh),

@@ -19,6 +19,22 @@ use nix::sys::statfs::{self, FsType};
 /// The default of `--cache-ttl`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 
+/// The longest the kernel may trust attributes and "no such file" answers, whatever
+/// `--cache-ttl` says: a file the host changes or creates while the build runs is seen
+/// within a second. Names can be trusted longer, because every operation that reaches
+/// a node checks it on the host again (a file the host replaced is answered ESTALE,
+/// which makes the kernel look the name up afresh; one it removed, ENOENT).
+pub const SHORT_TTL: Duration = Duration::from_secs(1);
+
+/// How long the kernel may trust the answers about one path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ttls {
+    /// The name → node answer.
+    pub entry: Duration,
+    /// The node's attributes.
+    pub attr: Duration,
+}
+
 /// How long the kernel may trust what the mirror answers about a path.
 #[derive(Clone, Debug)]
 pub struct Freshness {
@@ -27,25 +43,41 @@ pub struct Freshness {
 }
 
 impl Freshness {
-    /// Answers are trusted for `ttl`, except those about the `volatile` paths (mirror
-    /// paths of the files this daemon writes on the host while the build runs).
+    /// Names are trusted for `ttl`, attributes and absences for at most [`SHORT_TTL`];
+    /// nothing about the `volatile` paths (mirror paths of the files this daemon writes
+    /// on the host while the build runs) is trusted at all.
     pub fn new(ttl: Duration, volatile: Vec<PathBuf>) -> Freshness {
         Freshness { ttl, volatile }
     }
 
-    /// How long an answer about `path` (its entry, its attributes, or that it does not
-    /// exist) may be trusted.
-    pub fn ttl_for(&self, path: &Path) -> Duration {
+    /// For an entry (and its attributes) at `path`.
+    pub fn for_path(&self, path: &Path) -> Ttls {
         if self.is_volatile(path) {
-            Duration::ZERO
+            Ttls {
+                entry: Duration::ZERO,
+                attr: Duration::ZERO,
+            }
         } else {
-            self.ttl
+            self.ttls()
         }
     }
 
-    /// For answers about no path in particular (the control file).
-    pub fn ttl(&self) -> Duration {
-        self.ttl
+    /// For the attributes of the node at `path`.
+    pub fn attr_for(&self, path: &Path) -> Duration {
+        self.for_path(path).attr
+    }
+
+    /// For the answer that nothing is at `path`.
+    pub fn absence_for(&self, path: &Path) -> Duration {
+        self.for_path(path).attr
+    }
+
+    /// For answers about no path in particular (the control file, "." and "..").
+    pub fn ttls(&self) -> Ttls {
+        Ttls {
+            entry: self.ttl,
+            attr: self.ttl.min(SHORT_TTL),
+        }
     }
 
     fn is_volatile(&self, path: &Path) -> bool {
@@ -95,9 +127,16 @@ pub fn file_open_flags(io: FileIo) -> FopenFlags {
     }
 }
 
-/// Flags for the reply to opendir.
-pub fn dir_open_flags() -> FopenFlags {
-    FopenFlags::empty()
+/// Flags for the reply to opendir: the kernel caches the listing (CACHE_DIR), and keeps
+/// the one from the last opendir when the directory is `unchanged` since (its mtime,
+/// ctime and size, read at this opendir, are the same). Changes the build makes through
+/// the mirror drop the cached listing at once; the host's are seen at the next opendir.
+pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
+    if unchanged {
+        FopenFlags::FOPEN_CACHE_DIR | FopenFlags::FOPEN_KEEP_CACHE
+    } else {
+        FopenFlags::FOPEN_CACHE_DIR
+    }
 }
 
 /// Capabilities asked of the kernel at init (each only if the kernel offers it).

@@ -26,7 +26,7 @@ use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 
 use super::MirrorOptions;
 use super::attr::{Ownership, file_attr, kind_of_stat};
-use super::cache::Freshness;
+use super::cache::{Freshness, Ttls};
 use super::errno::{HostResult, OpResult};
 use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::handle::Handle;
@@ -118,12 +118,16 @@ pub struct EntryOut {
     pub attr: FileAttr,
     pub generation: u64,
     /// How long the kernel may trust the entry and its attributes.
-    pub ttl: Duration,
+    pub ttls: Ttls,
 }
 
 impl EntryOut {
     /// "No such name", for the kernel to remember for `ttl` (node id 0).
     pub fn negative(ttl: Duration) -> EntryOut {
+        let ttls = Ttls {
+            entry: ttl,
+            attr: ttl,
+        };
         let never = std::time::UNIX_EPOCH;
         EntryOut {
             attr: FileAttr {
@@ -144,7 +148,7 @@ impl EntryOut {
                 flags: 0,
             },
             generation: 0,
-            ttl,
+            ttls,
         }
     }
 }
@@ -414,7 +418,7 @@ impl Resolver {
         Ok(EntryOut {
             attr: self.attr(info.id, st, kind),
             generation: info.generation,
-            ttl: self.freshness.ttl_for(&entry.path),
+            ttls: self.freshness.for_path(&entry.path),
         })
     }
 
@@ -428,7 +432,7 @@ impl Resolver {
         Ok(EntryOut {
             attr: self.attr(info.id, st, kind),
             generation: info.generation,
-            ttl: self.freshness.ttl_for(&dir.path),
+            ttls: self.freshness.for_path(&dir.path),
         })
     }
 

@@ -19,7 +19,7 @@ impl Call<'_> {
         (parent == ROOT_ID && name == CONTROL_NAME).then(|| EntryOut {
             attr: self.control.attr(),
             generation: 0,
-            ttl: self.res.freshness().ttl(),
+            ttls: self.res.freshness().ttls(),
         })
     }
 
@@ -27,7 +27,7 @@ impl Call<'_> {
     pub(crate) fn control_attr(&self, id: u64) -> Option<AttrOut> {
         (id == CONTROL_ID).then(|| AttrOut {
             attr: self.control.attr(),
-            ttl: self.res.freshness().ttl(),
+            ttl: self.res.freshness().ttls().attr,
         })
     }
 

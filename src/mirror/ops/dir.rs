@@ -18,7 +18,7 @@ use crate::audit::Op;
 use crate::mirror::attr::kind_of_stat;
 use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
-use crate::mirror::inode::{HostId, ROOT_ID};
+use crate::mirror::inode::{ContentVersion, HostId, ROOT_ID};
 use crate::mirror::resolve::Check;
 use crate::mirror::resolve::EntryOut;
 use crate::mirror::sys;
@@ -59,8 +59,14 @@ pub struct ListedPlus<'a> {
 const GETDENTS_BUF: usize = 32 * 1024;
 
 impl Call<'_> {
-    pub(crate) fn op_opendir(&self, id: u64) -> OpResult<u64> {
+    /// Opens a directory stream; returns the fh and whether the kernel may keep the
+    /// listing it cached at the last opendir (the directory is unchanged since).
+    pub(crate) fn op_opendir(&self, id: u64) -> OpResult<(u64, bool)> {
         let at = self.res.node(id, self.check(Op::Opendir))?;
+        let unchanged = self
+            .res
+            .store()
+            .opened_unchanged(id, ContentVersion::of(&at.node.stat));
         // "." from the O_PATH fd: a readable fd of the verified directory itself.
         let fd = openat(
             at.node.fd.as_fd(),
@@ -69,9 +75,10 @@ impl Call<'_> {
             Mode::empty(),
         )
         .host()?;
-        Ok(self
+        let fh = self
             .handles
-            .insert(Handle::new(id, fd, HandleMode::Dir, at.path)))
+            .insert(Handle::new(id, fd, HandleMode::Dir, at.path));
+        Ok((fh, unchanged))
     }
 
     pub(crate) fn op_readdir(
@@ -117,7 +124,7 @@ impl Call<'_> {
                 let entry = EntryOut {
                     attr,
                     generation: 0,
-                    ttl: self.res.freshness().ttl(),
+                    ttls: self.res.freshness().ttls(),
                 };
                 return Ok(add(ListedPlus {
                     next: d.next,

@@ -72,7 +72,7 @@ impl Call<'_> {
         let entry = self.res.entry(parent, name, self.seen(Op::Lookup))?;
         match self.res.lookup_at(parent, &entry) {
             Err(e) if e == Errno::ENOENT => Ok(EntryOut::negative(
-                self.res.freshness().ttl_for(&entry.path),
+                self.res.freshness().absence_for(&entry.path),
             )),
             found => found,
         }
@@ -134,7 +134,7 @@ impl Call<'_> {
     fn attr_out(&self, id: u64, st: &FileStat, path: &Path) -> OpResult<AttrOut> {
         Ok(AttrOut {
             attr: self.res.attr(id, st, kind_of_stat(st)?),
-            ttl: self.res.freshness().ttl_for(path),
+            ttl: self.res.freshness().attr_for(path),
         })
     }
 
