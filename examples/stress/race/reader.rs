@@ -30,10 +30,9 @@ use crate::rng::Rng;
 /// Why a check failed (printed with the reader's number).
 struct Failure(String);
 
-impl From<io::Error> for Failure {
-    fn from(e: io::Error) -> Failure {
-        Failure(format!("unexpected error: {e}"))
-    }
+/// An error no change of the name explains.
+fn unexpected(syscall: &str, e: io::Error) -> Failure {
+    Failure(format!("{syscall}: unexpected error: {e}"))
 }
 
 type Checked<T = ()> = std::result::Result<T, Failure>;
@@ -113,7 +112,7 @@ impl Reader<'_> {
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(m) => m,
             Err(e) if changed_under_us(&e) => return self.note("absent"),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(unexpected("lstat", e)),
         };
         check_lstat(slot, &meta)?;
         if self.rng.one_in(4) {
@@ -137,15 +136,16 @@ impl Reader<'_> {
         {
             Ok(f) => f,
             Err(e) if changed_under_us(&e) => return self.note("changed"),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(unexpected("open", e)),
         };
-        let meta = file.metadata()?;
+        let meta = file.metadata().map_err(|e| unexpected("fstat", e))?;
         if !meta.is_file() {
             // Replaced by a directory between the lstat and the open.
             return self.note("changed");
         }
         let mut data = Vec::new();
-        file.read_to_end(&mut data)?;
+        file.read_to_end(&mut data)
+            .map_err(|e| unexpected("read", e))?;
         let g = generation::parse_file(&data).ok_or_else(|| {
             Failure(format!(
                 "an open file holds no complete generation: {} bytes {:?}",
@@ -182,9 +182,12 @@ impl Reader<'_> {
         {
             Ok(d) => d,
             Err(e) if changed_under_us(&e) => return self.note("changed"),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(unexpected("open (a directory)", e)),
         };
-        let opened_ino = dir.metadata()?.ino();
+        let opened_ino = dir
+            .metadata()
+            .map_err(|e| unexpected("fstat (a directory)", e))?
+            .ino();
         let names = list(dir)?;
         match names.as_slice() {
             [name] => {
@@ -216,7 +219,7 @@ impl Reader<'_> {
         let target = match std::fs::read_link(path) {
             Ok(t) => t,
             Err(e) if changed_under_us(&e) => return self.note("changed"),
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(unexpected("readlink", e)),
         };
         let target = target.to_string_lossy();
         let g = generation::parse_link_target(&target).ok_or_else(|| {
@@ -234,7 +237,7 @@ impl Reader<'_> {
         match std::fs::symlink_metadata(path) {
             Ok(m) => Ok(m.ino() == ino),
             Err(e) if changed_under_us(&e) => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(e) => Err(unexpected("lstat (again)", e)),
         }
     }
 
@@ -276,9 +279,16 @@ impl Reader<'_> {
         }
         let held = self.held.take().expect("checked above");
         let mut again = vec![0u8; held.data.len() + 1];
-        let n = held.file.read_at(&mut again, 0)?;
+        let n = held
+            .file
+            .read_at(&mut again, 0)
+            .map_err(|e| unexpected("pread (kept open)", e))?;
         again.truncate(n);
-        let size = held.file.metadata()?.len();
+        let size = held
+            .file
+            .metadata()
+            .map_err(|e| unexpected("fstat (kept open)", e))?
+            .len();
         if again != held.data || size != held.data.len() as u64 {
             return Err(Failure(format!(
                 "generation {} kept open read back {} bytes (fstat: {size}), not the {} read \
