@@ -1438,6 +1438,7 @@ e2e_tests! {
         integrity_rename_over_an_open_file,
         integrity_large_sparse_file,
         integrity_concurrent_o_append_loses_nothing,
+        integrity_reused_inode_number_is_a_new_directory,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

@@ -119,12 +119,28 @@ struct Node {
     lookups: u64,
     /// Live nodes whose `parent` is this node.
     children: u64,
+    /// Its host object was deleted through the mirror: if the id is registered again,
+    /// the host has reused the inode number for a new object.
+    deleted: bool,
 }
 
 /// How many other names of a hard-linked file are kept.
 const MAX_ALIASES: usize = 8;
 
 impl Node {
+    /// The id now stands for a new host object that reused the inode number: a new
+    /// generation, so that the kernel drops the inode it may still hold for the old one
+    /// (fuse_iget makes an inode of another generation bad and allocates a fresh one).
+    /// Without it the kernel takes the new object for the old: a new directory for the
+    /// removed one a process is still in, dead (ENOENT inside) or, when that one still
+    /// has a name in another directory of the dcache, ESTALE.
+    fn renew(&mut self, kind: FileType) {
+        self.kind = kind;
+        self.generation += 1;
+        self.deleted = false;
+        self.aliases.clear();
+    }
+
     /// About to be renamed `name` in `parent`: keeps the name it had as an alias.
     fn remember_alias(&mut self, parent: u64, name: &OsStr) {
         self.aliases.retain(|(p, n)| !(*p == parent && n == name));
@@ -178,6 +194,7 @@ impl Store {
             aliases: Vec::new(),
             lookups: 1,
             children: 0,
+            deleted: false,
         };
         Store {
             inner: Mutex::new(Inner {
@@ -228,11 +245,12 @@ impl Store {
         let generation = match inner.nodes.get_mut(&id) {
             Some(node) => {
                 node.lookups += 1;
-                if node.kind != kind {
-                    // The host reused the inode number for an object of another type:
-                    // a new generation tells the kernel its cached inode is stale.
-                    node.kind = kind;
-                    node.generation += 1;
+                if node.kind != kind || node.deleted {
+                    // The host reused the inode number: seen when the type differs, known
+                    // when the old object was deleted through the mirror (ext4 hands a
+                    // freed inode number out again at once). Reuse after a deletion made
+                    // outside the sandbox, to an object of the same type, goes unseen.
+                    node.renew(kind);
                 }
                 let generation = node.generation;
                 if kind != FileType::Directory {
@@ -253,6 +271,7 @@ impl Store {
                         aliases: Vec::new(),
                         lookups: 1,
                         children: 0,
+                        deleted: false,
                     },
                 );
                 inner.add_child(parent);
@@ -304,6 +323,16 @@ impl Store {
         }
         if let Some(node) = inner.nodes.get_mut(&id) {
             node.aliases = rest.collect();
+        }
+    }
+
+    /// The host object of `id` was deleted through the mirror (its last name unlinked,
+    /// or removed as a directory). The node lives on while the kernel holds it (an open
+    /// file is still served through its handle, whose fd keeps the inode number from
+    /// reuse); a later registration of the id is a new object.
+    pub fn deleted(&self, id: u64) {
+        if let Some(node) = self.lock().nodes.get_mut(&id) {
+            node.deleted = true;
         }
     }
 
@@ -596,5 +625,28 @@ mod tests {
             .unwrap();
         assert_eq!(first.id, again.id);
         assert_eq!(again.generation, first.generation + 1);
+    }
+
+    #[test]
+    fn an_inode_number_reused_after_a_deletion_gets_a_new_generation() {
+        let s = store();
+        let reg = |name: &str| {
+            s.register(ROOT_ID, OsStr::new(name), h(1, 9), FileType::Directory)
+                .unwrap()
+        };
+        let old = reg("a");
+        // Looked up again while it lives: the same object, the same generation.
+        assert_eq!(reg("a"), old);
+        s.unnamed(old.id, ROOT_ID, OsStr::new("a"));
+        s.deleted(old.id);
+        // The kernel still holds the old directory when the host reuses its inode number.
+        let new = reg("b");
+        assert_eq!(new.id, old.id);
+        assert_eq!(new.generation, old.generation + 1);
+        // From then on, that is the object: no further bumps.
+        assert_eq!(reg("b"), new);
+        // Both objects' references count for the id: it leaves once all are forgotten.
+        assert!(s.forget(old.id, 2).is_empty());
+        assert_eq!(s.forget(old.id, 2), [old.id]);
     }
 }

@@ -1,7 +1,7 @@
 //! File-system integrity through the mirror: the syscalls whose subtle semantics a FUSE
 //! pass-through easily gets wrong (UTIME_OMIT, hard links and cached attributes, ownership,
 //! fallocate modes, O_TMPFILE, unlinked-but-open files, rename over an open file, large sparse
-//! files, concurrent O_APPEND).
+//! files, concurrent O_APPEND, inode numbers the host reuses).
 //!
 //! Included from tests/e2e.rs; every `integrity_*` function here is listed in its `e2e_tests!`
 //! (so `E2E_ARGS=integrity` runs just these). Each runs the operations inside the sandbox with
@@ -802,4 +802,50 @@ pub fn integrity_concurrent_o_append_loses_nothing(h: Helper) {
         next[who] += 1;
     }
     assert_eq!(next, [LINES_EACH; 2], "{out}");
+}
+
+// =============================================================================================
+// 10. A directory removed while a process is in it, and a new one made at once
+
+const REUSED_INODE_SCRIPT: &str = r#"
+import errno, os, subprocess, sys
+reused = 0
+for i in range(5):
+    os.mkdir("a")
+    ino = os.stat("a").st_ino
+    # A process still in the directory keeps the kernel's inode of it alive.
+    inside = subprocess.Popen(["sleep", "60"], cwd="a")
+    os.rmdir("a")
+    os.mkdir("b")
+    reused += os.stat("b").st_ino == ino
+    try:
+        with open("b/f", "w") as f:
+            f.write("x")
+        created = "ok"
+    except OSError as e:
+        created = errno.errorcode.get(e.errno, str(e.errno))
+    print(f"round {i}: create-inside={created} listing={sorted(os.listdir('b'))}")
+    inside.kill()
+    inside.wait()
+    if created == "ok":
+        os.unlink("b/f")
+    os.rmdir("b")
+# ext4 hands a freed inode number out again at once; other file systems may not.
+print(f"inode number reused in {reused} of 5 rounds", file=sys.stderr)
+"#;
+
+/// The host reuses the inode number of a removed directory for the next one made (ext4 does at
+/// once), so the mirror gives the new directory the old one's node id: the kernel, which still
+/// holds the old inode for the process inside it, must be told it is another object, or it takes
+/// the new directory for the removed one (dead: ENOENT for everything inside it).
+pub fn integrity_reused_inode_number_is_a_new_directory(h: Helper) {
+    let sb = Sandbox::new(h);
+    let host_dir = tmpdir();
+    let host = py_native(host_dir.path(), REUSED_INODE_SCRIPT, &[]);
+    let inside = py_inside(&sb, REUSED_INODE_SCRIPT, &[]);
+    assert_same_as_native("a new directory with a reused inode number", &host, &inside);
+    assert!(
+        inside.stdout.contains("create-inside=ok listing=['f']"),
+        "{inside}"
+    );
 }

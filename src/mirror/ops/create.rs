@@ -192,10 +192,16 @@ impl Call<'_> {
         stat_at(&probe)
     }
 
-    /// `name` in `parent` no longer names the object `st`.
+    /// `name` in `parent` no longer names the object `st` (taken before the name went).
     fn forget_name(&self, parent: u64, name: &OsStr, st: &FileStat) {
         let id = self.res.id_of(HostId::from_stat(st));
-        self.res.store().unnamed(id, parent, name);
+        let store = self.res.store();
+        store.unnamed(id, parent, name);
+        // A directory has one name; a file with one link had its last. The kernel holds
+        // the file's inode lock across the unlink, so no link through the mirror raced.
+        if is_dir(st) || st.st_nlink <= 1 {
+            store.deleted(id);
+        }
         if is_dir(st) {
             self.res.drop_cached(id);
         }
