@@ -9,7 +9,9 @@
 //!
 //! Memory stays bounded because nodes are dropped once the kernel has forgotten them
 //! (`lookups == 0`) and no live node names them as parent (`children == 0`): a node's
-//! ancestors must outlive it, since its path is rebuilt through them.
+//! ancestors must outlive it, since its path is rebuilt through them. Every change that
+//! can drop nodes returns their ids, so that what is kept for them elsewhere (cached
+//! directory fds, pinned deleted objects) goes with them.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -119,28 +121,12 @@ struct Node {
     lookups: u64,
     /// Live nodes whose `parent` is this node.
     children: u64,
-    /// Its host object was deleted through the mirror: if the id is registered again,
-    /// the host has reused the inode number for a new object.
-    deleted: bool,
 }
 
 /// How many other names of a hard-linked file are kept.
 const MAX_ALIASES: usize = 8;
 
 impl Node {
-    /// The id now stands for a new host object that reused the inode number: a new
-    /// generation, so that the kernel drops the inode it may still hold for the old one
-    /// (fuse_iget makes an inode of another generation bad and allocates a fresh one).
-    /// Without it the kernel takes the new object for the old: a new directory for the
-    /// removed one a process is still in, dead (ENOENT inside) or, when that one still
-    /// has a name in another directory of the dcache, ESTALE.
-    fn renew(&mut self, kind: FileType) {
-        self.kind = kind;
-        self.generation += 1;
-        self.deleted = false;
-        self.aliases.clear();
-    }
-
     /// About to be renamed `name` in `parent`: keeps the name it had as an alias.
     fn remember_alias(&mut self, parent: u64, name: &OsStr) {
         self.aliases.retain(|(p, n)| !(*p == parent && n == name));
@@ -194,7 +180,6 @@ impl Store {
             aliases: Vec::new(),
             lookups: 1,
             children: 0,
-            deleted: false,
         };
         Store {
             inner: Mutex::new(Inner {
@@ -223,7 +208,8 @@ impl Store {
     }
 
     /// Records that the kernel now holds one more reference to the object `host`,
-    /// found as `name` in `parent`. Returns its id and generation.
+    /// found as `name` in `parent`. Returns its id and generation (and the nodes that
+    /// left the store because it moved away from its old parent).
     pub fn register(
         &self,
         parent: u64,
@@ -240,23 +226,27 @@ impl Store {
         if id == ROOT_ID {
             // The root reached again (a bind mount of it below itself): the kernel
             // never forgets the root, so do not count.
-            return Ok(Registered { id, generation: 0 });
+            return Ok(Registered {
+                id,
+                generation: 0,
+                released: Vec::new(),
+            });
         }
+        let mut released = Vec::new();
         let generation = match inner.nodes.get_mut(&id) {
             Some(node) => {
                 node.lookups += 1;
-                if node.kind != kind || node.deleted {
-                    // The host reused the inode number: seen when the type differs, known
-                    // when the old object was deleted through the mirror (ext4 hands a
-                    // freed inode number out again at once). Reuse after a deletion made
-                    // outside the sandbox, to an object of the same type, goes unseen.
-                    node.renew(kind);
+                if node.kind != kind {
+                    // The host reused the inode number for an object of another type:
+                    // a new generation tells the kernel its cached inode is stale.
+                    node.kind = kind;
+                    node.generation += 1;
                 }
                 let generation = node.generation;
                 if kind != FileType::Directory {
                     node.remember_alias(parent, name);
                 }
-                inner.relink(id, parent, name);
+                released = inner.relink(id, parent, name);
                 generation
             }
             None => {
@@ -271,14 +261,17 @@ impl Store {
                         aliases: Vec::new(),
                         lookups: 1,
                         children: 0,
-                        deleted: false,
                     },
                 );
                 inner.add_child(parent);
                 0
             }
         };
-        Ok(Registered { id, generation })
+        Ok(Registered {
+            id,
+            generation,
+            released,
+        })
     }
 
     /// The kernel dropped `n` references to `id`. Returns the ids that left the store
@@ -292,48 +285,48 @@ impl Store {
         inner.collect(id)
     }
 
-    /// `id` was renamed (or exchanged) to `name` in `parent` by the mirror.
-    pub fn moved(&self, id: u64, parent: u64, name: &OsStr) {
+    /// Whether the kernel may still hold node `id` (it is in the store).
+    pub fn holds(&self, id: u64) -> bool {
+        self.lock().nodes.contains_key(&id)
+    }
+
+    /// `id` was renamed (or exchanged) to `name` in `parent` by the mirror. Returns the
+    /// ids that left the store (its old parent, when nothing else kept it).
+    pub fn moved(&self, id: u64, parent: u64, name: &OsStr) -> Vec<u64> {
         let mut inner = self.lock();
         if inner.nodes.contains_key(&id) && inner.nodes.contains_key(&parent) {
-            inner.relink(id, parent, name);
+            return inner.relink(id, parent, name);
         }
+        Vec::new()
     }
 
     /// The name `name` in `parent` no longer refers to `id` (unlinked, or overwritten by
     /// a rename). If it was the node's recorded name, the node has no path any more.
-    pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) {
+    /// Returns the ids that left the store (its old parent, when it moved to an alias).
+    pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) -> Vec<u64> {
         let mut inner = self.lock();
         let Some(node) = inner.nodes.get_mut(&id) else {
-            return;
+            return Vec::new();
         };
         node.aliases.retain(|(p, n)| !(*p == parent && n == name));
         if node.parent != parent || node.name.as_deref() != Some(name) {
-            return;
+            return Vec::new();
         }
         node.name = None;
         // A hard-linked file keeps a path through another name it was seen under.
         let aliases = std::mem::take(&mut node.aliases);
         let mut rest = aliases.into_iter();
+        let mut released = Vec::new();
         for (p, n) in rest.by_ref() {
             if inner.nodes.contains_key(&p) {
-                inner.relink(id, p, &n);
+                released = inner.relink(id, p, &n);
                 break;
             }
         }
         if let Some(node) = inner.nodes.get_mut(&id) {
             node.aliases = rest.collect();
         }
-    }
-
-    /// The host object of `id` was deleted through the mirror (its last name unlinked,
-    /// or removed as a directory). The node lives on while the kernel holds it (an open
-    /// file is still served through its handle, whose fd keeps the inode number from
-    /// reuse); a later registration of the id is a new object.
-    pub fn deleted(&self, id: u64) {
-        if let Some(node) = self.lock().nodes.get_mut(&id) {
-            node.deleted = true;
-        }
+        released
     }
 
     /// The path of `id` as links up to the root. ENOENT if a node on it lost its name
@@ -377,10 +370,12 @@ impl Store {
 }
 
 /// The id and generation a lookup-like reply carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registered {
     pub id: u64,
     pub generation: u64,
+    /// Nodes that left the store meanwhile (see [`Store::moved`]).
+    pub released: Vec<u64>,
 }
 
 impl Inner {
@@ -399,26 +394,28 @@ impl Inner {
     }
 
     /// Points `id` at `name` in `parent`, moving its reference on its old parent.
-    fn relink(&mut self, id: u64, parent: u64, name: &OsStr) {
+    /// Returns the ids that left the store (the old parent, if that was its last
+    /// reference, and so on up).
+    fn relink(&mut self, id: u64, parent: u64, name: &OsStr) -> Vec<u64> {
         if self.is_ancestor_or_self(id, parent) {
             // Only a host-side rename behind our back could get here; a link that
             // made a node its own ancestor would make its path endless.
-            return;
+            return Vec::new();
         }
         let Some(node) = self.nodes.get_mut(&id) else {
-            return;
+            return Vec::new();
         };
         node.name = Some(name.to_owned());
         let old = node.parent;
         if old == parent {
-            return;
+            return Vec::new();
         }
         node.parent = parent;
         self.add_child(parent);
         if let Some(p) = self.nodes.get_mut(&old) {
             p.children = p.children.saturating_sub(1);
         }
-        self.collect(old);
+        self.collect(old)
     }
 
     fn is_ancestor_or_self(&self, id: u64, mut cur: u64) -> bool {
@@ -587,7 +584,11 @@ mod tests {
         let d2 = reg(&s, ROOT_ID, "d2", h(1, 4), FileType::Directory);
         let f = reg(&s, d1, "f", h(1, 5), FileType::RegularFile);
         s.forget(d1, 1);
-        s.moved(f, d2, OsStr::new("g"));
+        assert_eq!(
+            s.moved(f, d2, OsStr::new("g")),
+            [d1],
+            "the move releases d1"
+        );
         assert!(!s.contains(d1), "d1 had no references left");
         let names: Vec<_> = s.chain(f).unwrap().into_iter().map(|l| l.name).collect();
         assert_eq!(names, ["g", "d2"]);
@@ -625,28 +626,5 @@ mod tests {
             .unwrap();
         assert_eq!(first.id, again.id);
         assert_eq!(again.generation, first.generation + 1);
-    }
-
-    #[test]
-    fn an_inode_number_reused_after_a_deletion_gets_a_new_generation() {
-        let s = store();
-        let reg = |name: &str| {
-            s.register(ROOT_ID, OsStr::new(name), h(1, 9), FileType::Directory)
-                .unwrap()
-        };
-        let old = reg("a");
-        // Looked up again while it lives: the same object, the same generation.
-        assert_eq!(reg("a"), old);
-        s.unnamed(old.id, ROOT_ID, OsStr::new("a"));
-        s.deleted(old.id);
-        // The kernel still holds the old directory when the host reuses its inode number.
-        let new = reg("b");
-        assert_eq!(new.id, old.id);
-        assert_eq!(new.generation, old.generation + 1);
-        // From then on, that is the object: no further bumps.
-        assert_eq!(reg("b"), new);
-        // Both objects' references count for the id: it leaves once all are forgotten.
-        assert!(s.forget(old.id, 2).is_empty());
-        assert_eq!(s.forget(old.id, 2), [old.id]);
     }
 }

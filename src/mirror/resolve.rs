@@ -11,12 +11,12 @@
 //! tree (/proc, /dev, /home on another fs) is visible.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use fuser::{Errno, FileAttr, FileType};
 use nix::fcntl::{OFlag, openat};
@@ -121,6 +121,9 @@ pub struct Resolver {
     root: Arc<OwnedFd>,
     store: Store,
     dirs: DirCache,
+    /// O_PATH fds of objects deleted through the mirror while the kernel still holds
+    /// their nodes: see [`Resolver::pin_until_forgotten`].
+    pinned: Mutex<HashMap<u64, OwnedFd>>,
     hidden: HashSet<HostId>,
     policy: Arc<SharedPolicy>,
     auditor: Arc<Auditor>,
@@ -146,6 +149,7 @@ impl Resolver {
             root: Arc::new(root),
             store: Store::new(root_host),
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
+            pinned: Mutex::new(HashMap::new()),
             hidden: hidden.into_iter().collect(),
             policy,
             auditor,
@@ -372,6 +376,7 @@ impl Resolver {
         let info = self
             .store
             .register(parent, name, HostId::from_stat(st), kind)?;
+        self.release(info.released);
         Ok(EntryOut {
             attr: self.attr(info.id, st, kind),
             generation: info.generation,
@@ -392,9 +397,49 @@ impl Resolver {
 
     /// The kernel dropped `n` references to `id`.
     pub fn forget(&self, id: u64, n: u64) {
-        for gone in self.store.forget(id, n) {
-            self.dirs.remove(gone);
+        self.release(self.store.forget(id, n));
+    }
+
+    /// The mirror renamed `id` to `name` in `parent`.
+    pub fn moved(&self, id: u64, parent: u64, name: &OsStr) {
+        self.release(self.store.moved(id, parent, name));
+    }
+
+    /// `name` in `parent` no longer names `id`.
+    pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) {
+        self.release(self.store.unnamed(id, parent, name));
+    }
+
+    /// Keeps `fd`, an O_PATH fd of node `id`'s host object, which the mirror has just
+    /// deleted (its last name went), until the kernel forgets the node. Natively an
+    /// inode's number is not reused while anything still refers to the inode; here the
+    /// kernel may still hold the node (a process's cwd, a lookup in flight) while the
+    /// host, which sees no reference, hands the number to the next object made — which
+    /// then gets this node's id. The kernel would take the new object for the deleted
+    /// one (a dead directory: ENOENT inside; ESTALE), and an open racing with it would
+    /// get the new object under the old inode.
+    pub fn pin_until_forgotten(&self, id: u64, fd: OwnedFd) {
+        let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the pin lock: `release` takes it after the store dropped a node.
+        if self.store.holds(id) {
+            pinned.insert(id, fd);
         }
+    }
+
+    /// Nodes left the store: their cached directory fds and pins go.
+    fn release(&self, gone: Vec<u64>) {
+        if gone.is_empty() {
+            return;
+        }
+        let unpinned: Vec<OwnedFd> = {
+            let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            gone.iter().filter_map(|id| pinned.remove(id)).collect()
+        };
+        for id in gone {
+            self.dirs.remove(id);
+        }
+        // Closed outside the lock: the last close of a deleted file frees its blocks.
+        drop(unpinned);
     }
 
     /// A directory was removed or replaced: its cached fd must not serve lookups.
