@@ -1439,6 +1439,7 @@ e2e_tests! {
         integrity_large_sparse_file,
         integrity_concurrent_o_append_loses_nothing,
         integrity_reused_inode_number_is_a_new_directory,
+        integrity_fstat_of_an_open_file_during_renames,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

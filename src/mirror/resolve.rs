@@ -9,6 +9,10 @@
 //! ESTALE, which makes the kernel look the path up afresh). So the object the policy
 //! judged is the object that gets touched. Mount points are crossed: the whole host
 //! tree (/proc, /dev, /home on another fs) is visible.
+//!
+//! The store's links follow the mirror's own renames and unlinks, which change the host
+//! first and the store just after; [`Resolver::changing_names`] keeps every path rebuilt
+//! from the store out of that gap.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
@@ -16,7 +20,7 @@ use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use fuser::{Errno, FileAttr, FileType};
 use nix::fcntl::{OFlag, openat};
@@ -120,6 +124,9 @@ pub struct EntryOut {
 pub struct Resolver {
     root: Arc<OwnedFd>,
     store: Store,
+    /// Shared while a node's path is rebuilt from the store and opened on the host;
+    /// exclusive while a name changes on the host and then in the store.
+    names: RwLock<()>,
     dirs: DirCache,
     /// O_PATH fds of objects deleted through the mirror while the kernel still holds
     /// their nodes: see [`Resolver::pin_until_forgotten`].
@@ -148,6 +155,7 @@ impl Resolver {
         Ok(Resolver {
             root: Arc::new(root),
             store: Store::new(root_host),
+            names: RwLock::new(()),
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
             pinned: Mutex::new(HashMap::new()),
             hidden: hidden.into_iter().collect(),
@@ -163,6 +171,21 @@ impl Resolver {
         &self.store
     }
 
+    /// Held by an op while it changes names on the host (rename, unlink, rmdir) and then
+    /// records the change in the store. The kernel does not serialise those with ops on
+    /// the nodes involved (fstat of an open file, a lookup inside a directory being
+    /// moved), and a path rebuilt from the store in between names what the host has
+    /// there now: the object renamed over the node (ESTALE for the fstat) or nothing
+    /// (ENOENT for the lookup, of a file that exists).
+    pub fn changing_names(&self) -> RwLockWriteGuard<'_, ()> {
+        self.names.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held while a path is rebuilt from the store and opened: see [`Self::changing_names`].
+    fn rebuilding_path(&self) -> RwLockReadGuard<'_, ()> {
+        self.names.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Finds `target` on the host and judges `access` to it. The single place where
     /// ops get host objects and where the policy is asked.
     ///
@@ -171,15 +194,13 @@ impl Resolver {
     pub fn resolve_for(&self, target: Target<'_>, check: Check) -> OpResult<Resolved> {
         match target {
             Target::Node(id) => {
-                let chain = self.store.chain(id)?;
-                let node = self.open_chain(id, &chain)?;
+                let (chain, node) = self.open_node(id)?;
                 let path = self.mirror_path(&chain, None);
                 self.judge(&path, check)?;
                 Ok(Resolved::Node(NodeAt { node, path }))
             }
             Target::Entry { parent, name } => {
-                let chain = self.store.chain(parent)?;
-                let node = self.open_chain(parent, &chain)?;
+                let (chain, node) = self.open_node(parent)?;
                 let dir = NodeAt {
                     node,
                     path: self.mirror_path(&chain, None),
@@ -461,6 +482,14 @@ impl Resolver {
             path.push(name);
         }
         path
+    }
+
+    /// Node `id`'s path and its host object, opened along that path.
+    fn open_node(&self, id: u64) -> OpResult<(Chain, NodeFd)> {
+        let _path = self.rebuilding_path();
+        let chain = self.store.chain(id)?;
+        let node = self.open_chain(id, &chain)?;
+        Ok((chain, node))
     }
 
     /// Opens node `id` (whose path is `chain`) from the nearest cached ancestor.

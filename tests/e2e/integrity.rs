@@ -1,7 +1,7 @@
 //! File-system integrity through the mirror: the syscalls whose subtle semantics a FUSE
 //! pass-through easily gets wrong (UTIME_OMIT, hard links and cached attributes, ownership,
 //! fallocate modes, O_TMPFILE, unlinked-but-open files, rename over an open file, large sparse
-//! files, concurrent O_APPEND, inode numbers the host reuses).
+//! files, concurrent O_APPEND, inode numbers the host reuses, fstat during renames).
 //!
 //! Included from tests/e2e.rs; every `integrity_*` function here is listed in its `e2e_tests!`
 //! (so `E2E_ARGS=integrity` runs just these). Each runs the operations inside the sandbox with
@@ -847,5 +847,62 @@ pub fn integrity_reused_inode_number_is_a_new_directory(h: Helper) {
     assert!(
         inside.stdout.contains("create-inside=ok listing=['f']"),
         "{inside}"
+    );
+}
+
+// =============================================================================================
+// 11. fstat of an open file while its name is renamed over
+
+const FSTAT_DURING_RENAMES_SCRIPT: &str = r#"
+import errno, os, sys, time
+# A writer keeps replacing "a" by renaming a new file over it; the reader opens "a" and
+# fstats the open file, which is the object it opened whatever its name does meanwhile.
+secs = float(sys.argv[1])
+with open("a", "w") as f:
+    f.write("0")
+pid = os.fork()
+if pid == 0:
+    end = time.time() + secs
+    i = 0
+    while time.time() < end:
+        i += 1
+        with open("t", "w") as f:
+            f.write(str(i))
+        os.rename("t", "a")
+    os._exit(0)
+errors = {}
+opened = 0
+while os.waitpid(pid, os.WNOHANG)[0] == 0:
+    try:
+        fd = os.open("a", os.O_RDONLY)
+    except FileNotFoundError:
+        continue
+    opened += 1
+    for _ in range(20):
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            name = errno.errorcode.get(e.errno, str(e.errno))
+            errors[name] = errors.get(name, 0) + 1
+    try:
+        os.close(fd)
+    except OSError as e:
+        name = "close:" + errno.errorcode.get(e.errno, str(e.errno))
+        errors[name] = errors.get(name, 0) + 1
+print(f"opened={opened}", file=sys.stderr)
+print(f"errors={sorted(errors.items())}")
+"#;
+
+/// The kernel does not serialise an fstat (a getattr by node) with a rename of the node's name,
+/// and the mirror rebuilds the node's path from its records: between the host rename and the
+/// record of it, that path named the file renamed over it (ESTALE).
+pub fn integrity_fstat_of_an_open_file_during_renames(h: Helper) {
+    let sb = Sandbox::new(h);
+    let out = py_inside(&sb, FSTAT_DURING_RENAMES_SCRIPT, &["2"]);
+    out.ok();
+    assert_eq!(
+        kv(&out, "", "errors"),
+        Some("[]"),
+        "fstat and close of an open file must not fail, whatever its name does\n{out}"
     );
 }

@@ -145,6 +145,7 @@ impl Call<'_> {
             Remove::Dir => (Op::Rmdir, UnlinkatFlags::RemoveDir),
         };
         let at = self.res.entry(parent, name, self.check(op))?;
+        let _changing = self.res.changing_names();
         unlinkat(at.dir.fd.as_fd(), name, flag).host()?;
         self.forget_name(parent, name, victim);
         Ok(())
@@ -164,6 +165,7 @@ impl Call<'_> {
         let dst = self.res.entry(newparent, newname, self.check(Op::Rename))?;
         let dst_victim = Victim::at(&dst)?;
         let nix_flags = nix::fcntl::RenameFlags::from_bits_retain(flags.bits());
+        let _changing = self.res.changing_names();
         renameat2(
             src.dir.fd.as_fd(),
             name,
