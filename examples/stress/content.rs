@@ -88,15 +88,28 @@ impl fmt::Display for Bad {
     }
 }
 
+/// How a file was read, which decides what its contents may be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reading {
+    /// With no writer about: exactly a prefix of the stream.
+    Settled,
+    /// While its writer may shrink and extend it: a byte may also read as 0. Linux does
+    /// not make a read atomic with a truncate and the write that extends the file again:
+    /// a read can copy the page tail the truncate zeroed before the write refills it
+    /// (natively on ext4 too).
+    Racing,
+}
+
 /// The id of a file holding `data`, after checking every byte against that id's stream.
 /// `Ok(None)` when `data` is too short to hold a header (a file being created).
-pub fn check_stream(data: &[u8]) -> Result<Option<FileId>, Bad> {
+pub fn check_stream(data: &[u8], reading: Reading) -> Result<Option<FileId>, Bad> {
     let Some(head) = data.get(..HEADER_LEN) else {
         return Ok(None);
     };
     let id = parse_header(head).ok_or_else(|| Bad::Header(String::from_utf8_lossy(head).into()))?;
     let want = stream(id, 0, data.len());
-    match want.iter().zip(data).position(|(w, g)| w != g) {
+    let fits = |w: u8, g: u8| w == g || (reading == Reading::Racing && g == 0);
+    match want.iter().zip(data).position(|(&w, &g)| !fits(w, g)) {
         None => Ok(Some(id)),
         Some(i) => Err(Bad::Byte {
             id,

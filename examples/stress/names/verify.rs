@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::content::{FileId, check_stream, fnv64};
+use crate::content::{FileId, Reading, check_stream, fnv64};
 
 /// A regular file (one inode), with every name it was found under.
 struct FileSeen {
@@ -125,7 +125,7 @@ impl Walk {
                 ));
                 None
             }
-            Ok(data) => match check_stream(&data) {
+            Ok(data) => match check_stream(&data, Reading::Settled) {
                 Ok(Some(id)) => Some(id),
                 Ok(None) => {
                     self.problem(format!(

@@ -15,7 +15,7 @@ use anyhow::{Result, bail};
 use nix::errno::Errno;
 
 use super::{Config, NAMES, TOP_DIRS};
-use crate::content::{FileId, HEADER_LEN, check_stream, stream};
+use crate::content::{FileId, HEADER_LEN, Reading, check_stream, stream};
 use crate::rng::Rng;
 
 /// One operation, on paths relative to the tree's root.
@@ -231,7 +231,7 @@ impl Worker<'_> {
         if file.read_at(&mut head, 0)? < HEADER_LEN {
             return Ok(()); // Being created by another worker: not ours.
         }
-        let id = match check_stream(&head) {
+        let id = match check_stream(&head, Reading::Settled) {
             Ok(Some(id)) if id.worker == self.me => id,
             Ok(_) => return Ok(()),
             Err(bad) => return Err(Problem::Contents(format!("{}: {bad}", path.display()))),
@@ -268,8 +268,9 @@ impl Worker<'_> {
     }
 }
 
-/// Reads a file whole and checks it is a prefix of its creator's stream (a file whose
-/// creator has not written its header yet is too short to say).
+/// Reads a file whole and checks it is a prefix of its creator's stream, as far as a read
+/// racing with its writer can tell (see [`Reading::Racing`]; a file whose creator has not
+/// written its header yet is too short to say).
 fn read_and_check(path: &Path, rel: &Path) -> Result<(), Problem> {
     let mut file = File::open(path)?;
     if file.metadata()?.is_dir() {
@@ -277,7 +278,7 @@ fn read_and_check(path: &Path, rel: &Path) -> Result<(), Problem> {
     }
     let mut data = Vec::new();
     file.read_to_end(&mut data)?;
-    match check_stream(&data) {
+    match check_stream(&data, Reading::Racing) {
         Ok(_) => Ok(()),
         Err(bad) => Err(Problem::Contents(format!("{}: {bad}", rel.display()))),
     }
