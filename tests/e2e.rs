@@ -11,6 +11,8 @@ mod control;
 mod integrity;
 #[path = "e2e/policy.rs"]
 mod policy;
+#[path = "e2e/stress.rs"]
+mod stress;
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -22,6 +24,7 @@ use common::*;
 use control::*;
 use integrity::*;
 use policy::*;
+use stress::*;
 
 // =============================================================================================
 // Exit status
@@ -1440,6 +1443,10 @@ e2e_tests! {
         integrity_concurrent_o_append_loses_nothing,
         integrity_reused_inode_number_is_a_new_directory,
         integrity_fstat_of_an_open_file_during_renames,
+        // Stress tests of the mirror, short (tests/e2e/stress.rs; scripts/stress.sh: long).
+        stress_fsx_matches_its_model_and_the_host,
+        stress_names_tree_stays_consistent,
+        stress_race_lookups_stay_consistent_and_memory_bounded,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
