@@ -1443,6 +1443,7 @@ e2e_tests! {
         integrity_concurrent_o_append_loses_nothing,
         integrity_reused_inode_number_is_a_new_directory,
         integrity_fstat_of_an_open_file_during_renames,
+        integrity_hard_link_renamed_away_leaves_no_stale_path,
         // Stress tests of the mirror, short (tests/e2e/stress.rs; scripts/stress.sh: long).
         stress_fsx_matches_its_model_and_the_host,
         stress_names_tree_stays_consistent,

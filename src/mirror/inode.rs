@@ -290,14 +290,26 @@ impl Store {
         self.lock().nodes.contains_key(&id)
     }
 
-    /// `id` was renamed (or exchanged) to `name` in `parent` by the mirror. Returns the
-    /// ids that left the store (its old parent, when nothing else kept it).
-    pub fn moved(&self, id: u64, parent: u64, name: &OsStr) -> Vec<u64> {
+    /// `id` was renamed (or exchanged) by the mirror from `from` to `to`, each a
+    /// (parent, name). Returns the ids that left the store (its old parent, when nothing
+    /// else kept it).
+    pub fn moved(&self, id: u64, from: (u64, &OsStr), to: (u64, &OsStr)) -> Vec<u64> {
         let mut inner = self.lock();
-        if inner.nodes.contains_key(&id) && inner.nodes.contains_key(&parent) {
-            return inner.relink(id, parent, name);
+        if !inner.nodes.contains_key(&to.0) {
+            return Vec::new();
         }
-        Vec::new()
+        let Some(node) = inner.nodes.get_mut(&id) else {
+            return Vec::new();
+        };
+        // The old name is gone, whichever of the node's names it was: kept as an alias,
+        // it would later give the node a path to whatever is made under it.
+        node.aliases.retain(|(p, n)| !(*p == from.0 && n == from.1));
+        let recorded = node.parent == from.0 && node.name.as_deref() == Some(from.1);
+        if !recorded {
+            // Another name of a hard-linked file moved: the recorded one still holds.
+            node.remember_alias(to.0, to.1);
+        }
+        inner.relink(id, to.0, to.1)
     }
 
     /// The name `name` in `parent` no longer refers to `id` (unlinked, or overwritten by
@@ -585,13 +597,31 @@ mod tests {
         let f = reg(&s, d1, "f", h(1, 5), FileType::RegularFile);
         s.forget(d1, 1);
         assert_eq!(
-            s.moved(f, d2, OsStr::new("g")),
+            s.moved(f, (d1, OsStr::new("f")), (d2, OsStr::new("g"))),
             [d1],
             "the move releases d1"
         );
         assert!(!s.contains(d1), "d1 had no references left");
         let names: Vec<_> = s.chain(f).unwrap().into_iter().map(|l| l.name).collect();
         assert_eq!(names, ["g", "d2"]);
+    }
+
+    #[test]
+    fn renaming_one_hard_link_keeps_the_others_and_drops_the_old_name() {
+        let s = store();
+        let dir = reg(&s, ROOT_ID, "d", h(1, 10), FileType::Directory);
+        let f = reg(&s, dir, "a", h(1, 11), FileType::RegularFile);
+        reg(&s, dir, "b", h(1, 11), FileType::RegularFile);
+        // Recorded as b, with a as an alias; then a is renamed to c.
+        s.moved(f, (dir, OsStr::new("a")), (dir, OsStr::new("c")));
+        s.unnamed(f, dir, OsStr::new("c"));
+        assert_eq!(
+            s.name_of(f),
+            Some((dir, OsString::from("b"))),
+            "b still names the file; a, renamed away, must not"
+        );
+        s.unnamed(f, dir, OsStr::new("b"));
+        assert_eq!(s.name_of(f), None);
     }
 
     #[test]
@@ -611,7 +641,7 @@ mod tests {
         let s = store();
         let a = reg(&s, ROOT_ID, "a", h(1, 3), FileType::Directory);
         let b = reg(&s, a, "b", h(1, 4), FileType::Directory);
-        s.moved(a, b, OsStr::new("a"));
+        s.moved(a, (ROOT_ID, OsStr::new("a")), (b, OsStr::new("a")));
         assert_eq!(s.parent_of(a), Some(ROOT_ID));
     }
 

@@ -421,9 +421,9 @@ impl Resolver {
         self.release(self.store.forget(id, n));
     }
 
-    /// The mirror renamed `id` to `name` in `parent`.
-    pub fn moved(&self, id: u64, parent: u64, name: &OsStr) {
-        self.release(self.store.moved(id, parent, name));
+    /// The mirror renamed `id` from `from` to `to` (each a parent and a name).
+    pub fn moved(&self, id: u64, from: (u64, &OsStr), to: (u64, &OsStr)) {
+        self.release(self.store.moved(id, from, to));
     }
 
     /// `name` in `parent` no longer names `id`.

@@ -1,7 +1,8 @@
 //! File-system integrity through the mirror: the syscalls whose subtle semantics a FUSE
 //! pass-through easily gets wrong (UTIME_OMIT, hard links and cached attributes, ownership,
 //! fallocate modes, O_TMPFILE, unlinked-but-open files, rename over an open file, large sparse
-//! files, concurrent O_APPEND, inode numbers the host reuses, fstat during renames).
+//! files, concurrent O_APPEND, inode numbers the host reuses, fstat during renames, hard links
+//! renamed away).
 //!
 //! Included from tests/e2e.rs; every `integrity_*` function here is listed in its `e2e_tests!`
 //! (so `E2E_ARGS=integrity` runs just these). Each runs the operations inside the sandbox with
@@ -905,4 +906,40 @@ pub fn integrity_fstat_of_an_open_file_during_renames(h: Helper) {
         Some("[]"),
         "fstat and close of an open file must not fail, whatever its name does\n{out}"
     );
+}
+
+// =============================================================================================
+// 12. One name of a hard-linked file renamed away, then reused
+
+const LINK_RENAMED_AWAY_SCRIPT: &str = r#"
+import os
+with open("a", "w") as f:
+    f.write("x")
+os.link("a", "b")
+os.stat("a")
+os.stat("b")
+fd = os.open("b", os.O_RDONLY)
+os.rename("a", "c")
+with open("a", "w") as f:
+    f.write("another file")
+os.unlink("c")
+for what, call in [("fstat", lambda: os.fstat(fd)), ("stat-b", lambda: os.stat("b"))]:
+    try:
+        s = call()
+        print(f"{what}=ok nlink={s.st_nlink} size={s.st_size}")
+    except OSError as e:
+        print(f"{what}=error {e}")
+os.close(fd)
+"#;
+
+/// The mirror keeps other names a hard-linked file was seen under, to reach it when the one
+/// it recorded goes. A name renamed away must leave that list: kept, it later led to whatever
+/// was made under it (ESTALE for an fstat of the file still open through its other name).
+pub fn integrity_hard_link_renamed_away_leaves_no_stale_path(h: Helper) {
+    let sb = Sandbox::new(h);
+    let host_dir = tmpdir();
+    let host = py_native(host_dir.path(), LINK_RENAMED_AWAY_SCRIPT, &[]);
+    let inside = py_inside(&sb, LINK_RENAMED_AWAY_SCRIPT, &[]);
+    assert_same_as_native("a hard link renamed away", &host, &inside);
+    assert_eq!(kv(&inside, "", "fstat"), Some("ok"), "{inside}");
 }

@@ -179,12 +179,12 @@ impl Call<'_> {
         match dst_victim {
             Some(other) if flags.contains(RenameFlags::RENAME_EXCHANGE) => {
                 let dst_id = self.res.id_of(HostId::from_stat(&other.st));
-                self.res.moved(dst_id, parent, name);
+                self.res.moved(dst_id, (newparent, newname), (parent, name));
             }
             Some(victim) => self.forget_name(newparent, newname, victim),
             None => {}
         }
-        self.res.moved(src_id, newparent, newname);
+        self.res.moved(src_id, (parent, name), (newparent, newname));
         Ok(())
     }
 
