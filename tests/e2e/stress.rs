@@ -115,6 +115,15 @@ fn report(h: Helper, what: &str, out: &Out) {
         value(out, "seed").unwrap_or("?"),
         out.elapsed.as_secs_f64()
     );
+    // What was done: fsx's op count, the size of the names tree, the race's generations.
+    let done = [": ok:", ": tree:", ": writer:"];
+    for l in out
+        .stdout
+        .lines()
+        .filter(|l| done.iter().any(|d| l.contains(d)))
+    {
+        eprintln!("  {l}");
+    }
 }
 
 /// FNV-1a 64, as the stress program computes it.
