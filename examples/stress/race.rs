@@ -59,14 +59,16 @@ pub fn run(cfg: &Config) -> Result<()> {
         return reader::run(cfg, r, &dirs);
     }
     println!("stress race: seed={}", cfg.seed);
+    let base = cfg.dir.join("race");
     println!(
         "stress race: {} readers, {:.1} s, in {}",
         cfg.readers,
         cfg.duration.as_secs_f64(),
-        cfg.dir.join("race").display()
+        base.display()
     );
-    for d in [&dirs.public, &dirs.private] {
-        std::fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    // A fresh directory: a stop file or names left by an earlier run would mislead this one.
+    for d in [&base, &dirs.public, &dirs.private] {
+        std::fs::create_dir(d).with_context(|| format!("cannot create {}", d.display()))?;
     }
     let readers = start_readers(cfg)?;
     let written = writer::run(cfg, &dirs, |gens| handshake(cfg, "warm", gens));
