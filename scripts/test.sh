@@ -7,7 +7,8 @@
 # root's capabilities hide rootless bugs. As a normal user they run directly.
 #
 # Environment: E2E_ARGS (extra arguments for the e2e test executable, e.g. a name filter),
-# E2E_THREADS (default 2), FUSEBOX_TEST_USER.
+# E2E_THREADS (default 2), FUSEBOX_TEST_USER, FUSEBOX_STRESS_* (the lengths of the e2e
+# stress tests, passed through; scripts/stress.sh sets them).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -32,6 +33,13 @@ E2E_EXE=$(printf '%s\n' "$json" \
     | grep '"kind":\["test"\]' \
     | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 [ -n "$E2E_EXE" ] && [ -x "$E2E_EXE" ] || die "cannot find the e2e test executable in cargo's output"
+# The stress program the e2e stress tests run (cargo test builds the examples too).
+STRESS_EXE=$(printf '%s\n' "$json" \
+    | grep '"reason":"compiler-artifact"' \
+    | grep '"name":"stress"' \
+    | grep '"kind":\["example"\]' \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+[ -n "$STRESS_EXE" ] && [ -x "$STRESS_EXE" ] || die "cannot find the stress example in cargo's output"
 BIN=$ROOT/target/release/fusebox-run
 [ -x "$BIN" ] || die "no $BIN"
 
@@ -73,6 +81,7 @@ if [ "$(id -u)" = 0 ]; then
     chmod 755 "$STAGE"
     cp "$BIN" "$STAGE/fusebox-run"
     cp "$E2E_EXE" "$STAGE/e2e"
+    cp "$STRESS_EXE" "$STAGE/stress"
     cp -R tests/fixtures "$STAGE/fixtures"
     chmod -R a+rX "$STAGE"
     # A second host file system for the inode test: a tmpfs whose inode numbers (1, 2, 3…)
@@ -93,8 +102,9 @@ if [ "$(id -u)" = 0 ]; then
     env_args=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER"
         PATH=/usr/local/bin:/usr/bin:/bin
         FUSEBOX_BIN="$STAGE/fusebox-run" FUSEBOX_FIXTURES="$STAGE/fixtures"
-        RUST_BACKTRACE=1)
+        FUSEBOX_STRESS="$STAGE/stress" RUST_BACKTRACE=1)
     [ -n "$OTHER_FS" ] && env_args+=(FUSEBOX_OTHER_FS="$OTHER_FS")
+    for v in $(compgen -v FUSEBOX_STRESS_); do env_args+=("$v=${!v}"); done
     [ -n "${CI:-}" ] && env_args+=(CI="$CI")
     [ -n "${LANG:-}" ] && env_args+=(LANG="$LANG")
     # From the staging dir: the test user's cwd must be reachable; stdin from /dev/null.
@@ -132,7 +142,8 @@ else
     MY_UID=$(id -u)
     mounts_before=$(fuse_mounts_of "$MY_UID")
     say "e2e tests: $E2E_EXE --test-threads=$THREADS ${EXTRA[*]:-}"
-    (cd "$ROOT" && FUSEBOX_BIN="$BIN" FUSEBOX_FIXTURES="$ROOT/tests/fixtures" RUST_BACKTRACE=1 \
+    (cd "$ROOT" && FUSEBOX_BIN="$BIN" FUSEBOX_FIXTURES="$ROOT/tests/fixtures" \
+        FUSEBOX_STRESS="$STRESS_EXE" RUST_BACKTRACE=1 \
         "$E2E_EXE" --test-threads="$THREADS" "${EXTRA[@]}" </dev/null)
     e2e_status=$?
     leftovers=$(comm -13 <(printf '%s\n' "$mounts_before" | sort) <(fuse_mounts_of "$MY_UID" | sort) | sed '/^$/d')
