@@ -127,9 +127,8 @@ if [ "$(id -u)" = 0 ]; then
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*' -user "$TEST_UID" -type d -empty -delete 2>/dev/null || true
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-e2e.*' -user "$TEST_UID" -type d \
         -exec rm -rf --one-file-system {} + 2>/dev/null || true
-    # Default violation logs ($TMPDIR/fusebox-PID.log, /tmp without TMPDIR) of the tests
-    # that check the defaults: left, they would make a later run of another user whose
-    # fusebox-run gets the same PID refuse the stale log it cannot remove.
+    # Default violation logs (/tmp/fusebox-UID-PID.log without TMPDIR) of the tests that
+    # check the defaults.
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*.log' -user "$TEST_UID" -type f -delete 2>/dev/null || true
     procs=$(pgrep -u "$TEST_UID" || true)
     if [ -n "$procs" ]; then

@@ -56,7 +56,7 @@ pub struct Args {
     pub audit: bool,
 
     /// Write violations to FILE in Gentoo's sandbox log format.
-    /// Default: $TMPDIR/fusebox-PID.log (created only when there is a violation).
+    /// Default: $TMPDIR/fusebox-UID-PID.log (created only when there is a violation).
     #[arg(long = "log", value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -184,7 +184,7 @@ impl Config {
         let policy = policy_entries(&args, &cwd, tmpdir.clone())?;
         let log = match &args.log {
             Some(log) => cwd.join(log),
-            None => temp_dir(tmpdir).join(format!("fusebox-{}.log", std::process::id())),
+            None => temp_dir(tmpdir).join(default_log_name()),
         };
         Config::assemble(args, cwd, policy, log)
     }
@@ -336,6 +336,16 @@ fn lexically_normal(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// The default log's name, `fusebox-UID-PID.log`: the uid keeps users sharing /tmp apart
+/// (a stale log another user left under a reused pid could not be removed).
+fn default_log_name() -> String {
+    format!(
+        "fusebox-{}-{}.log",
+        nix::unistd::getuid(),
+        std::process::id()
+    )
 }
 
 /// `--cache-ttl`: seconds, fractions allowed, at most a day (longer gains nothing).
