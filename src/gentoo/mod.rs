@@ -10,15 +10,15 @@
 //!   of Gentoo's own files;
 //! - [`GentooRun`]: all of it combined, as Gentoo's `setup_environ` combines it, into
 //!   the command, the policy, the log and the variables of the build's environment;
-//!   [`GentooRun::into_config`] adds fusebox's own options (`$FUSEBOX_OPTS`).
-//!
-//! What is not here yet: Gentoo's sandbox re-reads `SANDBOX_ON` and the lists in every
-//! process, so `export SANDBOX_ON=0` or `addwrite` in the ebuild's shell change what
-//! that shell may do. fusebox decides once, at launch.
+//!   [`GentooRun::into_config`] adds fusebox's own options (`$FUSEBOX_OPTS`);
+//! - [`live`]: while the build runs, each process judged by its own `SANDBOX_ON` and
+//!   lists, as Gentoo's sandbox judges it (`addwrite` and `export SANDBOX_ON=0` in the
+//!   ebuild's shell change what that shell and its children may do).
 
 pub mod argv;
 pub mod conf;
 pub mod env;
+pub mod live;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
