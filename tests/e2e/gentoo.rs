@@ -106,7 +106,7 @@ touch "$PWD/cwd-file" 2>/dev/null && echo cwd-written || echo cwd-refused
         .env("BASH_ENV", "/etc/spork/is/not/valid/profile.env");
     let out = spawn_command(c, false, DEFAULT_TIMEOUT).wait();
     for line in [
-        "phase=compile on=1 active=armedandready bash_env=unset",
+        "phase=compile on=1 active=armedandready bash_env=/.fusebox-bashrc",
         "dev-null-ok",
         "home-refused",
         "cwd-refused",

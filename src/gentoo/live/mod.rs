@@ -6,12 +6,14 @@
 //! - [`state`]: settings compiled into a [`LiveState`], each distinct one once;
 //! - [`table`]: which process is in which state (from its exec, its parent, or its
 //!   own declaration), with /proc behind the [`Procs`] trait;
-//! - [`procfs`]: that trait over the real /proc.
+//! - [`procfs`]: that trait over the real /proc;
+//! - [`bashrc`]: the startup file by which a running shell declares its changes.
 //!
 //! What is checked for an operation is the process's own lists together with the
 //! entries fusebox adds itself (FUSEBOX_OPTS, `/dev/fusebox` commands); when the
 //! process has checking off, the operation is allowed and not logged.
 
+pub mod bashrc;
 pub mod procfs;
 pub mod settings;
 pub mod state;
