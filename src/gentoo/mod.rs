@@ -292,7 +292,11 @@ impl GentooRun {
                 .filter_map(|&name| Some((OsStr::new(name), view.get(name)?))),
         );
         let command = match launch {
-            Launch::InteractiveShell => vec![OsString::from(BASH)],
+            // An interactive bash reads no BASH_ENV: the startup file is its rcfile,
+            // as Gentoo's sandbox.bashrc is.
+            Launch::InteractiveShell => {
+                vec![BASH.into(), "--rcfile".into(), live::bashrc::path().into()]
+            }
             Launch::BashC(script) => vec![BASH.into(), "-c".into(), script.clone()],
             Launch::Exec(argv) => argv.clone(),
         };
@@ -546,7 +550,10 @@ mod tests {
     #[test]
     fn an_interactive_shell_may_write_its_directory() {
         let r = run(Launch::InteractiveShell, &[("HOME", "/home/me")]);
-        assert_eq!(r.command, os(&["/bin/bash"]));
+        assert_eq!(
+            r.command,
+            os(&["/bin/bash", "--rcfile", "/.fusebox-bashrc"])
+        );
         assert!(entries(&r, List::Write).contains(&"/home/me/src".into()));
         assert_eq!(
             exported(&r, "SANDBOX_WORKDIR"),
