@@ -171,11 +171,15 @@ pub struct Config {
     pub unshare_ipc: bool,
     pub hostname: Option<String>,
     pub mount_helper: MountHelper,
-    /// `--share` paths: absolute, symlinks resolved, existing.
-    pub shares: Vec<PathBuf>,
+    /// `--share` paths (and Gentoo mode's Portage IPC directory): absolute, symlinks
+    /// resolved, existing.
+    pub shares: Vec<SharedPath>,
     /// Changes to the build's environment, in order: `Some` sets the variable, `None`
     /// removes it (Gentoo mode exports `SANDBOX_*`).
     pub env: Vec<EnvChange>,
+    /// Gentoo mode: each process is judged by its own `SANDBOX_*` variables too,
+    /// starting from these.
+    pub live: Option<crate::gentoo::live::LiveLaunch>,
 }
 
 impl Config {
@@ -222,27 +226,48 @@ impl Config {
             hostname: args.hostname,
             mount_helper: args.mount_helper,
             env: Vec::new(),
+            live: None,
         })
     }
 }
 
+/// A host path mounted over the mirror's: its FIFOs and sockets are the host's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedPath {
+    pub path: PathBuf,
+    pub access: ShareAccess,
+}
+
+/// What the build may do under a shared path, which the policy does not see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareAccess {
+    /// Nothing can be created, changed or removed (`--share`).
+    ReadOnly,
+    /// Everything the host lets the user do: only for Portage's own IPC directory,
+    /// whose lock file Portage's daemon outside and the build's ebuild-ipc both open
+    /// for writing and lock (Gentoo mode).
+    ReadWrite,
+}
+
 /// `--share` paths as the host names them; each must exist and be below `/`.
-fn share_paths(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
+fn share_paths(given: &[PathBuf], cwd: &Path) -> Result<Vec<SharedPath>> {
     given
         .iter()
-        .map(|path| {
-            let real = std::fs::canonicalize(cwd.join(path)).with_context(|| {
-                format!("--share {}: no such file or directory", path.display())
-            })?;
-            if real == Path::new("/") {
-                bail!(
-                    "--share {}: that is all of /, which would bypass the mirror",
-                    path.display()
-                );
-            }
-            Ok(real)
-        })
+        .map(|path| shared_path(path, cwd, ShareAccess::ReadOnly))
         .collect()
+}
+
+/// `path` (from `cwd`) as the host names it, to be shared with `access`.
+pub fn shared_path(path: &Path, cwd: &Path, access: ShareAccess) -> Result<SharedPath> {
+    let real = std::fs::canonicalize(cwd.join(path))
+        .with_context(|| format!("--share {}: no such file or directory", path.display()))?;
+    if real == Path::new("/") {
+        bail!(
+            "--share {}: that is all of /, which would bypass the mirror",
+            path.display()
+        );
+    }
+    Ok(SharedPath { path: real, access })
 }
 
 /// The policy from the options and policy files, in that order, with the defaults for
