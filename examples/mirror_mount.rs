@@ -81,6 +81,7 @@ fn main() -> Result<()> {
         tracer: None,
         ownership: Default::default(),
         freshness: Freshness::new(cache::DEFAULT_TTL, Vec::new()),
+        live: None,
     };
     let mirror = Mirror::with_prefix(opts, root_path.clone())?;
 

@@ -176,6 +176,9 @@ pub struct Config {
     /// Changes to the build's environment, in order: `Some` sets the variable, `None`
     /// removes it (Gentoo mode exports `SANDBOX_*`).
     pub env: Vec<EnvChange>,
+    /// Gentoo mode: each process is judged by its own `SANDBOX_*` variables too,
+    /// starting from these.
+    pub live: Option<crate::gentoo::live::LiveLaunch>,
 }
 
 impl Config {
@@ -222,6 +225,7 @@ impl Config {
             hostname: args.hostname,
             mount_helper: args.mount_helper,
             env: Vec::new(),
+            live: None,
         })
     }
 }

@@ -10,15 +10,15 @@
 //!   of Gentoo's own files;
 //! - [`GentooRun`]: all of it combined, as Gentoo's `setup_environ` combines it, into
 //!   the command, the policy, the log and the variables of the build's environment;
-//!   [`GentooRun::into_config`] adds fusebox's own options (`$FUSEBOX_OPTS`).
-//!
-//! What is not here yet: Gentoo's sandbox re-reads `SANDBOX_ON` and the lists in every
-//! process, so `export SANDBOX_ON=0` or `addwrite` in the ebuild's shell change what
-//! that shell may do. fusebox decides once, at launch.
+//!   [`GentooRun::into_config`] adds fusebox's own options (`$FUSEBOX_OPTS`);
+//! - [`live`]: while the build runs, each process judged by its own `SANDBOX_ON` and
+//!   lists, as Gentoo's sandbox judges it (`addwrite` and `export SANDBOX_ON=0` in the
+//!   ebuild's shell change what that shell and its children may do).
 
 pub mod argv;
 pub mod conf;
 pub mod env;
+pub mod live;
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
@@ -33,6 +33,7 @@ use crate::supervisor::EnvChange;
 use argv::Launch;
 use conf::{ConfFiles, list_key};
 use env::{ACTIVE_VALUE, Environment, HostFacts, Switch, split_list};
+use live::{LiveLaunch, Vars};
 
 /// The name that makes fusebox behave as Gentoo's sandbox when it is run under it.
 pub const SANDBOX_NAME: &str = "sandbox";
@@ -172,8 +173,9 @@ pub struct GentooRun {
     pub command: Vec<OsString>,
     /// The build's environment, changed in this order.
     pub env: Vec<EnvChange>,
-    /// READ, WRITE, PREDICT and DENY, each list's entries in its variable's order.
-    pub policy: Vec<(List, PathBuf)>,
+    /// The `SANDBOX_*` variables the command starts with: the launch state of every
+    /// process (see [`live`]).
+    pub live: LiveLaunch,
     pub log: PathBuf,
     /// The debug log, when `SANDBOX_DEBUG` is on (not written yet).
     pub debug_log: Option<PathBuf>,
@@ -200,8 +202,9 @@ impl GentooRun {
     ///    sandbox.conf's, else the defaults (verbose on, debug off), as sandbox.conf
     ///    documents (Gentoo's `setup_cfg_var` writes every one of them to
     ///    SANDBOX_VERBOSE, a slip not copied here). The log variables
-    ///    name the logs; Gentoo's preload variables and BASH_ENV (which pointed at its
-    ///    shell rc, of no use here) are removed.
+    ///    name the logs; Gentoo's preload variables are removed, and BASH_ENV names
+    ///    fusebox's own startup file, by which shells declare their changes
+    ///    ([`live::bashrc`]), where Gentoo's names its sandbox.bashrc.
     pub fn new(
         launch: &Launch,
         caller: &Environment,
@@ -226,7 +229,6 @@ impl GentooRun {
             set(&mut view, "SANDBOX_WORKDIR", dir.clone().into());
         }
 
-        let mut lists: Vec<(List, Option<OsString>)> = Vec::new();
         for list in [List::Deny, List::Read, List::Write, List::Predict] {
             let key = list_key(list);
             let caller_value = caller.get(key).map(OsStr::to_os_string);
@@ -236,14 +238,14 @@ impl GentooRun {
                 None => parts.extend(conf.confd_list(list)),
             }
             let joined = conf::join_colon(parts).filter(|v| !v.is_empty());
-            let value = match joined {
+            let named = match joined {
                 Some(v) => {
                     let v = conf::substitute(&v, |name| view.get(name).map(OsStr::to_os_string));
-                    set(&mut view, key, v.clone());
-                    Some(v)
+                    set(&mut view, key, v);
+                    true
                 }
                 // Set but empty stays set: `SANDBOX_READ=` really means nothing.
-                None => caller_value,
+                None => caller_value.is_some(),
             };
             let fallback = match list {
                 List::Read => Some(OsString::from("/")),
@@ -251,15 +253,9 @@ impl GentooRun {
                 List::Predict => view.get("HOME").map(OsStr::to_os_string),
                 List::Deny => None,
             };
-            let value = match (value, fallback) {
-                (Some(v), _) => Some(v),
-                (None, Some(f)) => {
-                    set(&mut view, key, f.clone());
-                    Some(f)
-                }
-                (None, None) => None,
-            };
-            lists.push((list, value));
+            if let (false, Some(f)) = (named, fallback) {
+                set(&mut view, key, f);
+            }
         }
 
         let log = env::log_path(caller, host, cwd);
@@ -279,30 +275,21 @@ impl GentooRun {
                 set(&mut view, key, value);
             }
         }
+        set(&mut view, "BASH_ENV", live::bashrc::path().into());
         let verbose = view.switch("SANDBOX_VERBOSE").or(true);
         let debug = view.switch("SANDBOX_DEBUG") == Switch::On;
         if !(interactive && work_dir.is_some()) {
             changes.push(("SANDBOX_WORKDIR".into(), None));
         }
-        for gone in [
-            "SANDBOX_LIB",
-            "SANDBOX_BASHRC",
-            "SANDBOX_MESSAGE_P@TH",
-            "BASH_ENV",
-        ] {
+        for gone in ["SANDBOX_LIB", "SANDBOX_BASHRC", "SANDBOX_MESSAGE_P@TH"] {
             changes.push((gone.into(), None));
         }
 
-        let mut policy = Vec::new();
-        for list in List::ALL {
-            let value = lists
+        let vars = Vars::from_pairs(
+            live::settings::NAMES
                 .iter()
-                .find(|(l, _)| *l == list)
-                .and_then(|(_, v)| v.as_ref());
-            if let Some(value) = value {
-                policy.extend(split_list(value, cwd).into_iter().map(|p| (list, p)));
-            }
-        }
+                .filter_map(|&name| Some((OsStr::new(name), view.get(name)?))),
+        );
         let command = match launch {
             Launch::InteractiveShell => vec![OsString::from(BASH)],
             Launch::BashC(script) => vec![BASH.into(), "-c".into(), script.clone()],
@@ -311,7 +298,10 @@ impl GentooRun {
         GentooRun {
             command,
             env: changes,
-            policy,
+            live: LiveLaunch {
+                vars,
+                cwd: cwd.to_path_buf(),
+            },
             log,
             debug_log: debug.then_some(debug_log),
             verbose,
@@ -321,9 +311,23 @@ impl GentooRun {
         }
     }
 
+    /// The launch's READ, WRITE, PREDICT and DENY entries, each list's in its
+    /// variable's order: what the command starts with.
+    pub fn launch_policy(&self) -> Vec<(List, PathBuf)> {
+        let mut policy = Vec::new();
+        for list in List::ALL {
+            if let Some(value) = self.live.vars.list(list) {
+                let paths = split_list(value, &self.live.cwd);
+                policy.extend(paths.into_iter().map(|p| (list, p)));
+            }
+        }
+        policy
+    }
+
     /// The runner's plan: this launch, with fusebox's own options added. Their policy
-    /// entries add to the lists; `-v` adds to `SANDBOX_VERBOSE`. `--log` is refused: the
-    /// log is `SANDBOX_LOG`, which Portage reads after each phase.
+    /// entries are fusebox's policy, which every process's own lists add to; `-v`
+    /// adds to `SANDBOX_VERBOSE`. `--log` is refused: the log is `SANDBOX_LOG`, which
+    /// Portage reads after each phase.
     pub fn into_config(self, mut options: Args, cwd: PathBuf) -> Result<Config> {
         if options.log.is_some() {
             bail!("--log: in Gentoo mode the violation log is $SANDBOX_LOG");
@@ -331,13 +335,13 @@ impl GentooRun {
         if let Some(ipc) = self.portage_ipc.filter(|dir| dir.is_dir()) {
             options.share.push(ipc);
         }
-        let mut policy = self.policy;
-        policy.extend(crate::cli::option_entries(&options, &cwd)?);
+        let policy = crate::cli::option_entries(&options, &cwd)?;
         let verbose = self.verbose || options.verbose;
         let mut config = Config::assemble(options, cwd, policy, self.log)?;
         config.command = self.command;
         config.verbose = verbose;
         config.env = self.env;
+        config.live = Some(self.live);
         Ok(config)
     }
 }
@@ -373,7 +377,7 @@ mod tests {
     }
 
     fn entries(run: &GentooRun, list: List) -> Vec<String> {
-        run.policy
+        run.launch_policy()
             .iter()
             .filter(|(l, _)| *l == list)
             .map(|(_, p)| p.to_string_lossy().into_owned())
@@ -484,8 +488,17 @@ mod tests {
             Some(OsStr::new("armedandready"))
         );
         assert_eq!(exported(&r, "SANDBOX_READ"), Some(OsStr::new("/")));
-        assert!(r.env.contains(&("BASH_ENV".into(), None)));
+        assert_eq!(
+            exported(&r, "BASH_ENV"),
+            Some(OsStr::new("/.fusebox-bashrc"))
+        );
         assert!(r.env.contains(&("SANDBOX_WORKDIR".into(), None)));
+        // The launch state is what the command is given.
+        let vars = &r.live.vars;
+        assert_eq!(vars.on.as_deref(), Some(OsStr::new("1")));
+        assert_eq!(vars.active.as_deref(), Some(OsStr::new("armedandready")));
+        assert_eq!(vars.list(List::Write), exported(&r, "SANDBOX_WRITE"));
+        assert_eq!(vars.list(List::Deny), None);
     }
 
     #[test]
@@ -622,14 +635,10 @@ mod tests {
         assert_eq!(config.command, os(&["/bin/bash", "-c", "echo hi"]));
         assert_eq!(config.log, Path::new("/tmp/s.log"));
         assert_eq!(config.net, crate::cli::Net::None);
-        assert!(
-            config
-                .policy
-                .contains(&(List::Deny, PathBuf::from("/tmp/x")))
-        );
-        assert!(config.policy.contains(&(List::Read, PathBuf::from("/"))));
-        // fusebox-run's own default (the current directory writable) is not added.
-        assert!(!config.policy.contains(&(List::Write, PathBuf::from("/"))));
+        // fusebox's policy is its options' entries alone; Gentoo's lists are each
+        // process's own, starting from the launch's.
+        assert_eq!(config.policy, [(List::Deny, PathBuf::from("/tmp/x"))]);
+        assert_eq!(config.live.as_ref(), Some(&r.live));
         assert_eq!(config.env, r.env);
         let options = fusebox_options(Some(OsStr::new("--log /tmp/other.log")), &[]).unwrap();
         assert!(r.into_config(options, PathBuf::from("/")).is_err());

@@ -51,6 +51,8 @@ pub struct MirrorOptions {
     pub ownership: Ownership,
     /// How long the kernel may cache answers (`--cache-ttl`), and the paths never cached.
     pub freshness: cache::Freshness,
+    /// Gentoo mode: each process is also judged by its own `SANDBOX_*` variables.
+    pub live: Option<crate::gentoo::live::LiveOptions>,
 }
 
 /// The mirror filesystem; serve it with [`fuser::Session`] and [`session_config`].
@@ -70,12 +72,18 @@ impl Mirror {
     /// Like [`Mirror::new`], but the policy sees paths as `prefix` + the path below the
     /// root fd (for mirroring a subdirectory in tests and examples).
     pub fn with_prefix(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Mirror> {
+        // Gentoo mode serves the startup file by which shells declare their changes.
+        let bashrc = opts
+            .live
+            .is_some()
+            .then_some(crate::gentoo::live::bashrc::BASHRC);
         Ok(Mirror {
             res: Resolver::new(opts, prefix)?,
             handles: Handles::default(),
             control: control::Control::new(
                 nix::unistd::getuid().as_raw(),
                 nix::unistd::getgid().as_raw(),
+                bashrc,
             ),
         })
     }

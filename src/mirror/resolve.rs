@@ -32,6 +32,7 @@ use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::handle::Handle;
 use super::inode::{Chain, HostId, ROOT_ID, Store};
 use crate::audit::{Auditor, Op, Traced, Tracer};
+use crate::gentoo::live::{LiveTable, Request, Vars};
 use crate::policy::{List, PolicyError, SharedPolicy, Verdict};
 
 /// The process a request came from: its thread id in fusebox-run's (the host's) PID
@@ -172,6 +173,9 @@ pub struct Resolver {
     prefix: PathBuf,
     ownership: Ownership,
     freshness: Freshness,
+    /// Gentoo mode: each process's own state, which adds its lists to the policy or
+    /// turns checking off for it.
+    live: Option<LiveTable>,
 }
 
 impl Resolver {
@@ -179,8 +183,13 @@ impl Resolver {
     pub fn new(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Resolver> {
         let root_host = HostId::of(opts.root.as_fd())?;
         let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
+        let root = Arc::new(opts.root);
+        let live = opts.live.map(|live| {
+            let root = root.clone();
+            live.table(Box::new(move |path: &Path| host_realpath(&root, path)))
+        });
         Ok(Resolver {
-            root: Arc::new(opts.root),
+            root,
             store: Store::new(root_host),
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
             hidden: opts.hidden.into_iter().collect(),
@@ -190,6 +199,7 @@ impl Resolver {
             prefix,
             ownership: opts.ownership,
             freshness: opts.freshness,
+            live,
         })
     }
 
@@ -290,7 +300,7 @@ impl Resolver {
                 journal,
             } => (op, caller, journal),
         };
-        let verdict = self.policy.check(op.access(), path);
+        let verdict = self.verdict(op, path, caller);
         note(journal, op, path, verdict);
         match verdict {
             Verdict::Allow => Ok(()),
@@ -300,9 +310,52 @@ impl Resolver {
         }
     }
 
-    /// The current policy as policy-file text (what the control file reads).
-    pub fn policy_text(&self) -> String {
-        self.policy.render()
+    /// The policy's verdict on `op` at `path`. In Gentoo mode, by the caller's own
+    /// lists together with fusebox's, and nothing is refused while the caller has
+    /// checking off (`SANDBOX_ON=0`), as in Gentoo's sandbox. An exec is judged by
+    /// the state of the program that makes it.
+    fn verdict(&self, op: Op, path: &Path, caller: Caller) -> Verdict {
+        let Some(live) = &self.live else {
+            return self.policy.check(op.access(), path);
+        };
+        let request = match op {
+            Op::Execve => Request::Exec,
+            _ => Request::Other,
+        };
+        let state = live.state_for(caller.pid, request);
+        if !state.on {
+            return Verdict::Allow;
+        }
+        self.policy.check_with(&state.policy, op.access(), path)
+    }
+
+    /// The policy as `caller` is judged by, as policy-file text (what the control
+    /// file reads): fusebox's, and in Gentoo mode the caller's own lists after it.
+    pub fn policy_text(&self, caller: Caller) -> String {
+        let mut text = self.policy.render();
+        if let Some(live) = &self.live {
+            let state = live.state_for(caller.pid, Request::Other);
+            if state.on {
+                text.push_str("# this process's own lists (its SANDBOX_* variables):\n");
+                for (list, path) in state.policy.entries() {
+                    text.push_str(&format!("{list} {}\n", path.display()));
+                }
+            } else {
+                text.push_str("# SANDBOX_ON is off for this process: nothing is checked\n");
+            }
+        }
+        text
+    }
+
+    /// The process `caller` declares its `SANDBOX_*` variables (Gentoo mode): EINVAL
+    /// outside Gentoo mode, EPERM once the policy is locked, like other changes.
+    pub fn declare(&self, caller: Caller, vars: &Vars) -> OpResult<()> {
+        let live = self.live.as_ref().ok_or(Errno::EINVAL)?;
+        if self.policy.is_locked() {
+            return Err(Errno::EPERM);
+        }
+        live.declare(caller.pid, vars);
+        Ok(())
     }
 
     /// Refuses every later change to the policy.
@@ -314,62 +367,7 @@ impl Resolver {
     /// (fusebox-run's own mount namespace may show another tree).
     pub fn add_to_policy(&self, list: List, path: &Path) -> Result<(), PolicyError> {
         self.policy
-            .add_resolving(list, path, |p| self.host_realpath(p))
-    }
-
-    /// `path` with every symlink resolved, walked from the host root fd (absolute links
-    /// restart there, as they would for the build); None when it does not exist.
-    fn host_realpath(&self, path: &Path) -> Option<PathBuf> {
-        const MAX_LINKS: usize = 40;
-        // A stack of the names still to walk, the next on top.
-        let mut todo: Vec<OsString> = walk_names(path).collect();
-        let mut resolved = PathBuf::from("/");
-        let mut links = 0;
-        while let Some(name) = todo.pop() {
-            if name == ".." {
-                resolved.pop();
-                continue;
-            }
-            let dir = self.open_resolved(&resolved)?;
-            let st = fstatat(
-                dir.as_fd(),
-                name.as_os_str(),
-                nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
-            )
-            .ok()?;
-            if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
-                resolved.push(&name);
-                continue;
-            }
-            links += 1;
-            if links > MAX_LINKS {
-                return None;
-            }
-            let target = nix::fcntl::readlinkat(dir.as_fd(), name.as_os_str()).ok()?;
-            let target = Path::new(&target);
-            if target.is_absolute() {
-                resolved = PathBuf::from("/");
-            }
-            todo.extend(walk_names(target));
-        }
-        Some(resolved)
-    }
-
-    /// Opens an already symlink-free absolute path from the host root.
-    fn open_resolved(&self, path: &Path) -> Option<OwnedFd> {
-        let relative = path.strip_prefix("/").ok()?;
-        let relative = if relative.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            relative
-        };
-        openat(
-            self.root.as_fd(),
-            relative,
-            OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
-            Mode::empty(),
-        )
-        .ok()
+            .add_resolving(list, path, |p| host_realpath(&self.root, p))
     }
 
     /// Whether operations are traced (`--trace`).
@@ -556,6 +554,61 @@ impl Resolver {
             parent: None,
         })
     }
+}
+
+/// `path` with every symlink resolved, walked from the host root fd `root` (absolute
+/// links restart there, as they would for the build); None when it does not exist.
+fn host_realpath(root: &OwnedFd, path: &Path) -> Option<PathBuf> {
+    const MAX_LINKS: usize = 40;
+    // A stack of the names still to walk, the next on top.
+    let mut todo: Vec<OsString> = walk_names(path).collect();
+    let mut resolved = PathBuf::from("/");
+    let mut links = 0;
+    while let Some(name) = todo.pop() {
+        if name == ".." {
+            resolved.pop();
+            continue;
+        }
+        let dir = open_resolved(root, &resolved)?;
+        let st = fstatat(
+            dir.as_fd(),
+            name.as_os_str(),
+            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+        )
+        .ok()?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFLNK {
+            resolved.push(&name);
+            continue;
+        }
+        links += 1;
+        if links > MAX_LINKS {
+            return None;
+        }
+        let target = nix::fcntl::readlinkat(dir.as_fd(), name.as_os_str()).ok()?;
+        let target = Path::new(&target);
+        if target.is_absolute() {
+            resolved = PathBuf::from("/");
+        }
+        todo.extend(walk_names(target));
+    }
+    Some(resolved)
+}
+
+/// Opens an already symlink-free absolute path from the host root fd `root`.
+fn open_resolved(root: &OwnedFd, path: &Path) -> Option<OwnedFd> {
+    let relative = path.strip_prefix("/").ok()?;
+    let relative = if relative.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        relative
+    };
+    openat(
+        root.as_fd(),
+        relative,
+        OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .ok()
 }
 
 /// Notes a judgment in the request's journal, when it has one (tracing).

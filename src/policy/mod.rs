@@ -196,7 +196,18 @@ impl Policy {
     /// Adds `path` to `list`: normalised, and also as its realpath when it exists (the
     /// only I/O the policy does). Adding an entry twice is harmless.
     pub fn add(&mut self, list: List, path: &Path) -> Result<(), PolicyError> {
-        let (given, real) = prepare(path, path::realpath)?;
+        self.add_resolving(list, path, path::realpath)
+    }
+
+    /// [`Policy::add`] with the entry's realpath found by `realpath` (the daemon
+    /// resolves through the host root it serves, not through its own mount namespace).
+    pub fn add_resolving(
+        &mut self,
+        list: List,
+        path: &Path,
+        realpath: impl Fn(&Path) -> Option<PathBuf>,
+    ) -> Result<(), PolicyError> {
+        let (given, real) = prepare(path, realpath)?;
         self.insert(list, given, real);
         Ok(())
     }
@@ -235,24 +246,39 @@ impl Policy {
     ///
     /// Allocation-free: called on every FUSE request.
     pub fn check(&self, access: Access, path: &Path) -> Verdict {
-        if self.covers(List::Deny, path) {
-            return Verdict::Deny;
-        }
-        match access {
-            // Gentoo checks reads against READ only: being writable does not make a
-            // path readable.
-            Access::Read if self.covers(List::Read, path) => Verdict::Allow,
-            Access::Read => Verdict::Deny,
-            Access::Write if self.covers(List::Write, path) => Verdict::Allow,
-            Access::Write if self.covers(List::Predict, path) => Verdict::Predict,
-            Access::Write => Verdict::Deny,
-        }
+        verdict(access, |list| self.covers(list, path))
+    }
+
+    /// Judges `access` to `path` by the lists of `self` and `other` together, as if
+    /// they were one policy (Gentoo mode: a process's own lists and fusebox's).
+    ///
+    /// Allocation-free, like [`Policy::check`].
+    pub fn check_with(&self, other: &Policy, access: Access, path: &Path) -> Verdict {
+        verdict(access, |list| {
+            self.covers(list, path) || other.covers(list, path)
+        })
     }
 
     /// The policy as policy-file text that [`parse_policy_file`] reads back to the same
     /// entries.
     pub fn render(&self) -> String {
         file::render(&self.entries)
+    }
+}
+
+/// Gentoo's rule, given which lists cover the path.
+fn verdict(access: Access, covers: impl Fn(List) -> bool) -> Verdict {
+    if covers(List::Deny) {
+        return Verdict::Deny;
+    }
+    match access {
+        // Gentoo checks reads against READ only: being writable does not make a
+        // path readable.
+        Access::Read if covers(List::Read) => Verdict::Allow,
+        Access::Read => Verdict::Deny,
+        Access::Write if covers(List::Write) => Verdict::Allow,
+        Access::Write if covers(List::Predict) => Verdict::Predict,
+        Access::Write => Verdict::Deny,
     }
 }
 
@@ -403,6 +429,29 @@ mod tests {
         let d = pol.check(Access::Write, p("/var/lib/x"));
         assert_eq!(d, Verdict::Deny);
         assert!(d.is_reported());
+    }
+
+    #[test]
+    fn two_policies_judge_as_one() {
+        let mine = policy(&[(List::Read, "/"), (List::Write, "/build")]);
+        let fusebox = policy(&[(List::Write, "/cache"), (List::Deny, "/build/secret")]);
+        let check = |access, path| mine.check_with(&fusebox, access, p(path));
+        assert_eq!(check(Access::Write, "/build/x"), Verdict::Allow);
+        assert_eq!(check(Access::Write, "/cache/x"), Verdict::Allow);
+        assert_eq!(check(Access::Write, "/etc/x"), Verdict::Deny);
+        assert_eq!(check(Access::Read, "/build/secret/k"), Verdict::Deny);
+        assert_eq!(check(Access::Read, "/etc/passwd"), Verdict::Allow);
+        // Nothing readable in either: denied.
+        let empty = Policy::empty();
+        assert_eq!(
+            empty.check_with(&fusebox, Access::Read, p("/etc/passwd")),
+            Verdict::Deny
+        );
+        let predicted = policy(&[(List::Predict, "/home")]);
+        assert_eq!(
+            predicted.check_with(&fusebox, Access::Write, p("/home/x")),
+            Verdict::Predict
+        );
     }
 
     #[test]

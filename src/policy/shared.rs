@@ -47,6 +47,11 @@ impl SharedPolicy {
         self.read().policy.check(access, path)
     }
 
+    /// [`Policy::check_with`] `other` under a read lock: no allocation.
+    pub fn check_with(&self, other: &Policy, access: Access, path: &Path) -> Verdict {
+        self.read().policy.check_with(other, access, path)
+    }
+
     /// [`Policy::add`], unless the policy is locked.
     pub fn add(&self, list: List, path: &Path) -> Result<(), PolicyError> {
         self.add_resolving(list, path, super::path::realpath)

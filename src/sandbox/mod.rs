@@ -21,6 +21,7 @@ use nix::unistd::pipe2;
 
 use crate::audit::{Auditor, Enforcement, HostFile, Tracer, ViolationLog};
 use crate::cli::{Config, Net, UidMap};
+use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::{List, Policy, SharedPolicy, learn};
@@ -96,6 +97,10 @@ pub fn run(config: &Config) -> Result<i32> {
             tracer: tracer.clone(),
             ownership: ownership(method, me),
             freshness: Freshness::new(config.cache_ttl, reports.written_during_build.clone()),
+            live: config.live.clone().map(|launch| LiveOptions {
+                launch,
+                init_pid: init.as_raw().unsigned_abs(),
+            }),
         },
         fuse,
     )?;

@@ -106,7 +106,7 @@ touch "$PWD/cwd-file" 2>/dev/null && echo cwd-written || echo cwd-refused
         .env("BASH_ENV", "/etc/spork/is/not/valid/profile.env");
     let out = spawn_command(c, false, DEFAULT_TIMEOUT).wait();
     for line in [
-        "phase=compile on=1 active=armedandready bash_env=unset",
+        "phase=compile on=1 active=armedandready bash_env=/.fusebox-bashrc",
         "dev-null-ok",
         "home-refused",
         "cwd-refused",
@@ -148,4 +148,277 @@ pub fn gentoo_flag_with_caller_lists(h: Helper) {
     // sandbox.conf's built-in entries, then the caller's.
     let count: usize = lines[1].parse().unwrap();
     assert!(count > 10, "{out}");
+}
+
+// --- Each process judged by its own SANDBOX_* variables ----------------------------------
+
+/// A Portage-like build area for the per-process tests: under the test user's home (not
+/// under /tmp, which Gentoo's defaults make writable), with `allowed` (which the script
+/// adds with `addwrite`), `outside` (in no list, but writable by the user on the host),
+/// `home` (HOME, predicted) and the log.
+struct BuildArea {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl BuildArea {
+    fn new() -> BuildArea {
+        let dir = tempfile::Builder::new()
+            .prefix("fusebox-e2e-live.")
+            .tempdir_in(home())
+            .unwrap();
+        let root = dir.path().to_path_buf();
+        for sub in ["allowed", "outside", "home"] {
+            std::fs::create_dir(root.join(sub)).unwrap();
+        }
+        BuildArea { _dir: dir, root }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    fn log(&self) -> PathBuf {
+        self.path("sandbox.log")
+    }
+
+    /// `fusebox-run --gentoo -c SCRIPT` as Portage calls sandbox: only SANDBOX_LOG of
+    /// the SANDBOX_* variables; `ALLOWED` and `OUTSIDE` in the script are replaced by
+    /// the directories' paths.
+    fn run(&self, h: Helper, script: &str) -> Out {
+        let script = script
+            .replace("ALLOWED", s(&self.path("allowed")))
+            .replace("OUTSIDE", s(&self.path("outside")));
+        let mut sb = Sandbox::new(h)
+            .cwd(&self.root)
+            .env("SANDBOX_LOG", self.log())
+            .env("HOME", self.path("home"))
+            .env_remove("FUSEBOX_OPTS")
+            .env_remove("PORTAGE_TMPDIR")
+            .env_remove("BASH_ENV");
+        for name in ["ACTIVE", "ON", "READ", "WRITE", "PREDICT", "DENY"] {
+            sb = sb.env_remove(format!("SANDBOX_{name}"));
+        }
+        sb.run_args(&["--gentoo", "-c", &script])
+    }
+
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log()).unwrap_or_default()
+    }
+
+    /// The paths the log reports (its `P:` lines).
+    fn logged_paths(&self) -> Vec<String> {
+        self.log_text()
+            .lines()
+            .filter_map(|l| l.strip_prefix("P: "))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Asserts the log holds a Gentoo block for `op` on `path` by a command line
+    /// starting with `cmdline`.
+    #[track_caller]
+    fn assert_logged(&self, op: &str, path: &Path, cmdline: &str) {
+        let text = self.log_text();
+        let p = s(path);
+        let block = [
+            format!("F: {op}"),
+            "S: deny".into(),
+            format!("P: {p}"),
+            format!("A: {p}"),
+            format!("R: {p}"),
+        ]
+        .join("\n");
+        let at = text
+            .find(&block)
+            .unwrap_or_else(|| panic!("no block for {op} {p} in the log:\n{text}"));
+        let c_line = text[at + block.len()..].lines().nth(1).unwrap_or_default();
+        assert!(
+            c_line.starts_with(&format!("C: {cmdline}")),
+            "{c_line:?} for {p}:\n{text}"
+        );
+    }
+}
+
+/// Portage's `addwrite` appends to the exported SANDBOX_WRITE in the ebuild's shell:
+/// what that shell writes itself (a redirection) and what it runs (cp, touch, a nested
+/// `set -eu` bash) may write there; nothing is logged.
+pub fn gentoo_live_addwrite_in_the_shell(h: Helper) {
+    let area = BuildArea::new();
+    let out = area.run(
+        h,
+        r#"
+addwrite() { export SANDBOX_WRITE="${SANDBOX_WRITE}:$1"; }
+addwrite 'ALLOWED'
+echo x > 'ALLOWED/redirected' && echo redirect-ok
+cp 'ALLOWED/redirected' 'ALLOWED/copied' && echo cp-ok
+touch 'ALLOWED/touched' && echo touch-ok
+bash -c 'set -eu; echo y > "$1/nested"; echo nested-ok' bash 'ALLOWED'
+"#,
+    );
+    out.ok();
+    assert_eq!(
+        out.stdout_lines(),
+        ["redirect-ok", "cp-ok", "touch-ok", "nested-ok"],
+        "{out}"
+    );
+    for name in ["redirected", "copied", "touched", "nested"] {
+        assert!(area.path("allowed").join(name).exists(), "{name}\n{out}");
+    }
+    assert_eq!(area.log_text(), "", "{out}");
+    assert!(!out.stderr.contains("ACCESS DENIED"), "{out}");
+}
+
+/// `export SANDBOX_ON=0` lets the shell and its commands write anywhere the host lets
+/// them, unlogged; `SANDBOX_ON=1` checks again, and a refusal is logged as Gentoo logs
+/// it.
+pub fn gentoo_live_sandbox_on_toggles(h: Helper) {
+    let area = BuildArea::new();
+    let out = area.run(
+        h,
+        r#"
+export SANDBOX_ON=0
+touch 'OUTSIDE/off-touch' && echo off-touch-ok
+echo x > 'OUTSIDE/off-redirect' && echo off-redirect-ok
+export SANDBOX_ON=1
+touch 'OUTSIDE/on-touch' 2>/dev/null || echo on-touch-refused
+{ echo x > 'OUTSIDE/on-redirect'; } 2>/dev/null || echo on-redirect-refused
+exit 0
+"#,
+    );
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            "off-touch-ok",
+            "off-redirect-ok",
+            "on-touch-refused",
+            "on-redirect-refused"
+        ],
+        "{out}"
+    );
+    // The build "succeeded", but with violations.
+    out.expect_code(1);
+    let outside = area.path("outside");
+    assert!(outside.join("off-touch").exists() && outside.join("off-redirect").exists());
+    assert!(!outside.join("on-touch").exists() && !outside.join("on-redirect").exists());
+    area.assert_logged("open_wr_creat", &outside.join("on-touch"), "touch ");
+    area.assert_logged(
+        "open_wr_creat",
+        &outside.join("on-redirect"),
+        "/bin/bash -c",
+    );
+    assert_eq!(area.logged_paths().len(), 2, "{}", area.log_text());
+}
+
+/// A subshell's `export` is the subshell's: it may write there, its parent afterwards
+/// may not.
+pub fn gentoo_live_subshell_scope(h: Helper) {
+    let area = BuildArea::new();
+    let out = area.run(
+        h,
+        r#"
+(
+    export SANDBOX_WRITE="$SANDBOX_WRITE:OUTSIDE"
+    touch 'OUTSIDE/sub-touch' && echo sub-touch-ok
+    echo x > 'OUTSIDE/sub-redirect' && echo sub-redirect-ok
+)
+touch 'OUTSIDE/parent-touch' 2>/dev/null || echo parent-touch-refused
+{ echo x > 'OUTSIDE/parent-redirect'; } 2>/dev/null || echo parent-redirect-refused
+exit 0
+"#,
+    );
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            "sub-touch-ok",
+            "sub-redirect-ok",
+            "parent-touch-refused",
+            "parent-redirect-refused"
+        ],
+        "{out}"
+    );
+    out.expect_code(1);
+    let outside = area.path("outside");
+    area.assert_logged("open_wr_creat", &outside.join("parent-touch"), "touch ");
+    area.assert_logged(
+        "open_wr_creat",
+        &outside.join("parent-redirect"),
+        "/bin/bash -c",
+    );
+    assert_eq!(area.logged_paths().len(), 2, "{}", area.log_text());
+}
+
+/// Clearing the environment does not leave the sandbox (Gentoo's libsandbox puts its
+/// variables back at exec), and a statically linked program, which no LD_PRELOAD
+/// sandbox sees, is caught.
+pub fn gentoo_live_no_escape(h: Helper) {
+    let busybox = find_tool(&["/bin/busybox", "/usr/bin/busybox"], "busybox-static");
+    let area = BuildArea::new();
+    let script = format!(
+        r#"
+env -i /usr/bin/touch 'OUTSIDE/env-i' 2>/dev/null || echo env-i-refused
+env -u SANDBOX_ACTIVE -u SANDBOX_ON /usr/bin/touch 'OUTSIDE/env-u' 2>/dev/null || echo env-u-refused
+{busybox} touch 'OUTSIDE/static' 2>/dev/null || echo static-refused
+{busybox} sh -c "echo x > 'OUTSIDE/static-sh'" 2>/dev/null || echo static-sh-refused
+exit 0
+"#
+    );
+    let out = area.run(h, &script);
+    assert_eq!(
+        out.stdout_lines(),
+        [
+            "env-i-refused",
+            "env-u-refused",
+            "static-refused",
+            "static-sh-refused"
+        ],
+        "{out}"
+    );
+    out.expect_code(1);
+    let outside = area.path("outside");
+    area.assert_logged("open_wr_creat", &outside.join("env-i"), "/usr/bin/touch ");
+    area.assert_logged("open_wr_creat", &outside.join("static"), &busybox);
+    area.assert_logged("open_wr_creat", &outside.join("static-sh"), &busybox);
+    assert_eq!(area.logged_paths().len(), 4, "{}", area.log_text());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{out}");
+}
+
+/// A declaration is a change to the policy like any other: refused once the policy is
+/// locked (so with `--lock` the shell's own `addwrite` does not reach fusebox, while
+/// the programs it starts still carry their lists), and unknown outside Gentoo mode.
+pub fn gentoo_live_declarations_follow_the_lock(h: Helper) {
+    let declare = r#"printf 'sandbox-env\0SANDBOX_ON=0\0end\0' > /dev/fusebox"#;
+    let area = BuildArea::new();
+    let script = format!(
+        r#"
+{declare} 2>/dev/null && echo declared || echo declaration-refused
+addwrite() {{ export SANDBOX_WRITE="${{SANDBOX_WRITE}}:$1"; }}
+addwrite 'ALLOWED'
+{{ echo x > 'ALLOWED/by-the-shell'; }} 2>/dev/null || echo shell-refused
+touch 'ALLOWED/by-a-child' && echo child-ok
+exit 0
+"#
+    );
+    let out = Sandbox::new(h)
+        .opt("--lock")
+        .cwd(&area.root)
+        .env("SANDBOX_LOG", area.log())
+        .env("HOME", area.path("home"))
+        .env_remove("FUSEBOX_OPTS")
+        .env_remove("SANDBOX_ACTIVE")
+        .env_remove("SANDBOX_WRITE")
+        .run_args(&[
+            "--gentoo",
+            "-c",
+            &script.replace("ALLOWED", s(&area.path("allowed"))),
+        ]);
+    assert_eq!(
+        out.stdout_lines(),
+        ["declaration-refused", "shell-refused", "child-ok"],
+        "{out}"
+    );
+    let out = Sandbox::new(h).run_sh(&format!(
+        "{declare} 2>/dev/null && echo declared || echo refused"
+    ));
+    assert_eq!(out.stdout_lines(), ["refused"], "{out}");
 }

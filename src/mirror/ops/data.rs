@@ -46,10 +46,10 @@ const FMODE_EXEC: i32 = 0x20;
 impl Call<'_> {
     /// Opens a regular file; returns the fh and how the kernel should do I/O on it.
     pub(crate) fn op_open(&self, id: u64, flags: i32) -> OpResult<(u64, FileIo)> {
-        if let Some(opened) = self.control_open(id) {
-            return Ok(opened);
-        }
         let write = writes(flags);
+        if let Some(opened) = self.control_open(id, write) {
+            return opened;
+        }
         let op = match write {
             true => Op::OpenWr,
             // The kernel's own open of a program (or its ELF interpreter) to run it.

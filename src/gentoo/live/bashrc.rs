@@ -1,0 +1,176 @@
+//! The shell startup file that keeps fusebox told of a running shell's `SANDBOX_*`
+//! variables.
+//!
+//! fusebox reads a program's variables from its environment when it starts. A shell
+//! changes its own later (Portage's ebuild.sh runs `addwrite`, `export SANDBOX_ON=0`
+//! in the shell that then writes files itself), and those changes reach no
+//! environment fusebox can read. So in Gentoo mode `BASH_ENV` names this file (served
+//! by the mirror as `/.fusebox-bashrc`), which every non-interactive bash sources at
+//! start: a `DEBUG` trap compares the variables before each simple command and, when
+//! they changed, declares them to `/dev/fusebox` from the shell's own pid (see
+//! [`crate::mirror::control`] for the declaration's form). The trap runs *before* a
+//! command, so `export SANDBOX_ON=0; echo x > /forbidden` declares the change before
+//! the redirection is made.
+//!
+//! Written to be harmless in any bash script: it prints nothing (the trap's stderr is
+//! closed, which also keeps `set -x` from tracing it), every command it runs succeeds
+//! (`set -e`, and `extdebug`, under which a failing DEBUG trap would skip the command,
+//! as Portage's isolated-functions.sh sets it), unset variables are read as `${V-}`
+//! (`set -u`), `$?`, `$_` and `PIPESTATUS` are bash's to keep across a trap, the
+//! declaration appends (`set -C`), and its names start with three underscores, which
+//! Portage leaves out of the environment it saves between phases. `functrace` makes
+//! functions, command substitutions and subshells run the trap too: `addwrite` is a
+//! function, and a subshell's `export` is the subshell's alone. A check costs a few
+//! tens of microseconds per command; a declaration, one open and write of the control
+//! file.
+
+/// The file's text.
+pub const BASHRC: &str = r#"# fusebox (Gentoo mode): tells the sandbox when this shell's SANDBOX_* variables
+# change (see /dev/fusebox). Sourced through BASH_ENV; prints nothing.
+___fusebox_sb_seen="${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}"
+___fusebox_sb_declare() {
+	___fusebox_sb_seen=$1
+	local ___fusebox_sb_v ___fusebox_sb_d=()
+	for ___fusebox_sb_v in SANDBOX_ON SANDBOX_ACTIVE SANDBOX_READ SANDBOX_WRITE SANDBOX_PREDICT SANDBOX_DENY; do
+		if [[ -n ${!___fusebox_sb_v+set} ]]; then
+			___fusebox_sb_d+=("${___fusebox_sb_v}=${!___fusebox_sb_v}")
+		fi
+	done
+	builtin printf '%s\0' sandbox-env "${___fusebox_sb_d[@]}" end >>/dev/fusebox
+	return 0
+}
+set -o functrace
+trap '{ [[ "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}" == "$___fusebox_sb_seen" ]] || ___fusebox_sb_declare "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}"; } 2>&-' DEBUG
+"#;
+
+/// Where the build finds it: `BASH_ENV`'s value.
+pub fn path() -> String {
+    format!("/{}", crate::mirror::control::BASHRC_NAME)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::mirror::control::{Command, Writes};
+    use crate::policy::List;
+    use std::ffi::OsStr;
+    use std::path::Path;
+    use std::process::{Command as Process, Output};
+
+    /// Runs `script` with bash, the startup file declaring to a file of `dir` instead
+    /// of /dev/fusebox, with `env` (and nothing else of the SANDBOX_* kind).
+    fn bash(dir: &Path, script: &str, env: &[(&str, &str)]) -> (Output, Vec<Command>) {
+        let control = dir.join("control");
+        std::fs::write(&control, b"").unwrap();
+        let rc = dir.join("rc");
+        let text = BASHRC.replace("/dev/fusebox", control.to_str().unwrap());
+        std::fs::write(&rc, text).unwrap();
+        let mut cmd = Process::new("bash");
+        cmd.arg("-c").arg(script).env("BASH_ENV", &rc);
+        for name in super::super::settings::NAMES {
+            cmd.env_remove(name);
+        }
+        cmd.envs(env.iter().copied());
+        let out = cmd.output().unwrap();
+        let written = std::fs::read(&control).unwrap();
+        let commands = Writes::default().take(&written).unwrap_or_else(|e| {
+            panic!("{e:?}: {:?}", String::from_utf8_lossy(&written));
+        });
+        (out, commands)
+    }
+
+    const ARMED: (&str, &str) = ("SANDBOX_ACTIVE", "armedandready");
+
+    fn write_list(c: &Command) -> Option<&OsStr> {
+        match c {
+            Command::Declare(vars) => vars.list(List::Write),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn nothing_is_declared_while_nothing_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out, declared) = bash(
+            dir.path(),
+            "for i in 1 2 3; do x=$i; done; echo ok",
+            &[ARMED, ("SANDBOX_WRITE", "/w")],
+        );
+        assert_eq!(out.stdout, b"ok\n");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        assert!(declared.is_empty(), "{declared:?}");
+    }
+
+    /// Portage's addwrite is a function; the change is declared before the next
+    /// command, by the shell; a subshell declares its own; a command substitution too.
+    #[test]
+    fn changes_are_declared_before_the_next_command() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"
+addwrite() { export SANDBOX_WRITE="${SANDBOX_WRITE}:$1"; }
+addwrite /x
+true
+( export SANDBOX_WRITE=/sub; true )
+v=$(export SANDBOX_ON=0; echo cs)
+echo "$v"
+"#;
+        let (out, declared) = bash(dir.path(), script, &[ARMED, ("SANDBOX_WRITE", "/w")]);
+        assert_eq!(out.stdout, b"cs\n");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        let writes: Vec<_> = declared.iter().map(write_list).collect();
+        assert_eq!(
+            writes,
+            [
+                Some(OsStr::new("/w:/x")),
+                Some(OsStr::new("/sub")),
+                Some(OsStr::new("/w:/x")),
+            ]
+        );
+        let Command::Declare(last) = &declared[2] else {
+            panic!()
+        };
+        assert_eq!(last.on.as_deref(), Some(OsStr::new("0")));
+        assert_eq!(last.active.as_deref(), Some(OsStr::new("armedandready")));
+        // Unset variables are not declared (they keep their values).
+        assert_eq!(last.list(List::Read), None);
+    }
+
+    /// set -eu, set -x, set -C, extdebug, $?, $_, PIPESTATUS: the script sees none of
+    /// the trap.
+    #[test]
+    fn scripts_do_not_notice_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"
+set -euC
+shopt -s extdebug
+false | true; echo "pipestatus ${PIPESTATUS[*]}"
+echo a b; echo "underscore $_"
+(exit 3) || echo "status $?"
+export SANDBOX_ON=0
+echo "ran after the change"
+set -x
+export SANDBOX_WRITE=/traced
+: traced
+set +x
+echo end
+"#;
+        let (out, declared) = bash(dir.path(), script, &[ARMED]);
+        let stdout = String::from_utf8(out.stdout.clone()).unwrap();
+        assert_eq!(
+            stdout,
+            "pipestatus 1 0\na b\nunderscore b\nstatus 3\nran after the change\nend\n"
+        );
+        assert!(out.status.success(), "{out:?}");
+        let stderr = String::from_utf8(out.stderr.clone()).unwrap();
+        assert_eq!(
+            stderr,
+            "+ export SANDBOX_WRITE=/traced\n+ SANDBOX_WRITE=/traced\n+ : traced\n+ set +x\n"
+        );
+        assert_eq!(declared.len(), 2, "{declared:?}");
+    }
+
+    #[test]
+    fn it_is_served_at_the_root() {
+        assert_eq!(path(), "/.fusebox-bashrc");
+    }
+}

@@ -1,0 +1,54 @@
+//! Whose policy applies: in Gentoo mode each process of the build is judged by its own
+//! `SANDBOX_ON` and lists, as Gentoo's LD_PRELOAD sandbox judges it, although the
+//! mirror only knows the pid of each request.
+//!
+//! - [`settings`]: the variables and Gentoo's rules for merging them (pure);
+//! - [`state`]: settings compiled into a [`LiveState`], each distinct one once;
+//! - [`table`]: which process is in which state (from its exec, its parent, or its
+//!   own declaration), with /proc behind the [`Procs`] trait;
+//! - [`procfs`]: that trait over the real /proc;
+//! - [`bashrc`]: the startup file by which a running shell declares its changes.
+//!
+//! What is checked for an operation is the process's own lists together with the
+//! entries fusebox adds itself (FUSEBOX_OPTS, `/dev/fusebox` commands); when the
+//! process has checking off, the operation is allowed and not logged.
+
+pub mod bashrc;
+pub mod procfs;
+pub mod settings;
+pub mod state;
+pub mod table;
+
+use std::path::PathBuf;
+
+pub use procfs::ProcFs;
+pub use settings::{Settings, Vars};
+pub use state::{Compiler, LiveState, Realpath};
+pub use table::{Lineage, Procs, Request, Table};
+
+/// What Gentoo mode hands the runner: the variables the command is launched with, and
+/// the directory relative list entries are taken from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveLaunch {
+    pub vars: Vars,
+    pub cwd: PathBuf,
+}
+
+/// What the mirror needs to follow the build's processes.
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    pub launch: LiveLaunch,
+    /// The sandbox's init, as the mirror sees its pid: where every ancestry ends.
+    pub init_pid: u32,
+}
+
+/// The table of the build's processes, reading the host's /proc.
+pub type LiveTable = Table<ProcFs>;
+
+impl LiveOptions {
+    /// The table, whose list entries' realpaths `realpath` finds.
+    pub fn table(self, realpath: Realpath) -> LiveTable {
+        let compiler = Compiler::new(self.launch.cwd, realpath);
+        Table::new(ProcFs, compiler, self.launch.vars, self.init_pid)
+    }
+}
