@@ -13,6 +13,8 @@ mod gentoo;
 mod integrity;
 #[path = "e2e/policy.rs"]
 mod policy;
+#[path = "e2e/portage.rs"]
+mod portage;
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -25,6 +27,7 @@ use control::*;
 use gentoo::*;
 use integrity::*;
 use policy::*;
+use portage::*;
 
 // =============================================================================================
 // Exit status
@@ -1533,6 +1536,11 @@ e2e_tests! {
         gentoo_live_subshell_scope,
         gentoo_live_no_escape,
         gentoo_live_declarations_follow_the_lock,
+        // Real Portage (tests/e2e/portage.rs).
+        portage_clean_ebuild_installs,
+        portage_writes_outside_fail_the_phase,
+        portage_addwrite_and_addpredict,
+        portage_static_program_is_caught,
         policy_file_errors_are_setup_failures,
         policy_escape_hard_link_and_rename_into_build_dir,
         policy_escape_symlink_in_build_dir,
