@@ -7,7 +7,8 @@
 # root's capabilities hide rootless bugs. As a normal user they run directly.
 #
 # Environment: E2E_ARGS (extra arguments for the e2e test executable, e.g. a name filter),
-# E2E_THREADS (default 2), FUSEBOX_TEST_USER.
+# E2E_THREADS (default 2), FUSEBOX_TEST_USER, FUSEBOX_PORTAGE_SDIST (Portage's sdist for
+# the Portage tests, staged for the test user; without it they download it themselves).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -74,6 +75,14 @@ if [ "$(id -u)" = 0 ]; then
     cp "$BIN" "$STAGE/fusebox-run"
     cp "$E2E_EXE" "$STAGE/e2e"
     cp -R tests/fixtures "$STAGE/fixtures"
+    mkdir "$STAGE/scripts"
+    cp scripts/portage-prefix.sh "$STAGE/scripts/"
+    sdist=
+    if [ -n "${FUSEBOX_PORTAGE_SDIST:-}" ]; then
+        [ -f "$FUSEBOX_PORTAGE_SDIST" ] || die "FUSEBOX_PORTAGE_SDIST=$FUSEBOX_PORTAGE_SDIST: no such file"
+        sdist=$STAGE/$(basename "$FUSEBOX_PORTAGE_SDIST")
+        cp "$FUSEBOX_PORTAGE_SDIST" "$sdist"
+    fi
     chmod -R a+rX "$STAGE"
     # A second host file system for the inode test: a tmpfs whose inode numbers (1, 2, 3…)
     # clash with those of / (the root dir of ext4 is inode 2).
@@ -93,7 +102,8 @@ if [ "$(id -u)" = 0 ]; then
     env_args=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER"
         PATH=/usr/local/bin:/usr/bin:/bin
         FUSEBOX_BIN="$STAGE/fusebox-run" FUSEBOX_FIXTURES="$STAGE/fixtures"
-        RUST_BACKTRACE=1)
+        FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1)
+    [ -n "$sdist" ] && env_args+=(FUSEBOX_PORTAGE_SDIST="$sdist")
     [ -n "$OTHER_FS" ] && env_args+=(FUSEBOX_OTHER_FS="$OTHER_FS")
     [ -n "${CI:-}" ] && env_args+=(CI="$CI")
     [ -n "${LANG:-}" ] && env_args+=(LANG="$LANG")
@@ -117,6 +127,10 @@ if [ "$(id -u)" = 0 ]; then
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*' -user "$TEST_UID" -type d -empty -delete 2>/dev/null || true
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-e2e.*' -user "$TEST_UID" -type d \
         -exec rm -rf --one-file-system {} + 2>/dev/null || true
+    # The Portage tests' installs under the test user's home (removed by the test process
+    # as it exits, unless it was killed).
+    find "$TEST_HOME" -mindepth 1 -maxdepth 1 -name 'fusebox-e2e-portage.*' -user "$TEST_UID" \
+        -type d -exec rm -rf --one-file-system {} + 2>/dev/null || true
     # Default violation logs ($TMPDIR/fusebox-PID.log, /tmp without TMPDIR) of the tests
     # that check the defaults: left, they would make a later run of another user whose
     # fusebox-run gets the same PID refuse the stale log it cannot remove.
