@@ -2,15 +2,15 @@
 # Installs real Portage into a Gentoo-Prefix-style directory PREFIX as an unprivileged
 # user, with a tiny repository of its own, and builds one ebuild with it: first without
 # a sandbox, then under a fake `sandbox` that records how Portage calls it, or under
-# fusebox. Written as reconnaissance for fusebox's Gentoo mode (docs/portage-notes.md);
-# the e2e tests (tests/e2e/portage.rs) use its --install-only mode.
+# fusebox. Reconnaissance for fusebox's Gentoo mode (docs/portage-notes.md), and a
+# manual check of it; the e2e tests (tests/e2e/portage.rs) use its --install-only mode.
 #
 #   scripts/portage-prefix.sh [--sandbox fake|fusebox|none] PREFIX
 #   scripts/portage-prefix.sh --install-only PREFIX
 #   scripts/portage-prefix.sh --download-only DIR
 #
 # --install-only     install Portage, PREFIX/bin/{bash,mv} and the repository (below,
-#                    with its profile, eclass and app-misc/foo), then stop: no
+#                    with its profile, eclass, app-misc/foo and bar), then stop: no
 #                    make.conf, no build. The last line printed is
 #                    `PYTHONPATH=DIR`, what `python3 PREFIX/usr/bin/ebuild` needs.
 # --download-only    download Portage's sdist into DIR (if not there yet) and print
@@ -22,7 +22,11 @@
 #                    environment to PREFIX/var/log/fake-sandbox/CALL.txt, then runs
 #                    `bash -c "$*"` as Gentoo's sandbox would.
 # --sandbox fusebox  the second run under fusebox itself: PREFIX/usr/bin/sandbox is a
-#                    link to $FUSEBOX (default: target/debug/fusebox-run of this checkout).
+#                    link to $FUSEBOX (default: target/debug/fusebox-run of this checkout);
+#                    it must leave an empty sandbox log. Then a second ebuild, bar-1,
+#                    whose src_compile writes outside PORTAGE_TMPDIR (by a shell
+#                    redirection and by touch): that phase must fail, with both writes
+#                    in its ${T}/sandbox.log.
 #
 # Needs python3 with pip, meson, ninja, a C compiler, bash and coreutils (Debian:
 # apt-get install meson ninja-build python3-pip gcc). Reaches PyPI only (to download
@@ -186,6 +190,23 @@ src_install() {
 	dobin foo
 }
 EOF
+mkdir -p "$repo/app-misc/bar" "$P/var/fusebox-outside"
+cat >"$repo/app-misc/bar/bar-1.ebuild" <<'EOF'
+EAPI=8
+DESCRIPTION="fusebox's test package: src_compile writes outside PORTAGE_TMPDIR"
+HOMEPAGE="https://example.invalid/"
+LICENSE="MIT"
+SLOT="0"
+KEYWORDS="~amd64 ~arm64"
+S=${WORKDIR}
+
+src_compile() {
+	# Both are violations: one by the ebuild's shell itself, one by a program.
+	echo x > "${EPREFIX}/var/fusebox-outside/by-redirect"
+	touch "${EPREFIX}/var/fusebox-outside/by-touch"
+	einfo "src_compile went on after the refused writes"
+}
+EOF
 
 # --- 4. make.conf and the profile link -----------------------------------------------
 mkdir -p "$P/etc/portage" "$P/var/tmp" "$P/var/cache/distfiles" "$P/var/log/fake-sandbox"
@@ -258,9 +279,13 @@ fusebox)
         echo "portage-prefix.sh: $fusebox: not built (cargo build, or set FUSEBOX)" >&2
         exit 1
     }
-    # Nothing granted at launch: ebuild.sh's own `addwrite "${PORTAGE_TMPDIR}/portage"`
-    # reaches fusebox (Gentoo mode follows each process's SANDBOX_* settings).
     ln -sfn "$fusebox" "$P/usr/bin/sandbox"
+    # fusebox follows ebuild.sh's own `addwrite "${PORTAGE_TMPDIR}/portage"` now; the
+    # stopgap earlier versions of this script wrote (that path granted at launch) goes.
+    stopgap=$P/etc/sandbox.d/50fusebox
+    if [ -f "$stopgap" ] && [ "$(cat "$stopgap")" = "FUSEBOX_OPTS=\"--write $P/var/tmp/portage\"" ]; then
+        rm -f "$stopgap"
+    fi
     ;;
 esac
 say "ebuild foo-1 clean install, FEATURES=\"sandbox\" ($mode)"
@@ -269,4 +294,31 @@ run_ebuild
 if [ "$mode" = fake ]; then
     say "the fake sandbox was called $(ls "$P/var/log/fake-sandbox" | wc -l) times:"
     grep -h '^argv:' "$P/var/log/fake-sandbox"/call-*.txt
+    exit 0
 fi
+if [ -s "$P/var/tmp/portage/app-misc/foo-1/temp/sandbox.log" ]; then
+    echo "portage-prefix.sh: foo-1 left a sandbox log" >&2
+    exit 1
+fi
+
+# --- 7. An ebuild that writes outside PORTAGE_TMPDIR must fail ------------------------
+say "ebuild bar-1 clean compile, writing outside PORTAGE_TMPDIR: must fail"
+rm -f "$P/var/fusebox-outside"/*
+bar_log=$P/var/tmp/portage/app-misc/bar-1/temp/sandbox.log
+if python3 "$P/usr/bin/ebuild" "$repo/app-misc/bar/bar-1.ebuild" clean compile; then
+    echo "portage-prefix.sh: bar-1 built despite its writes outside" >&2
+    exit 1
+fi
+say "bar-1 failed, as it must; its sandbox.log:"
+cat "$bar_log"
+for file in by-redirect by-touch; do
+    if ! grep -qx "P: $P/var/fusebox-outside/$file" "$bar_log"; then
+        echo "portage-prefix.sh: $file is not in $bar_log" >&2
+        exit 1
+    fi
+    if [ -e "$P/var/fusebox-outside/$file" ]; then
+        echo "portage-prefix.sh: $file was written" >&2
+        exit 1
+    fi
+done
+say "fusebox: foo-1 installed with an empty sandbox log; bar-1 refused and logged"

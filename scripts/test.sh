@@ -7,8 +7,10 @@
 # root's capabilities hide rootless bugs. As a normal user they run directly.
 #
 # Environment: E2E_ARGS (extra arguments for the e2e test executable, e.g. a name filter),
-# E2E_THREADS (default 2), FUSEBOX_TEST_USER, FUSEBOX_PORTAGE_SDIST (Portage's sdist for
-# the Portage tests, staged for the test user; without it they download it themselves).
+# E2E_THREADS (default 2), FUSEBOX_TEST_USER, FUSEBOX_STRESS_* (the lengths of the e2e
+# stress tests, passed through; scripts/stress.sh sets them), FUSEBOX_PORTAGE_SDIST
+# (Portage's sdist for the Portage tests, staged for the test user; without it they
+# download it themselves).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -33,6 +35,13 @@ E2E_EXE=$(printf '%s\n' "$json" \
     | grep '"kind":\["test"\]' \
     | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 [ -n "$E2E_EXE" ] && [ -x "$E2E_EXE" ] || die "cannot find the e2e test executable in cargo's output"
+# The stress program the e2e stress tests run (cargo test builds the examples too).
+STRESS_EXE=$(printf '%s\n' "$json" \
+    | grep '"reason":"compiler-artifact"' \
+    | grep '"name":"stress"' \
+    | grep '"kind":\["example"\]' \
+    | sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+[ -n "$STRESS_EXE" ] && [ -x "$STRESS_EXE" ] || die "cannot find the stress example in cargo's output"
 BIN=$ROOT/target/release/fusebox-run
 [ -x "$BIN" ] || die "no $BIN"
 
@@ -74,6 +83,7 @@ if [ "$(id -u)" = 0 ]; then
     chmod 755 "$STAGE"
     cp "$BIN" "$STAGE/fusebox-run"
     cp "$E2E_EXE" "$STAGE/e2e"
+    cp "$STRESS_EXE" "$STAGE/stress"
     cp -R tests/fixtures "$STAGE/fixtures"
     mkdir "$STAGE/scripts"
     cp scripts/portage-prefix.sh "$STAGE/scripts/"
@@ -102,9 +112,10 @@ if [ "$(id -u)" = 0 ]; then
     env_args=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER"
         PATH=/usr/local/bin:/usr/bin:/bin
         FUSEBOX_BIN="$STAGE/fusebox-run" FUSEBOX_FIXTURES="$STAGE/fixtures"
-        FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1)
+        FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1)
     [ -n "$sdist" ] && env_args+=(FUSEBOX_PORTAGE_SDIST="$sdist")
     [ -n "$OTHER_FS" ] && env_args+=(FUSEBOX_OTHER_FS="$OTHER_FS")
+    for v in $(compgen -v FUSEBOX_STRESS_); do env_args+=("$v=${!v}"); done
     [ -n "${CI:-}" ] && env_args+=(CI="$CI")
     [ -n "${LANG:-}" ] && env_args+=(LANG="$LANG")
     # From the staging dir: the test user's cwd must be reachable; stdin from /dev/null.
@@ -131,9 +142,8 @@ if [ "$(id -u)" = 0 ]; then
     # as it exits, unless it was killed).
     find "$TEST_HOME" -mindepth 1 -maxdepth 1 -name 'fusebox-e2e-portage.*' -user "$TEST_UID" \
         -type d -exec rm -rf --one-file-system {} + 2>/dev/null || true
-    # Default violation logs ($TMPDIR/fusebox-PID.log, /tmp without TMPDIR) of the tests
-    # that check the defaults: left, they would make a later run of another user whose
-    # fusebox-run gets the same PID refuse the stale log it cannot remove.
+    # Default violation logs (/tmp/fusebox-UID-PID.log without TMPDIR) of the tests that
+    # check the defaults.
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*.log' -user "$TEST_UID" -type f -delete 2>/dev/null || true
     procs=$(pgrep -u "$TEST_UID" || true)
     if [ -n "$procs" ]; then
@@ -146,7 +156,8 @@ else
     MY_UID=$(id -u)
     mounts_before=$(fuse_mounts_of "$MY_UID")
     say "e2e tests: $E2E_EXE --test-threads=$THREADS ${EXTRA[*]:-}"
-    (cd "$ROOT" && FUSEBOX_BIN="$BIN" FUSEBOX_FIXTURES="$ROOT/tests/fixtures" RUST_BACKTRACE=1 \
+    (cd "$ROOT" && FUSEBOX_BIN="$BIN" FUSEBOX_FIXTURES="$ROOT/tests/fixtures" \
+        FUSEBOX_STRESS="$STRESS_EXE" RUST_BACKTRACE=1 \
         "$E2E_EXE" --test-threads="$THREADS" "${EXTRA[@]}" </dev/null)
     e2e_status=$?
     leftovers=$(comm -13 <(printf '%s\n' "$mounts_before" | sort) <(fuse_mounts_of "$MY_UID" | sort) | sed '/^$/d')

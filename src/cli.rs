@@ -56,7 +56,7 @@ pub struct Args {
     pub audit: bool,
 
     /// Write violations to FILE in Gentoo's sandbox log format.
-    /// Default: $TMPDIR/fusebox-PID.log (created only when there is a violation).
+    /// Default: $TMPDIR/fusebox-UID-PID.log (created only when there is a violation).
     #[arg(long = "log", value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -171,8 +171,9 @@ pub struct Config {
     pub unshare_ipc: bool,
     pub hostname: Option<String>,
     pub mount_helper: MountHelper,
-    /// `--share` paths: absolute, symlinks resolved, existing.
-    pub shares: Vec<PathBuf>,
+    /// `--share` paths (and Gentoo mode's Portage IPC directory): absolute, symlinks
+    /// resolved, existing.
+    pub shares: Vec<SharedPath>,
     /// Changes to the build's environment, in order: `Some` sets the variable, `None`
     /// removes it (Gentoo mode exports `SANDBOX_*`).
     pub env: Vec<EnvChange>,
@@ -187,7 +188,7 @@ impl Config {
         let policy = policy_entries(&args, &cwd, tmpdir.clone())?;
         let log = match &args.log {
             Some(log) => cwd.join(log),
-            None => temp_dir(tmpdir).join(format!("fusebox-{}.log", std::process::id())),
+            None => temp_dir(tmpdir).join(default_log_name()),
         };
         Config::assemble(args, cwd, policy, log)
     }
@@ -230,23 +231,43 @@ impl Config {
     }
 }
 
+/// A host path mounted over the mirror's: its FIFOs and sockets are the host's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SharedPath {
+    pub path: PathBuf,
+    pub access: ShareAccess,
+}
+
+/// What the build may do under a shared path, which the policy does not see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShareAccess {
+    /// Nothing can be created, changed or removed (`--share`).
+    ReadOnly,
+    /// Everything the host lets the user do: only for Portage's own IPC directory,
+    /// whose lock file Portage's daemon outside and the build's ebuild-ipc both open
+    /// for writing and lock (Gentoo mode).
+    ReadWrite,
+}
+
 /// `--share` paths as the host names them; each must exist and be below `/`.
-fn share_paths(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
+fn share_paths(given: &[PathBuf], cwd: &Path) -> Result<Vec<SharedPath>> {
     given
         .iter()
-        .map(|path| {
-            let real = std::fs::canonicalize(cwd.join(path)).with_context(|| {
-                format!("--share {}: no such file or directory", path.display())
-            })?;
-            if real == Path::new("/") {
-                bail!(
-                    "--share {}: that is all of /, which would bypass the mirror",
-                    path.display()
-                );
-            }
-            Ok(real)
-        })
+        .map(|path| shared_path(path, cwd, ShareAccess::ReadOnly))
         .collect()
+}
+
+/// `path` (from `cwd`) as the host names it, to be shared with `access`.
+pub fn shared_path(path: &Path, cwd: &Path, access: ShareAccess) -> Result<SharedPath> {
+    let real = std::fs::canonicalize(cwd.join(path))
+        .with_context(|| format!("--share {}: no such file or directory", path.display()))?;
+    if real == Path::new("/") {
+        bail!(
+            "--share {}: that is all of /, which would bypass the mirror",
+            path.display()
+        );
+    }
+    Ok(SharedPath { path: real, access })
 }
 
 /// The policy from the options and policy files, in that order, with the defaults for
@@ -340,6 +361,16 @@ fn lexically_normal(path: &Path) -> PathBuf {
         }
     }
     out
+}
+
+/// The default log's name, `fusebox-UID-PID.log`: the uid keeps users sharing /tmp apart
+/// (a stale log another user left under a reused pid could not be removed).
+fn default_log_name() -> String {
+    format!(
+        "fusebox-{}-{}.log",
+        nix::unistd::getuid(),
+        std::process::id()
+    )
 }
 
 /// `--cache-ttl`: seconds, fractions allowed, at most a day (longer gains nothing).

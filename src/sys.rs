@@ -117,10 +117,11 @@ pub fn make_readonly_recursive(path: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// A detached, read-only, private copy of the mount tree at `path` (open_tree with
-/// OPEN_TREE_CLONE | AT_RECURSIVE, then mount_setattr on it), to be attached elsewhere
-/// with [`attach_tree`], also from another mount namespace of the same user namespace.
-pub fn clone_tree_readonly(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
+/// A detached, private copy of the mount tree at `path`, read-only when `read_only`
+/// (open_tree with OPEN_TREE_CLONE | AT_RECURSIVE, then mount_setattr on it), to be
+/// attached elsewhere with [`attach_tree`], also from another mount namespace of the
+/// same user namespace.
+pub fn clone_tree(path: &Path, read_only: bool) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
     const OPEN_TREE_CLONE: libc::c_uint = 1;
     const MOUNT_ATTR_RDONLY: u64 = 0x1;
@@ -135,7 +136,8 @@ pub fn clone_tree_readonly(path: &Path) -> io::Result<std::os::fd::OwnedFd> {
     // SAFETY: a fresh fd that nothing else owns.
     let tree = unsafe { std::os::fd::OwnedFd::from_raw_fd(ret as std::os::fd::RawFd) };
     // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; }
-    let attr: [u64; 4] = [MOUNT_ATTR_RDONLY, 0, libc::MS_PRIVATE, 0];
+    let set = if read_only { MOUNT_ATTR_RDONLY } else { 0 };
+    let attr: [u64; 4] = [set, 0, libc::MS_PRIVATE, 0];
     // SAFETY: `attr` outlives the call; the size matches the struct; "" with
     // AT_EMPTY_PATH names the tree's fd itself.
     let ret = unsafe {

@@ -15,6 +15,8 @@ mod integrity;
 mod policy;
 #[path = "e2e/portage.rs"]
 mod portage;
+#[path = "e2e/stress.rs"]
+mod stress;
 
 use std::collections::{BTreeSet, HashMap};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -28,6 +30,7 @@ use gentoo::*;
 use integrity::*;
 use policy::*;
 use portage::*;
+use stress::*;
 
 // =============================================================================================
 // Exit status
@@ -1564,6 +1567,13 @@ e2e_tests! {
         integrity_rename_over_an_open_file,
         integrity_large_sparse_file,
         integrity_concurrent_o_append_loses_nothing,
+        integrity_reused_inode_number_is_a_new_directory,
+        integrity_fstat_of_an_open_file_during_renames,
+        integrity_hard_link_renamed_away_leaves_no_stale_path,
+        // Stress tests of the mirror, short (tests/e2e/stress.rs; scripts/stress.sh: long).
+        stress_fsx_matches_its_model_and_the_host,
+        stress_names_tree_stays_consistent,
+        stress_race_lookups_stay_consistent_and_memory_bounded,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

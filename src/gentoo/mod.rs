@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 use clap::Parser;
 
-use crate::cli::{Args, Config};
+use crate::cli::{Args, Config, ShareAccess, shared_path};
 use crate::policy::List;
 use crate::supervisor::EnvChange;
 use argv::Launch;
@@ -183,7 +183,8 @@ pub struct GentooRun {
     pub verbose: bool,
     /// Portage's IPC directory (`${PORTAGE_BUILDDIR}/.ipc`): its FIFOs connect ebuild
     /// helpers (has_version, best_version, …) to the Portage process outside, so it is
-    /// shared (`--share`) when it exists.
+    /// shared (like `--share`) when it exists; read-write, because both sides open
+    /// its lock file for writing and lock it (the build's ebuild-ipc creates it).
     pub portage_ipc: Option<PathBuf>,
 }
 
@@ -291,7 +292,11 @@ impl GentooRun {
                 .filter_map(|&name| Some((OsStr::new(name), view.get(name)?))),
         );
         let command = match launch {
-            Launch::InteractiveShell => vec![OsString::from(BASH)],
+            // An interactive bash reads no BASH_ENV: the startup file is its rcfile,
+            // as Gentoo's sandbox.bashrc is.
+            Launch::InteractiveShell => {
+                vec![BASH.into(), "--rcfile".into(), live::bashrc::path().into()]
+            }
             Launch::BashC(script) => vec![BASH.into(), "-c".into(), script.clone()],
             Launch::Exec(argv) => argv.clone(),
         };
@@ -328,16 +333,18 @@ impl GentooRun {
     /// entries are fusebox's policy, which every process's own lists add to; `-v`
     /// adds to `SANDBOX_VERBOSE`. `--log` is refused: the log is `SANDBOX_LOG`, which
     /// Portage reads after each phase.
-    pub fn into_config(self, mut options: Args, cwd: PathBuf) -> Result<Config> {
+    pub fn into_config(self, options: Args, cwd: PathBuf) -> Result<Config> {
         if options.log.is_some() {
             bail!("--log: in Gentoo mode the violation log is $SANDBOX_LOG");
         }
-        if let Some(ipc) = self.portage_ipc.filter(|dir| dir.is_dir()) {
-            options.share.push(ipc);
-        }
         let policy = crate::cli::option_entries(&options, &cwd)?;
         let verbose = self.verbose || options.verbose;
-        let mut config = Config::assemble(options, cwd, policy, self.log)?;
+        let mut config = Config::assemble(options, cwd.clone(), policy, self.log)?;
+        if let Some(ipc) = self.portage_ipc.filter(|dir| dir.is_dir()) {
+            config
+                .shares
+                .push(shared_path(&ipc, &cwd, ShareAccess::ReadWrite)?);
+        }
         config.command = self.command;
         config.verbose = verbose;
         config.env = self.env;
@@ -445,6 +452,29 @@ mod tests {
         assert_eq!(run(launch, &[]).portage_ipc, None);
     }
 
+    /// Portage's daemon outside and the build's ebuild-ipc both open `.ipc/lock` for
+    /// writing: the directory is shared read-write, unlike `--share`.
+    #[test]
+    fn portage_s_ipc_directory_is_shared_read_write() {
+        let build = tempfile::tempdir().unwrap();
+        std::fs::create_dir(build.path().join(".ipc")).unwrap();
+        let builddir = build.path().to_str().unwrap();
+        let r = run(
+            Launch::BashC("ebuild.sh compile".into()),
+            &[("PORTAGE_BUILDDIR", builddir)],
+        );
+        let options = fusebox_options(None, &[]).unwrap();
+        let config = r.into_config(options, PathBuf::from("/")).unwrap();
+        let ipc = std::fs::canonicalize(build.path().join(".ipc")).unwrap();
+        assert_eq!(
+            config.shares,
+            [crate::cli::SharedPath {
+                path: ipc,
+                access: ShareAccess::ReadWrite
+            }]
+        );
+    }
+
     #[test]
     fn portage_s_launch_gets_gentoo_s_defaults() {
         let r = run(
@@ -520,7 +550,10 @@ mod tests {
     #[test]
     fn an_interactive_shell_may_write_its_directory() {
         let r = run(Launch::InteractiveShell, &[("HOME", "/home/me")]);
-        assert_eq!(r.command, os(&["/bin/bash"]));
+        assert_eq!(
+            r.command,
+            os(&["/bin/bash", "--rcfile", "/.fusebox-bashrc"])
+        );
         assert!(entries(&r, List::Write).contains(&"/home/me/src".into()));
         assert_eq!(
             exported(&r, "SANDBOX_WORKDIR"),

@@ -130,7 +130,10 @@ impl Writes {
         };
         let whole = std::mem::take(&mut self.declaration);
         let (records, rest) = whole.split_at(end);
-        let inside = &records[DECLARATION_HEADER.len()..records.len() - DECLARATION_END.len() - 1];
+        // Between the header and the end record with its NUL (both there: see above).
+        let inside = records
+            .get(DECLARATION_HEADER.len()..end - DECLARATION_END.len() - 1)
+            .ok_or(Errno::EINVAL)?;
         let command = parse_declaration(inside)?;
         let mut commands = vec![command];
         if !rest.is_empty() {

@@ -9,7 +9,9 @@
 //!
 //! Memory stays bounded because nodes are dropped once the kernel has forgotten them
 //! (`lookups == 0`) and no live node names them as parent (`children == 0`): a node's
-//! ancestors must outlive it, since its path is rebuilt through them.
+//! ancestors must outlive it, since its path is rebuilt through them. Every change that
+//! can drop nodes returns their ids, so that what is kept for them elsewhere (cached
+//! directory fds, pinned deleted objects) goes with them.
 
 use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
@@ -229,7 +231,8 @@ impl Store {
     }
 
     /// Records that the kernel now holds one more reference to the object `host`,
-    /// found as `name` in `parent`. Returns its id and generation.
+    /// found as `name` in `parent`. Returns its id and generation (and the nodes that
+    /// left the store because it moved away from its old parent).
     pub fn register(
         &self,
         parent: u64,
@@ -246,8 +249,13 @@ impl Store {
         if id == ROOT_ID {
             // The root reached again (a bind mount of it below itself): the kernel
             // never forgets the root, so do not count.
-            return Ok(Registered { id, generation: 0 });
+            return Ok(Registered {
+                id,
+                generation: 0,
+                released: Vec::new(),
+            });
         }
+        let mut released = Vec::new();
         let generation = match inner.nodes.get_mut(&id) {
             Some(node) => {
                 node.lookups += 1;
@@ -262,7 +270,7 @@ impl Store {
                 if kind != FileType::Directory {
                     node.remember_alias(parent, name);
                 }
-                inner.relink(id, parent, name);
+                released = inner.relink(id, parent, name);
                 generation
             }
             None => {
@@ -284,7 +292,11 @@ impl Store {
                 0
             }
         };
-        Ok(Registered { id, generation })
+        Ok(Registered {
+            id,
+            generation,
+            released,
+        })
     }
 
     /// Records a new object made in `parent` without a name (`open(O_TMPFILE)`): one
@@ -306,6 +318,7 @@ impl Store {
             eprintln!("fusebox mirror: a new file has the root's identity");
             return Err(Errno::EIO);
         }
+        let mut released = Vec::new();
         let generation = match inner.nodes.get_mut(&id) {
             Some(node) => {
                 // The object is new, so a node still known under its id stood for an
@@ -318,7 +331,7 @@ impl Store {
                 node.name = None;
                 node.aliases.clear();
                 let generation = node.generation;
-                inner.reparent(id, parent);
+                released = inner.reparent(id, parent);
                 generation
             }
             None => {
@@ -340,7 +353,11 @@ impl Store {
                 0
             }
         };
-        Ok(Registered { id, generation })
+        Ok(Registered {
+            id,
+            generation,
+            released,
+        })
     }
 
     /// `id` is being opened with its contents at `version`. Whether the kernel's page
@@ -365,38 +382,60 @@ impl Store {
         inner.collect(id)
     }
 
-    /// `id` was renamed (or exchanged) to `name` in `parent` by the mirror.
-    pub fn moved(&self, id: u64, parent: u64, name: &OsStr) {
+    /// Whether the kernel may still hold node `id` (it is in the store).
+    pub fn holds(&self, id: u64) -> bool {
+        self.lock().nodes.contains_key(&id)
+    }
+
+    /// `id` was renamed (or exchanged) by the mirror from `from` to `to`, each a
+    /// (parent, name). Returns the ids that left the store (its old parent, when nothing
+    /// else kept it).
+    pub fn moved(&self, id: u64, from: (u64, &OsStr), to: (u64, &OsStr)) -> Vec<u64> {
         let mut inner = self.lock();
-        if inner.nodes.contains_key(&id) && inner.nodes.contains_key(&parent) {
-            inner.relink(id, parent, name);
+        if !inner.nodes.contains_key(&to.0) {
+            return Vec::new();
         }
+        let Some(node) = inner.nodes.get_mut(&id) else {
+            return Vec::new();
+        };
+        // The old name is gone, whichever of the node's names it was: kept as an alias,
+        // it would later give the node a path to whatever is made under it.
+        node.aliases.retain(|(p, n)| !(*p == from.0 && n == from.1));
+        let recorded = node.parent == from.0 && node.name.as_deref() == Some(from.1);
+        if !recorded {
+            // Another name of a hard-linked file moved: the recorded one still holds.
+            node.remember_alias(to.0, to.1);
+        }
+        inner.relink(id, to.0, to.1)
     }
 
     /// The name `name` in `parent` no longer refers to `id` (unlinked, or overwritten by
     /// a rename). If it was the node's recorded name, the node has no path any more.
-    pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) {
+    /// Returns the ids that left the store (its old parent, when it moved to an alias).
+    pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) -> Vec<u64> {
         let mut inner = self.lock();
         let Some(node) = inner.nodes.get_mut(&id) else {
-            return;
+            return Vec::new();
         };
         node.aliases.retain(|(p, n)| !(*p == parent && n == name));
         if node.parent != parent || node.name.as_deref() != Some(name) {
-            return;
+            return Vec::new();
         }
         node.name = None;
         // A hard-linked file keeps a path through another name it was seen under.
         let aliases = std::mem::take(&mut node.aliases);
         let mut rest = aliases.into_iter();
+        let mut released = Vec::new();
         for (p, n) in rest.by_ref() {
             if inner.nodes.contains_key(&p) {
-                inner.relink(id, p, &n);
+                released = inner.relink(id, p, &n);
                 break;
             }
         }
         if let Some(node) = inner.nodes.get_mut(&id) {
             node.aliases = rest.collect();
         }
+        released
     }
 
     /// The path of `id` as links up to the root. ENOENT if a node on it lost its name
@@ -440,10 +479,12 @@ impl Store {
 }
 
 /// The id and generation a lookup-like reply carries.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Registered {
     pub id: u64,
     pub generation: u64,
+    /// Nodes that left the store meanwhile (see [`Store::moved`]).
+    pub released: Vec<u64>,
 }
 
 impl Inner {
@@ -462,35 +503,37 @@ impl Inner {
     }
 
     /// Points `id` at `name` in `parent`, moving its reference on its old parent.
-    fn relink(&mut self, id: u64, parent: u64, name: &OsStr) {
+    /// Returns the ids that left the store (the old parent, if that was its last
+    /// reference, and so on up).
+    fn relink(&mut self, id: u64, parent: u64, name: &OsStr) -> Vec<u64> {
         if self.is_ancestor_or_self(id, parent) {
             // Only a host-side rename behind our back could get here; a link that
             // made a node its own ancestor would make its path endless.
-            return;
+            return Vec::new();
         }
         let Some(node) = self.nodes.get_mut(&id) else {
-            return;
+            return Vec::new();
         };
         node.name = Some(name.to_owned());
-        self.reparent(id, parent);
+        self.reparent(id, parent)
     }
 
     /// Makes `parent` the directory `id` was last seen in, moving its reference on its
-    /// old parent (which may then leave the store).
-    fn reparent(&mut self, id: u64, parent: u64) {
+    /// old parent. Returns the ids that left the store (see [`Inner::relink`]).
+    fn reparent(&mut self, id: u64, parent: u64) -> Vec<u64> {
         let Some(node) = self.nodes.get_mut(&id) else {
-            return;
+            return Vec::new();
         };
         let old = node.parent;
         if old == parent {
-            return;
+            return Vec::new();
         }
         node.parent = parent;
         self.add_child(parent);
         if let Some(p) = self.nodes.get_mut(&old) {
             p.children = p.children.saturating_sub(1);
         }
-        self.collect(old);
+        self.collect(old)
     }
 
     fn is_ancestor_or_self(&self, id: u64, mut cur: u64) -> bool {
@@ -659,10 +702,32 @@ mod tests {
         let d2 = reg(&s, ROOT_ID, "d2", h(1, 4), FileType::Directory);
         let f = reg(&s, d1, "f", h(1, 5), FileType::RegularFile);
         s.forget(d1, 1);
-        s.moved(f, d2, OsStr::new("g"));
+        assert_eq!(
+            s.moved(f, (d1, OsStr::new("f")), (d2, OsStr::new("g"))),
+            [d1],
+            "the move releases d1"
+        );
         assert!(!s.contains(d1), "d1 had no references left");
         let names: Vec<_> = s.chain(f).unwrap().into_iter().map(|l| l.name).collect();
         assert_eq!(names, ["g", "d2"]);
+    }
+
+    #[test]
+    fn renaming_one_hard_link_keeps_the_others_and_drops_the_old_name() {
+        let s = store();
+        let dir = reg(&s, ROOT_ID, "d", h(1, 10), FileType::Directory);
+        let f = reg(&s, dir, "a", h(1, 11), FileType::RegularFile);
+        reg(&s, dir, "b", h(1, 11), FileType::RegularFile);
+        // Recorded as b, with a as an alias; then a is renamed to c.
+        s.moved(f, (dir, OsStr::new("a")), (dir, OsStr::new("c")));
+        s.unnamed(f, dir, OsStr::new("c"));
+        assert_eq!(
+            s.name_of(f),
+            Some((dir, OsString::from("b"))),
+            "b still names the file; a, renamed away, must not"
+        );
+        s.unnamed(f, dir, OsStr::new("b"));
+        assert_eq!(s.name_of(f), None);
     }
 
     #[test]
@@ -715,7 +780,7 @@ mod tests {
         let s = store();
         let a = reg(&s, ROOT_ID, "a", h(1, 3), FileType::Directory);
         let b = reg(&s, a, "b", h(1, 4), FileType::Directory);
-        s.moved(a, b, OsStr::new("a"));
+        s.moved(a, (ROOT_ID, OsStr::new("a")), (b, OsStr::new("a")));
         assert_eq!(s.parent_of(a), Some(ROOT_ID));
     }
 

@@ -9,14 +9,18 @@
 //! ESTALE, which makes the kernel look the path up afresh). So the object the policy
 //! judged is the object that gets touched. Mount points are crossed: the whole host
 //! tree (/proc, /dev, /home on another fs) is visible.
+//!
+//! The store's links follow the mirror's own renames and unlinks, which change the host
+//! first and the store just after; [`Resolver::changing_names`] keeps every path rebuilt
+//! from the store out of that gap.
 
 use std::cell::RefCell;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use fuser::{Errno, FileAttr, FileType};
@@ -164,7 +168,13 @@ pub struct AttrOut {
 pub struct Resolver {
     root: Arc<OwnedFd>,
     store: Store,
+    /// Shared while a node's path is rebuilt from the store and opened on the host;
+    /// exclusive while a name changes on the host and then in the store.
+    names: RwLock<()>,
     dirs: DirCache,
+    /// O_PATH fds of objects deleted through the mirror while the kernel still holds
+    /// their nodes: see [`Resolver::pin_until_forgotten`].
+    pinned: Mutex<HashMap<u64, OwnedFd>>,
     hidden: HashSet<HostId>,
     policy: Arc<SharedPolicy>,
     auditor: Arc<Auditor>,
@@ -191,7 +201,9 @@ impl Resolver {
         Ok(Resolver {
             root,
             store: Store::new(root_host),
+            names: RwLock::new(()),
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
+            pinned: Mutex::new(HashMap::new()),
             hidden: opts.hidden.into_iter().collect(),
             policy: opts.policy,
             auditor: opts.auditor,
@@ -212,6 +224,21 @@ impl Resolver {
         &self.store
     }
 
+    /// Held by an op while it changes names on the host (rename, unlink, rmdir) and then
+    /// records the change in the store. The kernel does not serialise those with ops on
+    /// the nodes involved (fstat of an open file, a lookup inside a directory being
+    /// moved), and a path rebuilt from the store in between names what the host has
+    /// there now: the object renamed over the node (ESTALE for the fstat) or nothing
+    /// (ENOENT for the lookup, of a file that exists).
+    pub fn changing_names(&self) -> RwLockWriteGuard<'_, ()> {
+        self.names.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Held while a path is rebuilt from the store and opened: see [`Self::changing_names`].
+    fn rebuilding_path(&self) -> RwLockReadGuard<'_, ()> {
+        self.names.read().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Finds `target` on the host and judges `access` to it. The single place where
     /// ops get host objects and where the policy is asked.
     ///
@@ -220,15 +247,13 @@ impl Resolver {
     pub fn resolve_for(&self, target: Target<'_>, check: Check) -> OpResult<Resolved> {
         match target {
             Target::Node(id) => {
-                let chain = self.store.chain(id)?;
-                let node = self.open_chain(id, &chain)?;
+                let (chain, node) = self.open_node(id)?;
                 let path = self.mirror_path(&chain, None);
                 self.judge(&path, check)?;
                 Ok(Resolved::Node(NodeAt { node, path }))
             }
             Target::Entry { parent, name } => {
-                let chain = self.store.chain(parent)?;
-                let node = self.open_chain(parent, &chain)?;
+                let (chain, node) = self.open_node(parent)?;
                 let dir = NodeAt {
                     node,
                     path: self.mirror_path(&chain, None),
@@ -413,6 +438,7 @@ impl Resolver {
         let info = self
             .store
             .register(parent, &entry.name, HostId::from_stat(st), kind)?;
+        self.release(info.released);
         Ok(EntryOut {
             attr: self.attr(info.id, st, kind),
             generation: info.generation,
@@ -427,6 +453,7 @@ impl Resolver {
         let info = self
             .store
             .register_unnamed(parent, HostId::from_stat(st), kind)?;
+        self.release(info.released);
         Ok(EntryOut {
             attr: self.attr(info.id, st, kind),
             generation: info.generation,
@@ -448,9 +475,49 @@ impl Resolver {
 
     /// The kernel dropped `n` references to `id`.
     pub fn forget(&self, id: u64, n: u64) {
-        for gone in self.store.forget(id, n) {
-            self.dirs.remove(gone);
+        self.release(self.store.forget(id, n));
+    }
+
+    /// The mirror renamed `id` from `from` to `to` (each a parent and a name).
+    pub fn moved(&self, id: u64, from: (u64, &OsStr), to: (u64, &OsStr)) {
+        self.release(self.store.moved(id, from, to));
+    }
+
+    /// `name` in `parent` no longer names `id`.
+    pub fn unnamed(&self, id: u64, parent: u64, name: &OsStr) {
+        self.release(self.store.unnamed(id, parent, name));
+    }
+
+    /// Keeps `fd`, an O_PATH fd of node `id`'s host object, which the mirror has just
+    /// deleted (its last name went), until the kernel forgets the node. Natively an
+    /// inode's number is not reused while anything still refers to the inode; here the
+    /// kernel may still hold the node (a process's cwd, a lookup in flight) while the
+    /// host, which sees no reference, hands the number to the next object made — which
+    /// then gets this node's id. The kernel would take the new object for the deleted
+    /// one (a dead directory: ENOENT inside; ESTALE), and an open racing with it would
+    /// get the new object under the old inode.
+    pub fn pin_until_forgotten(&self, id: u64, fd: OwnedFd) {
+        let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the pin lock: `release` takes it after the store dropped a node.
+        if self.store.holds(id) {
+            pinned.insert(id, fd);
         }
+    }
+
+    /// Nodes left the store: their cached directory fds and pins go.
+    fn release(&self, gone: Vec<u64>) {
+        if gone.is_empty() {
+            return;
+        }
+        let unpinned: Vec<OwnedFd> = {
+            let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            gone.iter().filter_map(|id| pinned.remove(id)).collect()
+        };
+        for id in gone {
+            self.dirs.remove(id);
+        }
+        // Closed outside the lock: the last close of a deleted file frees its blocks.
+        drop(unpinned);
     }
 
     /// A directory was removed or replaced: its cached fd must not serve lookups.
@@ -472,6 +539,14 @@ impl Resolver {
             path.push(name);
         }
         path
+    }
+
+    /// Node `id`'s path and its host object, opened along that path.
+    fn open_node(&self, id: u64) -> OpResult<(Chain, NodeFd)> {
+        let _path = self.rebuilding_path();
+        let chain = self.store.chain(id)?;
+        let node = self.open_chain(id, &chain)?;
+        Ok((chain, node))
     }
 
     /// Opens node `id` (whose path is `chain`) from the nearest cached ancestor.

@@ -26,7 +26,7 @@ use nix::sys::socket::{
 
 use super::userns::{Ids, write_maps};
 use super::watchdog::Watchdog;
-use crate::cli::MountHelper;
+use crate::cli::{MountHelper, SharedPath};
 use crate::mirror::HostId;
 
 /// Where the direct mount is staged, in fusebox's private mount namespace only: a tmpfs
@@ -128,14 +128,14 @@ impl MountedMirror {
 /// user + mount namespace, so it must still be single-threaded.
 /// Mounts the mirror; `shares` are the `--share` paths, taken where the host's paths
 /// are still visible (see [`super::shares`]).
-pub fn mount_mirror(method: Method, me: Ids, shares: &[PathBuf]) -> Result<MountedMirror> {
+pub fn mount_mirror(method: Method, me: Ids, shares: &[SharedPath]) -> Result<MountedMirror> {
     match method {
         Method::Direct => mount_direct(me, shares),
         Method::Fusermount3 => mount_fusermount3(shares),
     }
 }
 
-fn mount_direct(me: Ids, shares: &[PathBuf]) -> Result<MountedMirror> {
+fn mount_direct(me: Ids, shares: &[SharedPath]) -> Result<MountedMirror> {
     unshare(CloneFlags::CLONE_NEWUSER | CloneFlags::CLONE_NEWNS).context(
         "cannot create a user namespace (hint: `fusebox-run --check` tells why and how to allow it)",
     )?;
@@ -177,7 +177,7 @@ fn mount_direct(me: Ids, shares: &[PathBuf]) -> Result<MountedMirror> {
     })
 }
 
-fn mount_fusermount3(shares: &[PathBuf]) -> Result<MountedMirror> {
+fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
     let program =
         find_fusermount3().ok_or_else(|| anyhow!("fusermount3 not found (hint: install fuse3)"))?;
     let staging = tempfile::Builder::new()

@@ -1,4 +1,5 @@
-//! `--share PATH`: the host's own PATH, read-only, mounted over the mirror's.
+//! `--share PATH`: the host's own PATH, read-only, mounted over the mirror's (and, in
+//! Gentoo mode, Portage's IPC directory, read-write: see [`ShareAccess`]).
 //!
 //! FIFOs and Unix sockets cannot cross a FUSE mirror: opening a FIFO or connecting to a
 //! socket finds the kernel object by inode, and the mirror's inode is not the host's, so
@@ -17,25 +18,26 @@
 //! PID 1 itself, whose mount namespace is a copy of the host's.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::{Context, Result};
 
+use crate::cli::{ShareAccess, SharedPath};
 use crate::sys;
 
-/// One `--share` path, and its mount tree once taken.
+/// One shared path, and its mount tree once taken.
 #[derive(Debug)]
 pub struct Share {
-    path: PathBuf,
+    shared: SharedPath,
     tree: Option<OwnedFd>,
 }
 
 /// The shares, to be taken later (by PID 1).
-pub fn later(paths: &[PathBuf]) -> Vec<Share> {
+pub fn later(paths: &[SharedPath]) -> Vec<Share> {
     paths
         .iter()
-        .map(|path| Share {
-            path: path.clone(),
+        .map(|shared| Share {
+            shared: shared.clone(),
             tree: None,
         })
         .collect()
@@ -43,23 +45,24 @@ pub fn later(paths: &[PathBuf]) -> Vec<Share> {
 
 /// The shares, taken now (the host's paths must be visible here, and we must hold
 /// CAP_SYS_ADMIN over this mount namespace).
-pub fn take_now(paths: &[PathBuf]) -> Result<Vec<Share>> {
+pub fn take_now(paths: &[SharedPath]) -> Result<Vec<Share>> {
     paths
         .iter()
-        .map(|path| {
+        .map(|shared| {
             Ok(Share {
-                path: path.clone(),
-                tree: Some(take(path)?),
+                shared: shared.clone(),
+                tree: Some(take(shared)?),
             })
         })
         .collect()
 }
 
-fn take(path: &Path) -> Result<OwnedFd> {
-    sys::clone_tree_readonly(path).with_context(|| {
+fn take(shared: &SharedPath) -> Result<OwnedFd> {
+    let read_only = shared.access == ShareAccess::ReadOnly;
+    sys::clone_tree(&shared.path, read_only).with_context(|| {
         format!(
             "--share {}: cannot take the host's mount of it",
-            path.display()
+            shared.path.display()
         )
     })
 }
@@ -71,16 +74,14 @@ pub fn attach_all(shares: &[Share], newroot: &Path) -> Result<()> {
         let tree = match &share.tree {
             Some(tree) => tree.as_fd(),
             None => {
-                taken_here = take(&share.path)?;
+                taken_here = take(&share.shared)?;
                 taken_here.as_fd()
             }
         };
-        let target = newroot.join(share.path.strip_prefix("/").unwrap_or(&share.path));
+        let path = &share.shared.path;
+        let target = newroot.join(path.strip_prefix("/").unwrap_or(path));
         sys::attach_tree(tree, &target).with_context(|| {
-            format!(
-                "--share {}: cannot mount it in the sandbox",
-                share.path.display()
-            )
+            format!("--share {}: cannot mount it in the sandbox", path.display())
         })?;
     }
     Ok(())

@@ -15,6 +15,8 @@
 //!   for the scripts the tests run (portage-prefix.sh).
 //! - `FUSEBOX_PORTAGE_SDIST`: Portage's sdist, for the Portage tests (without it they
 //!   download it into `~/.cache/fusebox-portage`).
+//! - `FUSEBOX_STRESS`: the stress program (default: `examples/stress` next to this test
+//!   executable's `deps` directory; see [`stress_bin`]).
 //! - `FUSEBOX_OTHER_FS`: a directory on a separate host filesystem (scripts/test.sh mounts a
 //!   tmpfs there when run as root) used by the inode test.
 #![allow(dead_code)]
@@ -110,6 +112,21 @@ pub fn bin() -> PathBuf {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(env!("CARGO_BIN_EXE_fusebox-run")),
     }
+}
+
+/// The stress program (examples/stress): `$FUSEBOX_STRESS`, else `examples/stress` of the
+/// target directory this test executable was built in (it is `target/PROFILE/deps/e2e-HASH`;
+/// `cargo test` builds the examples next to it).
+pub fn stress_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("FUSEBOX_STRESS").filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("the path of this test executable");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test executable lives in target/PROFILE/deps");
+    profile_dir.join("examples").join("stress")
 }
 
 /// The fixtures directory.
@@ -561,6 +578,12 @@ impl Sandbox {
     /// Starts COMMAND in the sandbox in the background.
     pub fn spawn<S: AsRef<OsStr>>(&self, cmd: &[S]) -> Running {
         spawn_command(self.command(&with_dashdash(cmd)), false, self.timeout)
+    }
+
+    /// Starts COMMAND in the sandbox in the background, its stdin a pipe
+    /// ([`Running::write_stdin`]).
+    pub fn spawn_piped<S: AsRef<OsStr>>(&self, cmd: &[S]) -> Running {
+        spawn_command(self.command(&with_dashdash(cmd)), true, self.timeout)
     }
 
     pub fn spawn_sh_args<S: AsRef<OsStr>>(&self, script: &str, args: &[S]) -> Running {

@@ -417,8 +417,11 @@ exit 0
         ["declaration-refused", "shell-refused", "child-ok"],
         "{out}"
     );
-    let out = Sandbox::new(h).run_sh(&format!(
-        "{declare} 2>/dev/null && echo declared || echo refused"
-    ));
+    // Its own log: the default one in /tmp may be another user's stale file.
+    let out = Sandbox::new(h)
+        .opts(&["--log", "violations.log"])
+        .run_sh(&format!(
+            "{declare} 2>/dev/null && echo declared || echo refused"
+        ));
     assert_eq!(out.stdout_lines(), ["refused"], "{out}");
 }

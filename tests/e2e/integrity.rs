@@ -1,7 +1,8 @@
 //! File-system integrity through the mirror: the syscalls whose subtle semantics a FUSE
 //! pass-through easily gets wrong (UTIME_OMIT, hard links and cached attributes, ownership,
 //! fallocate modes, O_TMPFILE, unlinked-but-open files, rename over an open file, large sparse
-//! files, concurrent O_APPEND).
+//! files, concurrent O_APPEND, inode numbers the host reuses, fstat during renames, hard links
+//! renamed away).
 //!
 //! Included from tests/e2e.rs; every `integrity_*` function here is listed in its `e2e_tests!`
 //! (so `E2E_ARGS=integrity` runs just these). Each runs the operations inside the sandbox with
@@ -814,4 +815,143 @@ pub fn integrity_concurrent_o_append_loses_nothing(h: Helper) {
         next[who] += 1;
     }
     assert_eq!(next, [LINES_EACH; 2], "{out}");
+}
+
+// =============================================================================================
+// 10. A directory removed while a process is in it, and a new one made at once
+
+const REUSED_INODE_SCRIPT: &str = r#"
+import errno, os, subprocess, sys
+reused = 0
+for i in range(5):
+    os.mkdir("a")
+    ino = os.stat("a").st_ino
+    # A process still in the directory keeps the kernel's inode of it alive.
+    inside = subprocess.Popen(["sleep", "60"], cwd="a")
+    os.rmdir("a")
+    os.mkdir("b")
+    reused += os.stat("b").st_ino == ino
+    try:
+        with open("b/f", "w") as f:
+            f.write("x")
+        created = "ok"
+    except OSError as e:
+        created = errno.errorcode.get(e.errno, str(e.errno))
+    print(f"round {i}: create-inside={created} listing={sorted(os.listdir('b'))}")
+    inside.kill()
+    inside.wait()
+    if created == "ok":
+        os.unlink("b/f")
+    os.rmdir("b")
+# ext4 hands a freed inode number out again at once; other file systems may not.
+print(f"inode number reused in {reused} of 5 rounds", file=sys.stderr)
+"#;
+
+/// The host reuses the inode number of a removed directory for the next one made (ext4 does at
+/// once), so the mirror gives the new directory the old one's node id: the kernel, which still
+/// holds the old inode for the process inside it, must be told it is another object, or it takes
+/// the new directory for the removed one (dead: ENOENT for everything inside it).
+pub fn integrity_reused_inode_number_is_a_new_directory(h: Helper) {
+    let sb = Sandbox::new(h);
+    let host_dir = tmpdir();
+    let host = py_native(host_dir.path(), REUSED_INODE_SCRIPT, &[]);
+    let inside = py_inside(&sb, REUSED_INODE_SCRIPT, &[]);
+    assert_same_as_native("a new directory with a reused inode number", &host, &inside);
+    assert!(
+        inside.stdout.contains("create-inside=ok listing=['f']"),
+        "{inside}"
+    );
+}
+
+// =============================================================================================
+// 11. fstat of an open file while its name is renamed over
+
+const FSTAT_DURING_RENAMES_SCRIPT: &str = r#"
+import errno, os, sys, time
+# A writer keeps replacing "a" by renaming a new file over it; the reader opens "a" and
+# fstats the open file, which is the object it opened whatever its name does meanwhile.
+secs = float(sys.argv[1])
+with open("a", "w") as f:
+    f.write("0")
+pid = os.fork()
+if pid == 0:
+    end = time.time() + secs
+    i = 0
+    while time.time() < end:
+        i += 1
+        with open("t", "w") as f:
+            f.write(str(i))
+        os.rename("t", "a")
+    os._exit(0)
+errors = {}
+opened = 0
+while os.waitpid(pid, os.WNOHANG)[0] == 0:
+    try:
+        fd = os.open("a", os.O_RDONLY)
+    except FileNotFoundError:
+        continue
+    opened += 1
+    for _ in range(20):
+        try:
+            os.fstat(fd)
+        except OSError as e:
+            name = errno.errorcode.get(e.errno, str(e.errno))
+            errors[name] = errors.get(name, 0) + 1
+    try:
+        os.close(fd)
+    except OSError as e:
+        name = "close:" + errno.errorcode.get(e.errno, str(e.errno))
+        errors[name] = errors.get(name, 0) + 1
+print(f"opened={opened}", file=sys.stderr)
+print(f"errors={sorted(errors.items())}")
+"#;
+
+/// The kernel does not serialise an fstat (a getattr by node) with a rename of the node's name,
+/// and the mirror rebuilds the node's path from its records: between the host rename and the
+/// record of it, that path named the file renamed over it (ESTALE).
+pub fn integrity_fstat_of_an_open_file_during_renames(h: Helper) {
+    let sb = Sandbox::new(h);
+    let out = py_inside(&sb, FSTAT_DURING_RENAMES_SCRIPT, &["2"]);
+    out.ok();
+    assert_eq!(
+        kv(&out, "", "errors"),
+        Some("[]"),
+        "fstat and close of an open file must not fail, whatever its name does\n{out}"
+    );
+}
+
+// =============================================================================================
+// 12. One name of a hard-linked file renamed away, then reused
+
+const LINK_RENAMED_AWAY_SCRIPT: &str = r#"
+import os
+with open("a", "w") as f:
+    f.write("x")
+os.link("a", "b")
+os.stat("a")
+os.stat("b")
+fd = os.open("b", os.O_RDONLY)
+os.rename("a", "c")
+with open("a", "w") as f:
+    f.write("another file")
+os.unlink("c")
+for what, call in [("fstat", lambda: os.fstat(fd)), ("stat-b", lambda: os.stat("b"))]:
+    try:
+        s = call()
+        print(f"{what}=ok nlink={s.st_nlink} size={s.st_size}")
+    except OSError as e:
+        print(f"{what}=error {e}")
+os.close(fd)
+"#;
+
+/// The mirror keeps other names a hard-linked file was seen under, to reach it when the one
+/// it recorded goes. A name renamed away must leave that list: kept, it later led to whatever
+/// was made under it (ESTALE for an fstat of the file still open through its other name).
+pub fn integrity_hard_link_renamed_away_leaves_no_stale_path(h: Helper) {
+    let sb = Sandbox::new(h);
+    let host_dir = tmpdir();
+    let host = py_native(host_dir.path(), LINK_RENAMED_AWAY_SCRIPT, &[]);
+    let inside = py_inside(&sb, LINK_RENAMED_AWAY_SCRIPT, &[]);
+    assert_same_as_native("a hard link renamed away", &host, &inside);
+    assert_eq!(kv(&inside, "", "fstat"), Some("ok"), "{inside}");
 }

@@ -808,14 +808,14 @@ exit 0"#,
 }
 
 pub fn policy_default_log_path(h: Helper) {
-    // $TMPDIR/fusebox-PID.log, PID being fusebox-run's.
+    // $TMPDIR/fusebox-UID-PID.log, PID being fusebox-run's.
     let td = tmpdir();
     let sb = Sandbox::new(h).env("TMPDIR", td.path());
     let run = sb.spawn(&["mkdir", "/etc/fusebox-e2e-default-log"]);
     let pid = run.pid();
     let out = run.wait();
     out.expect_code(1);
-    let log = td.path().join(format!("fusebox-{pid}.log"));
+    let log = td.path().join(format!("fusebox-{}-{pid}.log", my_uid()));
     assert!(
         out.stderr
             .contains(&format!(" * LOG FILE: \"{}\"\n", log.display())),
@@ -827,7 +827,7 @@ pub fn policy_default_log_path(h: Helper) {
     let run = sb.spawn(&["mkdir", "/etc/fusebox-e2e-default-log"]);
     let pid = run.pid();
     let out = run.wait();
-    let log = PathBuf::from(format!("/tmp/fusebox-{pid}.log"));
+    let log = PathBuf::from(format!("/tmp/fusebox-{}-{pid}.log", my_uid()));
     let text = std::fs::read_to_string(&log);
     let _ = std::fs::remove_file(&log);
     out.expect_code(1);

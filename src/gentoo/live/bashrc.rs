@@ -13,12 +13,15 @@
 //! the redirection is made.
 //!
 //! Written to be harmless in any bash script: it prints nothing (the trap's stderr is
-//! closed, which also keeps `set -x` from tracing it), every command it runs succeeds
+//! closed, which also keeps `set -x` from tracing it), the trap always succeeds
 //! (`set -e`, and `extdebug`, under which a failing DEBUG trap would skip the command,
 //! as Portage's isolated-functions.sh sets it), unset variables are read as `${V-}`
-//! (`set -u`), `$?`, `$_` and `PIPESTATUS` are bash's to keep across a trap, the
-//! declaration appends (`set -C`), and its names start with three underscores, which
-//! Portage leaves out of the environment it saves between phases. `functrace` makes
+//! (`set -u`), `$?`, `$_` and `PIPESTATUS` are bash's to keep across a trap, and the
+//! declaration appends (`set -C`). Its names start with three underscores, which
+//! Portage leaves out of the environment it saves between phases; Portage also unsets
+//! that namespace in the subshell that saves it, where the trap then does nothing
+//! (with its function gone, a failing trap would have skipped `declare -p`, and the
+//! saved environment would be empty). `functrace` makes
 //! functions, command substitutions and subshells run the trap too: `addwrite` is a
 //! function, and a subshell's `export` is the subshell's alone. A check costs a few
 //! tens of microseconds per command; a declaration, one open and write of the control
@@ -40,7 +43,7 @@ ___fusebox_sb_declare() {
 	return 0
 }
 set -o functrace
-trap '{ [[ "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}" == "$___fusebox_sb_seen" ]] || ___fusebox_sb_declare "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}"; } 2>&-' DEBUG
+trap '{ [[ -z ${___fusebox_sb_seen+set} || "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}" == "$___fusebox_sb_seen" ]] || ___fusebox_sb_declare "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}" || :; } 2>&-' DEBUG
 "#;
 
 /// Where the build finds it: `BASH_ENV`'s value.
@@ -167,6 +170,35 @@ echo end
             "+ export SANDBOX_WRITE=/traced\n+ SANDBOX_WRITE=/traced\n+ : traced\n+ set +x\n"
         );
         assert_eq!(declared.len(), 2, "{declared:?}");
+    }
+
+    /// Portage's __save_ebuild_env unsets every `___*` function and variable in its
+    /// subshell, under extdebug and with SANDBOX_* changes; nothing may be skipped,
+    /// and the main shell goes on declaring.
+    #[test]
+    fn portage_clearing_its_namespace_skips_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = r#"
+set -u
+shopt -s extdebug
+save() (
+    while IFS=' ' read -r _ _ REPLY; do
+        if [[ ${REPLY} == ___* ]]; then unset -f "${REPLY}"; fi
+    done < <(declare -F)
+    unset -v "${!___@}"
+    export SANDBOX_WRITE=/in-the-subshell
+    echo declare-p-ran
+)
+save
+export SANDBOX_ON=0
+echo after
+"#;
+        let (out, declared) = bash(dir.path(), script, &[ARMED]);
+        assert_eq!(out.stdout, b"declare-p-ran\nafter\n", "{out:?}");
+        assert!(out.status.success(), "{out:?}");
+        assert!(out.stderr.is_empty(), "{out:?}");
+        assert_eq!(declared.len(), 1, "{declared:?}");
+        assert_eq!(write_list(&declared[0]), None);
     }
 
     #[test]

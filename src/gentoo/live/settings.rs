@@ -60,7 +60,8 @@ impl Vars {
         vars
     }
 
-    /// The variables of an environment given as (name, value) pairs.
+    /// The variables of an environment given as (name, value) pairs; other names are
+    /// ignored.
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a OsStr, &'a OsStr)>) -> Vars {
         let mut vars = Vars::default();
         for (name, value) in pairs {

@@ -3,7 +3,7 @@
 //! nameless variant).
 
 use std::ffi::OsStr;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use fuser::{Errno, RenameFlags};
@@ -171,7 +171,8 @@ impl Call<'_> {
     /// unlink and rmdir.
     pub(crate) fn op_remove(&self, parent: u64, name: &OsStr, what: Remove) -> OpResult<()> {
         // Existence first: removing a missing name is ENOENT wherever it is.
-        let Some(st) = self.existing(parent, name)? else {
+        let probe = self.res.entry(parent, name, Check::Internal)?;
+        let Some(victim) = Victim::at(&probe)? else {
             return Err(Errno::ENOENT);
         };
         let (op, flag) = match what {
@@ -179,8 +180,9 @@ impl Call<'_> {
             Remove::Dir => (Op::Rmdir, UnlinkatFlags::RemoveDir),
         };
         let at = self.res.entry(parent, name, self.check(op))?;
+        let _changing = self.res.changing_names();
         unlinkat(at.dir.fd.as_fd(), name, flag).host()?;
-        self.forget_name(parent, name, &st);
+        self.forget_name(parent, name, victim);
         Ok(())
     }
 
@@ -196,8 +198,9 @@ impl Call<'_> {
         let src_st = self.existing(parent, name)?.ok_or(Errno::ENOENT)?;
         let src = self.res.entry(parent, name, self.check(Op::Rename))?;
         let dst = self.res.entry(newparent, newname, self.check(Op::Rename))?;
-        let dst_st = stat_at(&dst)?;
+        let dst_victim = Victim::at(&dst)?;
         let nix_flags = nix::fcntl::RenameFlags::from_bits_retain(flags.bits());
+        let _changing = self.res.changing_names();
         renameat2(
             src.dir.fd.as_fd(),
             name,
@@ -207,17 +210,16 @@ impl Call<'_> {
         )
         .host()?;
 
-        let store = self.res.store();
         let src_id = self.res.id_of(HostId::from_stat(&src_st));
-        if flags.contains(RenameFlags::RENAME_EXCHANGE) {
-            if let Some(dst_st) = dst_st {
-                let dst_id = self.res.id_of(HostId::from_stat(&dst_st));
-                store.moved(dst_id, parent, name);
+        match dst_victim {
+            Some(other) if flags.contains(RenameFlags::RENAME_EXCHANGE) => {
+                let dst_id = self.res.id_of(HostId::from_stat(&other.st));
+                self.res.moved(dst_id, (newparent, newname), (parent, name));
             }
-        } else if let Some(dst_st) = dst_st {
-            self.forget_name(newparent, newname, &dst_st);
+            Some(victim) => self.forget_name(newparent, newname, victim),
+            None => {}
         }
-        store.moved(src_id, newparent, newname);
+        self.res.moved(src_id, (parent, name), (newparent, newname));
         Ok(())
     }
 
@@ -227,12 +229,40 @@ impl Call<'_> {
         stat_at(&probe)
     }
 
-    /// `name` in `parent` no longer names the object `st`.
-    fn forget_name(&self, parent: u64, name: &OsStr, st: &FileStat) {
-        let id = self.res.id_of(HostId::from_stat(st));
-        self.res.store().unnamed(id, parent, name);
-        if is_dir(st) {
+    /// `name` in `parent` no longer names `victim`.
+    fn forget_name(&self, parent: u64, name: &OsStr, victim: Victim) {
+        let st = victim.st;
+        let id = self.res.id_of(HostId::from_stat(&st));
+        self.res.unnamed(id, parent, name);
+        if is_dir(&st) {
             self.res.drop_cached(id);
+        }
+        // A directory has one name; a file with one link had its last (the kernel holds
+        // the file's inode lock across the unlink, so no link through the mirror raced).
+        if is_dir(&st) || st.st_nlink <= 1 {
+            self.res.pin_until_forgotten(id, victim.fd);
+        }
+    }
+}
+
+/// The object a name holds, opened before an op removes or replaces the name: if that
+/// is its last name, the fd keeps it (and its inode number) until the kernel forgets it.
+struct Victim {
+    fd: OwnedFd,
+    st: FileStat,
+}
+
+impl Victim {
+    /// The object `at` names, if any.
+    fn at(at: &EntryAt) -> OpResult<Option<Victim>> {
+        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match openat(at.dir.fd.as_fd(), at.name.as_os_str(), flags, Mode::empty()) {
+            Ok(fd) => {
+                let st = fstat(fd.as_fd()).host()?;
+                Ok(Some(Victim { fd, st }))
+            }
+            Err(nix::errno::Errno::ENOENT) => Ok(None),
+            Err(e) => Err(from_nix(e)),
         }
     }
 }
