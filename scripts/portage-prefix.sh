@@ -3,10 +3,19 @@
 # user, with a tiny repository of its own, and builds one ebuild with it: first without
 # a sandbox, then under a fake `sandbox` that records how Portage calls it, or under
 # fusebox. Reconnaissance for fusebox's Gentoo mode (docs/portage-notes.md), and a
-# manual check of it; not a CI test.
+# manual check of it; the e2e tests (tests/e2e/portage.rs) use its --install-only mode.
 #
 #   scripts/portage-prefix.sh [--sandbox fake|fusebox|none] PREFIX
+#   scripts/portage-prefix.sh --install-only PREFIX
+#   scripts/portage-prefix.sh --download-only DIR
 #
+# --install-only     install Portage, PREFIX/bin/{bash,mv} and the repository (below,
+#                    with its profile, eclass, app-misc/foo and bar), then stop: no
+#                    make.conf, no build. The last line printed is
+#                    `PYTHONPATH=DIR`, what `python3 PREFIX/usr/bin/ebuild` needs.
+# --download-only    download Portage's sdist into DIR (if not there yet) and print
+#                    its path; the only mode that may run as root (CI downloads once,
+#                    then hands the file to its test user).
 # --sandbox none     FEATURES="-sandbox -usersandbox": Portage alone.
 # --sandbox fake     (default) also a second run with FEATURES=sandbox under
 #                    PREFIX/usr/bin/sandbox, a bash script that logs its argv, cwd and
@@ -21,8 +30,9 @@
 #
 # Needs python3 with pip, meson, ninja, a C compiler, bash and coreutils (Debian:
 # apt-get install meson ninja-build python3-pip gcc). Reaches PyPI only (to download
-# Portage's sdist; set PORTAGE_SDIST=FILE to use one already downloaded). Run it as an
-# unprivileged user: Portage behaves differently as root (userpriv, chown to portage).
+# Portage's sdist into ~/.cache/fusebox-portage; set PORTAGE_SDIST=FILE to use one
+# already downloaded). Run it as an unprivileged user: Portage behaves differently as
+# root (userpriv, chown to portage).
 set -euo pipefail
 
 PORTAGE_VERSION=${PORTAGE_VERSION:-3.0.83}
@@ -30,17 +40,22 @@ mode=fake
 if [ "${1:-}" = --sandbox ]; then
     mode=${2:?--sandbox needs fake, fusebox or none}
     shift 2
+    case $mode in fake | fusebox | none) ;; *) mode="--sandbox $mode" ;; esac
+elif [ "${1:-}" = --install-only ] || [ "${1:-}" = --download-only ]; then
+    mode=${1#--}
+    shift
 fi
-case $mode in fake | fusebox | none) ;; *)
-    echo "portage-prefix.sh: --sandbox $mode: use fake, fusebox or none" >&2
+case $mode in fake | fusebox | none | install-only | download-only) ;; *)
+    echo "portage-prefix.sh: $mode: use fake, fusebox or none" >&2
     exit 2
     ;;
 esac
 [ $# -eq 1 ] || {
-    echo "usage: portage-prefix.sh [--sandbox fake|fusebox|none] PREFIX" >&2
+    echo "usage: portage-prefix.sh [--sandbox fake|fusebox|none | --install-only] PREFIX" >&2
+    echo "       portage-prefix.sh --download-only DIR" >&2
     exit 2
 }
-if [ "$(id -u)" = 0 ]; then
+if [ "$(id -u)" = 0 ] && [ "$mode" != download-only ]; then
     echo "portage-prefix.sh: run this as an unprivileged user (e.g. runuser -u USER --)" >&2
     exit 2
 fi
@@ -53,27 +68,57 @@ say() { printf '\n=== %s\n' "$*"; }
 # `pip download --no-binary :all:` would also build Portage's build dependencies
 # (meson-python, meson) from source just to read its metadata; `--no-binary portage`
 # keeps the sdist for Portage alone and lets pip use wheels for the build backend.
+# pip checks the file against the hash PyPI's index gives; a failed download (the
+# network) is tried again, three times in all.
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/fusebox-portage
+[ "$mode" = download-only ] && cache=$P
 mkdir -p "$cache"
 sdist=${PORTAGE_SDIST:-$cache/portage-$PORTAGE_VERSION.tar.gz}
 if [ ! -f "$sdist" ]; then
+    [ -z "${PORTAGE_SDIST:-}" ] || {
+        echo "portage-prefix.sh: PORTAGE_SDIST=$sdist: no such file" >&2
+        exit 1
+    }
     say "downloading portage==$PORTAGE_VERSION (sdist) from PyPI"
-    python3 -m pip download --quiet --no-deps --no-binary portage \
-        "portage==$PORTAGE_VERSION" -d "$cache"
+    for try in 1 2 3; do
+        python3 -m pip download --quiet --no-deps --no-binary portage \
+            "portage==$PORTAGE_VERSION" -d "$cache" && break
+        [ "$try" = 3 ] && exit 1
+        echo "portage-prefix.sh: pip download failed; again in $((try * 10)) s" >&2
+        sleep $((try * 10))
+    done
+    [ -f "$sdist" ] || {
+        echo "portage-prefix.sh: pip saved no $sdist" >&2
+        exit 1
+    }
+fi
+if [ "$mode" = download-only ]; then
+    echo "$sdist"
+    exit 0
 fi
 
 # --- 2. Install it Prefix-style with meson --------------------------------------------
 # No DESTDIR is needed: with --prefix=$P/usr and -Deprefix=$P every path Portage bakes
 # in (const.py's EPREFIX, PORTAGE_BASE_PATH, make.globals) is already under $P.
+# The source and build trees are the call's own (several installs may run at once);
+# meson's output is shown only when it fails.
 if [ ! -x "$P/usr/bin/ebuild" ]; then
     say "installing Portage into $P"
-    src=$cache/portage-$PORTAGE_VERSION
-    rm -rf "$src" "$cache/build"
-    tar -xzf "$sdist" -C "$cache"
-    meson setup "$cache/build" "$src" --prefix="$P/usr" --sysconfdir="$P/etc" \
-        -Deprefix="$P" -Dsystem-wide=true -Dnative-extensions=false -Ddoc=false \
-        >"$cache/meson-setup.log"
-    meson install -C "$cache/build" >"$cache/meson-install.log"
+    work=$(mktemp -d "${TMPDIR:-/tmp}/portage-prefix.XXXXXX")
+    trap 'rm -rf "$work"' EXIT
+    tar -xzf "$sdist" -C "$work"
+    src=$work/portage-$PORTAGE_VERSION
+    quiet() { # LOG COMMAND...
+        "${@:2}" >"$work/$1" 2>&1 || {
+            cat "$work/$1" >&2
+            echo "portage-prefix.sh: failed: ${*:2}" >&2
+            exit 1
+        }
+    }
+    quiet meson-setup.log meson setup "$work/build" "$src" --prefix="$P/usr" \
+        --sysconfdir="$P/etc" -Deprefix="$P" -Dsystem-wide=true \
+        -Dnative-extensions=false -Ddoc=false
+    quiet meson-install.log meson install -C "$work/build"
 fi
 # Where meson put the Python package depends on the interpreter's scheme (Debian:
 # lib/python3/dist-packages); Portage's scripts import it from PYTHONPATH.
@@ -166,6 +211,10 @@ EOF
 # --- 4. make.conf and the profile link -----------------------------------------------
 mkdir -p "$P/etc/portage" "$P/var/tmp" "$P/var/cache/distfiles" "$P/var/log/fake-sandbox"
 ln -sfn "$repo/profiles/default" "$P/etc/portage/make.profile"
+if [ "$mode" = install-only ]; then
+    echo "PYTHONPATH=$PYTHONPATH"
+    exit 0
+fi
 write_make_conf() { # FEATURES
     cat >"$P/etc/portage/make.conf" <<EOF
 FEATURES="$1 -userpriv -usersync -userfetch -ipc-sandbox -network-sandbox -pid-sandbox -mount-sandbox -news"

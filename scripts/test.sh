@@ -8,7 +8,9 @@
 #
 # Environment: E2E_ARGS (extra arguments for the e2e test executable, e.g. a name filter),
 # E2E_THREADS (default 2), FUSEBOX_TEST_USER, FUSEBOX_STRESS_* (the lengths of the e2e
-# stress tests, passed through; scripts/stress.sh sets them).
+# stress tests, passed through; scripts/stress.sh sets them), FUSEBOX_PORTAGE_SDIST
+# (Portage's sdist for the Portage tests, staged for the test user; without it they
+# download it themselves).
 set -uo pipefail
 
 cd "$(dirname "$0")/.."
@@ -83,6 +85,14 @@ if [ "$(id -u)" = 0 ]; then
     cp "$E2E_EXE" "$STAGE/e2e"
     cp "$STRESS_EXE" "$STAGE/stress"
     cp -R tests/fixtures "$STAGE/fixtures"
+    mkdir "$STAGE/scripts"
+    cp scripts/portage-prefix.sh "$STAGE/scripts/"
+    sdist=
+    if [ -n "${FUSEBOX_PORTAGE_SDIST:-}" ]; then
+        [ -f "$FUSEBOX_PORTAGE_SDIST" ] || die "FUSEBOX_PORTAGE_SDIST=$FUSEBOX_PORTAGE_SDIST: no such file"
+        sdist=$STAGE/$(basename "$FUSEBOX_PORTAGE_SDIST")
+        cp "$FUSEBOX_PORTAGE_SDIST" "$sdist"
+    fi
     chmod -R a+rX "$STAGE"
     # A second host file system for the inode test: a tmpfs whose inode numbers (1, 2, 3…)
     # clash with those of / (the root dir of ext4 is inode 2).
@@ -102,7 +112,8 @@ if [ "$(id -u)" = 0 ]; then
     env_args=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER"
         PATH=/usr/local/bin:/usr/bin:/bin
         FUSEBOX_BIN="$STAGE/fusebox-run" FUSEBOX_FIXTURES="$STAGE/fixtures"
-        FUSEBOX_STRESS="$STAGE/stress" RUST_BACKTRACE=1)
+        FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1)
+    [ -n "$sdist" ] && env_args+=(FUSEBOX_PORTAGE_SDIST="$sdist")
     [ -n "$OTHER_FS" ] && env_args+=(FUSEBOX_OTHER_FS="$OTHER_FS")
     for v in $(compgen -v FUSEBOX_STRESS_); do env_args+=("$v=${!v}"); done
     [ -n "${CI:-}" ] && env_args+=(CI="$CI")
@@ -127,6 +138,10 @@ if [ "$(id -u)" = 0 ]; then
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*' -user "$TEST_UID" -type d -empty -delete 2>/dev/null || true
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-e2e.*' -user "$TEST_UID" -type d \
         -exec rm -rf --one-file-system {} + 2>/dev/null || true
+    # The Portage tests' installs under the test user's home (removed by the test process
+    # as it exits, unless it was killed).
+    find "$TEST_HOME" -mindepth 1 -maxdepth 1 -name 'fusebox-e2e-portage.*' -user "$TEST_UID" \
+        -type d -exec rm -rf --one-file-system {} + 2>/dev/null || true
     # Default violation logs (/tmp/fusebox-UID-PID.log without TMPDIR) of the tests that
     # check the defaults.
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*.log' -user "$TEST_UID" -type f -delete 2>/dev/null || true

@@ -11,6 +11,10 @@
 //! Environment:
 //! - `FUSEBOX_BIN`: the binary under test (default: cargo's `CARGO_BIN_EXE_fusebox-run`).
 //! - `FUSEBOX_FIXTURES`: the fixtures directory (default: `tests/fixtures` of the crate).
+//! - `FUSEBOX_SCRIPTS`: the project's scripts directory (default: `scripts` of the crate),
+//!   for the scripts the tests run (portage-prefix.sh).
+//! - `FUSEBOX_PORTAGE_SDIST`: Portage's sdist, for the Portage tests (without it they
+//!   download it into `~/.cache/fusebox-portage`).
 //! - `FUSEBOX_STRESS`: the stress program (default: `examples/stress` next to this test
 //!   executable's `deps` directory; see [`stress_bin`]).
 //! - `FUSEBOX_OTHER_FS`: a directory on a separate host filesystem (scripts/test.sh mounts a
@@ -130,6 +134,14 @@ pub fn fixtures() -> PathBuf {
     match std::env::var_os("FUSEBOX_FIXTURES") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
         _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures")),
+    }
+}
+
+/// The project's scripts directory.
+pub fn scripts() -> PathBuf {
+    match std::env::var_os("FUSEBOX_SCRIPTS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts")),
     }
 }
 
