@@ -188,7 +188,10 @@ impl Reader<'_> {
             .metadata()
             .map_err(|e| unexpected("fstat (a directory)", e))?
             .ino();
-        let names = list(dir)?;
+        // Listed through a duplicate: `dir` stays open until the end, so that the inode
+        // number `still_named` compares cannot be reused meanwhile (once the last fd of
+        // a removed directory closes, the host may give its number to the next mkdir).
+        let names = list(&dir)?;
         match names.as_slice() {
             [name] => {
                 let g = generation::parse_dir_entry(name).ok_or_else(|| {
@@ -347,9 +350,10 @@ fn kind_of_meta(meta: &Metadata) -> Option<Kind> {
 }
 
 /// The names in an open directory (without `.` and `..`).
-fn list(dir: File) -> Checked<Vec<String>> {
+fn list(dir: &File) -> Checked<Vec<String>> {
+    let dup = dir.try_clone().map_err(|e| unexpected("dup (a directory)", e))?;
     let mut d =
-        nix::dir::Dir::from_fd(dir.into()).map_err(|e| Failure(format!("fdopendir: {e}")))?;
+        nix::dir::Dir::from_fd(dup.into()).map_err(|e| Failure(format!("fdopendir: {e}")))?;
     let mut names = Vec::new();
     for entry in d.iter() {
         let entry = entry.map_err(|e| Failure(format!("readdir: {e}")))?;
