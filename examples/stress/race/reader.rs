@@ -351,7 +351,9 @@ fn kind_of_meta(meta: &Metadata) -> Option<Kind> {
 
 /// The names in an open directory (without `.` and `..`).
 fn list(dir: &File) -> Checked<Vec<String>> {
-    let dup = dir.try_clone().map_err(|e| unexpected("dup (a directory)", e))?;
+    let dup = dir
+        .try_clone()
+        .map_err(|e| unexpected("dup (a directory)", e))?;
     let mut d =
         nix::dir::Dir::from_fd(dup.into()).map_err(|e| Failure(format!("fdopendir: {e}")))?;
     let mut names = Vec::new();
