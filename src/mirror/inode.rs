@@ -274,21 +274,7 @@ impl Store {
                 generation
             }
             None => {
-                inner.nodes.insert(
-                    id,
-                    Node {
-                        host,
-                        kind,
-                        generation: 0,
-                        parent,
-                        name: Some(name.to_owned()),
-                        aliases: Vec::new(),
-                        lookups: 1,
-                        children: 0,
-                        opened: None,
-                    },
-                );
-                inner.add_child(parent);
+                inner.insert_new(id, host, kind, parent, Some(name.to_owned()));
                 0
             }
         };
@@ -335,21 +321,7 @@ impl Store {
                 generation
             }
             None => {
-                inner.nodes.insert(
-                    id,
-                    Node {
-                        host,
-                        kind,
-                        generation: 0,
-                        parent,
-                        name: None,
-                        aliases: Vec::new(),
-                        lookups: 1,
-                        children: 0,
-                        opened: None,
-                    },
-                );
-                inner.add_child(parent);
+                inner.insert_new(id, host, kind, parent, None);
                 0
             }
         };
@@ -494,6 +466,30 @@ impl Inner {
         } else {
             self.ids.id_for(host)
         }
+    }
+
+    /// A node seen for the first time: one kernel reference, a child of `parent`.
+    fn insert_new(
+        &mut self,
+        id: u64,
+        host: HostId,
+        kind: FileType,
+        parent: u64,
+        name: Option<OsString>,
+    ) {
+        let node = Node {
+            host,
+            kind,
+            generation: 0,
+            parent,
+            name,
+            aliases: Vec::new(),
+            lookups: 1,
+            children: 0,
+            opened: None,
+        };
+        self.nodes.insert(id, node);
+        self.add_child(parent);
     }
 
     fn add_child(&mut self, parent: u64) {
