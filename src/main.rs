@@ -91,15 +91,7 @@ fn gentoo_main(invocation: &Invocation) -> i32 {
         .context("cannot read the current directory")
         .and_then(|cwd| {
             let host = HostFacts::gather(&caller);
-            let gentoo = GentooRun::new(&launch, &caller, &conf, &host, &cwd);
-            if let Some(log) = &gentoo.debug_log {
-                eprintln!(
-                    "fusebox-run: warning: SANDBOX_DEBUG: the debug log ({}) is not written \
-                     yet; FUSEBOX_OPTS=\"--trace FILE\" records every operation",
-                    log.display()
-                );
-            }
-            gentoo.into_config(options, cwd)
+            GentooRun::new(&launch, &caller, &conf, &host, &cwd).into_config(options, cwd)
         }))
 }
 

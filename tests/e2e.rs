@@ -1541,6 +1541,7 @@ e2e_tests! {
         gentoo_live_subshell_scope,
         gentoo_live_no_escape,
         gentoo_live_declarations_follow_the_lock,
+        gentoo_debug_log,
         // Real Portage (tests/e2e/portage.rs).
         portage_clean_ebuild_installs,
         portage_writes_outside_fail_the_phase,

@@ -23,6 +23,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::Violation;
+use crate::policy::Verdict;
 
 /// Gentoo's `SB_MAX_STRING_LEN`: the verbose line pads `name:` to one more than this.
 const SB_MAX_STRING_LEN: usize = 18;
@@ -44,13 +45,34 @@ pub fn log_header() -> String {
 /// One violation's block, exactly as written to the log: paths as their raw bytes, as
 /// Gentoo writes them (a path need not be UTF-8).
 pub fn log_entry_bytes(v: &Violation) -> Vec<u8> {
+    // The main log holds only denials.
+    block_bytes(v, Status::Deny)
+}
+
+/// The `S:` of a block: whether the access went ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Allow,
+    Deny,
+}
+
+/// One block of the debug log (`SANDBOX_DEBUG_LOG`), which holds every checked access
+/// in the violation log's format. A predicted write is `allow` there, as in Gentoo's
+/// (`check_syscall` marks an access denied only when it is to be shown).
+pub fn debug_entry_bytes(v: &Violation, status: Status) -> Vec<u8> {
+    block_bytes(v, status)
+}
+
+fn block_bytes(v: &Violation, status: Status) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + v.cmdline.len() + 3 * v.abs.as_os_str().len());
     // The leading newline is Gentoo's separator: it follows the header or the previous
     // block's final newline, leaving a blank line.
     out.extend_from_slice(b"\nF: ");
     out.extend_from_slice(v.op.as_bytes());
-    // The main log holds only denials; Gentoo writes `allow` only to its debug log.
-    out.extend_from_slice(b"\nS: deny\nP: ");
+    out.extend_from_slice(match status {
+        Status::Allow => b"\nS: allow\nP: ",
+        Status::Deny => b"\nS: deny\nP: ",
+    });
     out.extend_from_slice(v.path.as_os_str().as_bytes());
     out.extend_from_slice(b"\nA: ");
     out.extend_from_slice(v.abs.as_os_str().as_bytes());
@@ -99,10 +121,25 @@ pub fn summary(log_path: &Path, log_text: &str) -> String {
 /// The line printed for each violation in verbose mode (Gentoo's `SANDBOX_VERBOSE`, its
 /// default), newline included. `path` is the absolute (not canonical) path.
 pub fn denied_line(op: &str, path: &Path) -> String {
+    access_line("DENIED", op, path)
+}
+
+/// The line printed in verbose mode for each access that went ahead (`ALLOWED`) or
+/// was predicted (`PREDICTED`) while `SANDBOX_DEBUG` is on.
+pub fn debug_line(verdict: Verdict, op: &str, path: &Path) -> String {
+    let word = match verdict {
+        Verdict::Allow => "ALLOWED",
+        Verdict::Predict => "PREDICTED",
+        Verdict::Deny => "DENIED",
+    };
+    access_line(word, op, path)
+}
+
+fn access_line(word: &str, op: &str, path: &Path) -> String {
     // Gentoo's `%*s` with a width of `SB_MAX_STRING_LEN + 1 - strlen(func)`; a negative
     // width in printf pads by its magnitude.
     let width = (SB_MAX_STRING_LEN + 1).abs_diff(op.len());
-    format!(" * ACCESS DENIED:  {op}:{:width$}{}\n", "", path.display())
+    format!(" * ACCESS {word}:  {op}:{:width$}{}\n", "", path.display())
 }
 
 #[cfg(test)]
@@ -191,6 +228,33 @@ C: sh -c echo > '/etc/x y'
             b"\nF: unlink\nS: deny\nP: /tmp/\xff\nA: /tmp/\xff\nR: /tmp/\xff\nC: rm \n".to_vec()
         );
         assert!(log_entry(&v).contains("P: /tmp/\u{fffd}\n"));
+    }
+
+    #[test]
+    fn debug_entries_say_allow_or_deny() {
+        let v = Violation::new(Op::OpenRd, "/etc/passwd".into(), "cat /etc/passwd ".into());
+        assert_eq!(
+            String::from_utf8(debug_entry_bytes(&v, Status::Allow)).unwrap(),
+            "\nF: open_rd\nS: allow\nP: /etc/passwd\nA: /etc/passwd\nR: /etc/passwd\n\
+             C: cat /etc/passwd \n"
+        );
+        assert_eq!(debug_entry_bytes(&v, Status::Deny), log_entry_bytes(&v));
+    }
+
+    #[test]
+    fn debug_lines_are_padded_like_denied_ones() {
+        assert_eq!(
+            debug_line(Verdict::Allow, "open_rd", Path::new("/etc/passwd")),
+            " * ACCESS ALLOWED:  open_rd:            /etc/passwd\n"
+        );
+        assert_eq!(
+            debug_line(Verdict::Predict, "mkdir", Path::new("/home/me/.cache")),
+            " * ACCESS PREDICTED:  mkdir:              /home/me/.cache\n"
+        );
+        assert_eq!(
+            debug_line(Verdict::Deny, "mkdir", Path::new("/usr/foo")),
+            denied_line("mkdir", Path::new("/usr/foo"))
+        );
     }
 
     #[test]

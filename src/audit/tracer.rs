@@ -1,15 +1,16 @@
-//! `--trace FILE`: the trace is written by a thread of its own, so a traced build pays
-//! one allocation and a channel send per operation, never a write(2) or a read of /proc.
+//! `--trace FILE`, and Gentoo's debug log (`SANDBOX_DEBUG`): each is written by a thread
+//! of its own, so a traced build pays one allocation and a channel send per operation,
+//! never a write(2) or a read of /proc.
 
 use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
 use std::sync::{Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{HostFile, Op, TraceEvent, gentoo, trace_line};
+use super::{HostFile, Op, TraceEvent, Violation, gentoo, trace_line};
 use crate::policy::Verdict;
 
 /// How many events may wait for the writer before a FUSE thread waits for it in turn.
@@ -41,14 +42,35 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Starts the writer thread for `file` (created or truncated now).
+    /// Starts the writer thread of the JSON-lines trace `file` (created or truncated
+    /// now).
     pub fn start(file: &HostFile) -> std::io::Result<Tracer> {
         use nix::fcntl::OFlag;
         let out = file.open(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC, 0o644)?;
+        let mut sink = JsonLines(BufWriter::with_capacity(1 << 16, out));
+        Self::spawn("trace", move |events| write_all(events, &mut sink))
+    }
+
+    /// Starts the writer thread of Gentoo's debug log `file`: every event is a block
+    /// of the violation log's format (see [`DebugLog`]), and with `verbose` also an
+    /// `ACCESS ALLOWED`/`PREDICTED` line on stderr (denials print theirs already).
+    pub fn start_debug_log(file: HostFile, verbose: bool) -> std::io::Result<Tracer> {
+        let mut sink = DebugLog {
+            file,
+            out: None,
+            verbose,
+        };
+        Self::spawn("debug-log", move |events| write_all(events, &mut sink))
+    }
+
+    fn spawn(
+        name: &str,
+        write: impl FnOnce(Receiver<Traced>) + Send + 'static,
+    ) -> std::io::Result<Tracer> {
         let (queue, events) = sync_channel(QUEUE);
         let writer = std::thread::Builder::new()
-            .name("trace".into())
-            .spawn(move || write_all(events, BufWriter::with_capacity(1 << 16, out)))?;
+            .name(name.into())
+            .spawn(move || write(events))?;
         Ok(Tracer {
             queue: Mutex::new(Some(queue)),
             writer: Mutex::new(Some(writer)),
@@ -82,25 +104,124 @@ impl Tracer {
     }
 }
 
-fn write_all(events: Receiver<Traced>, mut out: impl Write) {
+/// Where a writer thread puts events.
+trait Sink {
+    fn write(&mut self, event: &Traced, cmdline: &str) -> std::io::Result<()>;
+    fn flush(&mut self) -> std::io::Result<()>;
+    /// What the error message calls it.
+    fn name(&self) -> &'static str;
+}
+
+/// Writes each event as it comes, and flushes whenever the queue runs dry: what a
+/// reader of the file sees lags the build only while the build is busy.
+fn write_all(events: Receiver<Traced>, sink: &mut impl Sink) {
     let mut cmdlines = Cmdlines::default();
-    for e in events {
+    loop {
+        let event = match events.try_recv() {
+            Ok(event) => event,
+            Err(TryRecvError::Empty) => {
+                let _ = sink.flush();
+                match events.recv() {
+                    Ok(event) => event,
+                    Err(_) => break,
+                }
+            }
+            Err(TryRecvError::Disconnected) => break,
+        };
+        let cmdline = cmdlines.get(event.pid, event.op == Op::Execve);
+        if let Err(e) = sink.write(&event, cmdline) {
+            eprintln!(
+                "fusebox-run: cannot write the {}: {e}; it stops here",
+                sink.name()
+            );
+            return;
+        }
+    }
+    let _ = sink.flush();
+}
+
+/// `--trace`: one JSON object per line.
+struct JsonLines<W: Write>(W);
+
+impl<W: Write> Sink for JsonLines<W> {
+    fn write(&mut self, e: &Traced, cmdline: &str) -> std::io::Result<()> {
         let line = trace_line(&TraceEvent {
             time: e.time,
             pid: e.pid,
-            cmdline: cmdlines.get(e.pid, e.op == Op::Execve),
+            cmdline,
             op: e.op,
             path: &e.path,
             path2: e.path2.as_deref(),
             verdict: e.verdict,
             errno: e.errno,
         });
-        if out.write_all(line.as_bytes()).is_err() {
-            eprintln!("fusebox-run: cannot write the trace; it stops here");
-            return;
+        self.0.write_all(line.as_bytes())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+
+    fn name(&self) -> &'static str {
+        "trace"
+    }
+}
+
+/// Gentoo's debug log, written as Gentoo's `write_logfile` writes it: created, header
+/// first, at the first entry (a stale one was removed at start), then appended to.
+/// Each judged path is one block (a rename's two paths, two blocks).
+struct DebugLog {
+    file: HostFile,
+    out: Option<BufWriter<std::fs::File>>,
+    verbose: bool,
+}
+
+impl DebugLog {
+    fn out(&mut self) -> std::io::Result<&mut BufWriter<std::fs::File>> {
+        use nix::fcntl::OFlag;
+        if self.out.is_none() {
+            let fresh = self.file.stat()?.is_none();
+            let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
+            let mut out = BufWriter::with_capacity(1 << 16, self.file.open(flags, 0o644)?);
+            if fresh {
+                out.write_all(gentoo::log_header().as_bytes())?;
+            }
+            self.out = Some(out);
+        }
+        Ok(self.out.as_mut().expect("opened above"))
+    }
+}
+
+impl Sink for DebugLog {
+    fn write(&mut self, e: &Traced, cmdline: &str) -> std::io::Result<()> {
+        let status = match e.verdict {
+            Verdict::Deny => gentoo::Status::Deny,
+            Verdict::Allow | Verdict::Predict => gentoo::Status::Allow,
+        };
+        for path in std::iter::once(&e.path).chain(e.path2.as_ref()) {
+            let entry = Violation::new(e.op, path.clone(), cmdline.to_owned());
+            self.out()?
+                .write_all(&gentoo::debug_entry_bytes(&entry, status))?;
+            if self.verbose && e.verdict != Verdict::Deny {
+                eprint!(
+                    "{}",
+                    gentoo::debug_line(e.verdict, e.op.gentoo_name(), path)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.out {
+            Some(out) => out.flush(),
+            None => Ok(()),
         }
     }
-    let _ = out.flush();
+
+    fn name(&self) -> &'static str {
+        "debug log"
+    }
 }
 
 /// Command lines by pid, read from /proc (the host's: the daemon's PID namespace).

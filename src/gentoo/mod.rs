@@ -32,7 +32,7 @@ use crate::policy::List;
 use crate::supervisor::EnvChange;
 use argv::Launch;
 use conf::{ConfFiles, list_key};
-use env::{ACTIVE_VALUE, Environment, HostFacts, Switch, split_list};
+use env::{ACTIVE_VALUE, Environment, HostFacts, split_list};
 use live::{LiveLaunch, Vars};
 
 /// The name that makes fusebox behave as Gentoo's sandbox when it is run under it.
@@ -177,8 +177,6 @@ pub struct GentooRun {
     /// process (see [`live`]).
     pub live: LiveLaunch,
     pub log: PathBuf,
-    /// The debug log, when `SANDBOX_DEBUG` is on (not written yet).
-    pub debug_log: Option<PathBuf>,
     /// `SANDBOX_VERBOSE`: each violation printed as it happens (on unless turned off).
     pub verbose: bool,
     /// Portage's IPC directory (`${PORTAGE_BUILDDIR}/.ipc`): its FIFOs connect ebuild
@@ -278,7 +276,6 @@ impl GentooRun {
         }
         set(&mut view, "BASH_ENV", live::bashrc::path().into());
         let verbose = view.switch("SANDBOX_VERBOSE").or(true);
-        let debug = view.switch("SANDBOX_DEBUG") == Switch::On;
         if !(interactive && work_dir.is_some()) {
             changes.push(("SANDBOX_WORKDIR".into(), None));
         }
@@ -306,9 +303,9 @@ impl GentooRun {
             live: LiveLaunch {
                 vars,
                 cwd: cwd.to_path_buf(),
+                debug_log,
             },
             log,
-            debug_log: debug.then_some(debug_log),
             verbose,
             portage_ipc: caller
                 .get("PORTAGE_BUILDDIR")
@@ -511,7 +508,7 @@ mod tests {
         assert!(entries(&r, List::Deny).is_empty());
         assert_eq!(r.log, Path::new("/var/tmp/portage/a/b-1/temp/sandbox.log"));
         assert!(r.verbose);
-        assert_eq!(r.debug_log, None);
+        assert_eq!(r.live.vars.debug.as_deref(), Some(OsStr::new("0")));
         assert_eq!(exported(&r, "SANDBOX_ON"), Some(OsStr::new("1")));
         assert_eq!(
             exported(&r, "SANDBOX_ACTIVE"),
@@ -591,14 +588,12 @@ mod tests {
         };
         let r = make(&[]);
         assert!(!r.verbose);
-        assert_eq!(
-            r.debug_log,
-            Some(PathBuf::from("/tmp/sandbox-debug-77.log"))
-        );
+        assert_eq!(r.live.vars.debug.as_deref(), Some(OsStr::new("yes")));
+        assert_eq!(r.live.debug_log, PathBuf::from("/tmp/sandbox-debug-77.log"));
         assert_eq!(exported(&r, "SANDBOX_VERBOSE"), Some(OsStr::new("no")));
         let r = make(&[("SANDBOX_VERBOSE", "1"), ("SANDBOX_DEBUG", "0")]);
         assert!(r.verbose);
-        assert_eq!(r.debug_log, None);
+        assert_eq!(r.live.vars.debug.as_deref(), Some(OsStr::new("0")));
         assert_eq!(exported(&r, "SANDBOX_VERBOSE"), None);
     }
 

@@ -47,6 +47,8 @@ pub struct MirrorOptions {
     pub auditor: Arc<crate::audit::Auditor>,
     /// Receives every judged operation (`--trace`).
     pub tracer: Option<Arc<crate::audit::Tracer>>,
+    /// Gentoo mode: receives what processes with `SANDBOX_DEBUG` on had judged.
+    pub debug_log: Option<Arc<crate::audit::Tracer>>,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
     pub ownership: Ownership,
     /// How long the kernel may cache answers (`--cache-ttl`), and the paths never cached.

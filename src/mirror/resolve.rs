@@ -179,6 +179,8 @@ pub struct Resolver {
     policy: Arc<SharedPolicy>,
     auditor: Arc<Auditor>,
     tracer: Option<Arc<Tracer>>,
+    /// Gentoo mode's debug log: what processes with `SANDBOX_DEBUG` on had judged.
+    debug_log: Option<Arc<Tracer>>,
     /// The mirror path of the root fd: policy paths are `prefix` + the path below it.
     prefix: PathBuf,
     ownership: Ownership,
@@ -208,6 +210,7 @@ impl Resolver {
             policy: opts.policy,
             auditor: opts.auditor,
             tracer: opts.tracer,
+            debug_log: opts.debug_log,
             prefix,
             ownership: opts.ownership,
             freshness: opts.freshness,
@@ -325,8 +328,11 @@ impl Resolver {
                 journal,
             } => (op, caller, journal),
         };
-        let verdict = self.verdict(op, path, caller);
+        let (verdict, debug) = self.verdict(op, path, caller);
         note(journal, op, path, verdict);
+        if debug {
+            self.debug_log(op, path, caller, verdict);
+        }
         match verdict {
             Verdict::Allow => Ok(()),
             Verdict::Predict => Err(Errno::EACCES),
@@ -335,13 +341,13 @@ impl Resolver {
         }
     }
 
-    /// The policy's verdict on `op` at `path`. In Gentoo mode, by the caller's own
-    /// lists together with fusebox's, and nothing is refused while the caller has
-    /// checking off (`SANDBOX_ON=0`), as in Gentoo's sandbox. An exec is judged by
-    /// the state of the program that makes it.
-    fn verdict(&self, op: Op, path: &Path, caller: Caller) -> Verdict {
+    /// The policy's verdict on `op` at `path`, and whether the caller wants it in the
+    /// debug log. In Gentoo mode, by the caller's own lists together with fusebox's,
+    /// and nothing is refused while the caller has checking off (`SANDBOX_ON=0`), as
+    /// in Gentoo's sandbox. An exec is judged by the state of the program that makes it.
+    fn verdict(&self, op: Op, path: &Path, caller: Caller) -> (Verdict, bool) {
         let Some(live) = &self.live else {
-            return self.policy.check(op.access(), path);
+            return (self.policy.check(op.access(), path), false);
         };
         let request = match op {
             Op::Execve => Request::Exec,
@@ -349,9 +355,25 @@ impl Resolver {
         };
         let state = live.state_for(caller.pid, request);
         if !state.on {
-            return Verdict::Allow;
+            return (Verdict::Allow, false);
         }
-        self.policy.check_with(&state.policy, op.access(), path)
+        let verdict = self.policy.check_with(&state.policy, op.access(), path);
+        (verdict, state.debug)
+    }
+
+    /// Queues one judged path for the debug log.
+    fn debug_log(&self, op: Op, path: &Path, caller: Caller, verdict: Verdict) {
+        if let Some(log) = &self.debug_log {
+            log.send(Traced {
+                time: std::time::SystemTime::now(),
+                pid: caller.pid,
+                op,
+                path: path.to_owned(),
+                path2: None,
+                verdict,
+                errno: 0,
+            });
+        }
     }
 
     /// The policy as `caller` is judged by, as policy-file text (what the control

@@ -39,7 +39,7 @@ pub fn run(config: &Config) -> Result<i32> {
     let me = Ids::current();
     //    The policy (realpaths) and the files we report to, likewise as the host sees them.
     let policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let reports = Reports::open(config)?;
+    let mut reports = Reports::open(config)?;
     let method = fuse_mount::choose(config.mount_helper)?;
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
@@ -88,6 +88,7 @@ pub fn run(config: &Config) -> Result<i32> {
     //    namespace: the build can neither see, signal nor ptrace them.
     let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
     let tracer = reports.start_tracer()?;
+    let debug_log = reports.start_debug_log(config.verbose)?;
     serve_mirror(
         MirrorOptions {
             root,
@@ -95,6 +96,7 @@ pub fn run(config: &Config) -> Result<i32> {
             policy: Arc::new(shared_policy(policy, config.lock)),
             auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
+            debug_log: debug_log.clone(),
             ownership: ownership(method, me),
             freshness: Freshness::new(config.cache_ttl, reports.written_during_build.clone()),
             live: config.live.clone().map(|launch| LiveOptions {
@@ -114,7 +116,7 @@ pub fn run(config: &Config) -> Result<i32> {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
     }
-    reports.finish(tracer, &config.policy, code)
+    reports.finish([tracer, debug_log], &config.policy, code)
 }
 
 /// How the mirror shows host owners: a mount inside our user namespace (direct) can
@@ -135,7 +137,9 @@ struct Reports {
     auditor: Arc<Auditor>,
     learned: Option<HostFile>,
     trace: Option<HostFile>,
-    /// The files written on the host while the build runs (log, trace), which the
+    /// Gentoo mode's debug log (`SANDBOX_DEBUG_LOG`), until its writer starts.
+    debug_log: Option<HostFile>,
+    /// The files written on the host while the build runs (logs, trace), which the
     /// kernel must not cache: the build may look at them.
     written_during_build: Vec<PathBuf>,
 }
@@ -150,9 +154,18 @@ impl Reports {
             Enforcement::Deny
         };
         let trace = host_file("--trace", config.trace.as_deref())?;
+        let debug_log = config.live.as_ref().map(|live| &live.debug_log);
+        let debug_log = host_file("SANDBOX_DEBUG_LOG", debug_log.map(PathBuf::as_path))?;
+        if let Some(file) = &debug_log {
+            // Gentoo's sandbox removes a stale one at start, whether debugging or not.
+            file.remove().with_context(|| {
+                format!("cannot remove the old debug log {}", file.path().display())
+            })?;
+        }
         let written_during_build = [
             log.real_path(),
             trace.as_ref().and_then(HostFile::real_path),
+            debug_log.as_ref().and_then(HostFile::real_path),
         ]
         .into_iter()
         .flatten()
@@ -161,6 +174,7 @@ impl Reports {
             auditor: Arc::new(Auditor::new(log, config.verbose, enforcement)),
             learned: host_file("--learn", config.learn.as_deref())?,
             trace,
+            debug_log,
             written_during_build,
         })
     }
@@ -175,16 +189,28 @@ impl Reports {
         Ok(Some(Arc::new(tracer)))
     }
 
-    /// After the build: the trace on disk, the learned policy written, the summary
-    /// printed; the exit code, 1 instead of 0 when there were violations.
+    /// Starts the debug log's writer thread (Gentoo mode), which prints the verbose
+    /// `ACCESS ALLOWED` lines too when `verbose`.
+    fn start_debug_log(&mut self, verbose: bool) -> Result<Option<Arc<Tracer>>> {
+        let Some(file) = self.debug_log.take() else {
+            return Ok(None);
+        };
+        let path = file.path().to_owned();
+        let writer = Tracer::start_debug_log(file, verbose)
+            .with_context(|| format!("cannot write the debug log {}", path.display()))?;
+        Ok(Some(Arc::new(writer)))
+    }
+
+    /// After the build: the trace and debug log on disk, the learned policy written,
+    /// the summary printed; the exit code, 1 instead of 0 when there were violations.
     fn finish(
         self,
-        tracer: Option<Arc<Tracer>>,
+        writers: [Option<Arc<Tracer>>; 2],
         policy: &[(List, PathBuf)],
         code: i32,
     ) -> Result<i32> {
-        if let Some(tracer) = tracer {
-            tracer.finish();
+        for writer in writers.into_iter().flatten() {
+            writer.finish();
         }
         if let Some(file) = &self.learned {
             write_learned_policy(file, policy, &self.auditor)?;

@@ -186,6 +186,11 @@ impl BuildArea {
     /// the SANDBOX_* variables; `ALLOWED` and `OUTSIDE` in the script are replaced by
     /// the directories' paths.
     fn run(&self, h: Helper, script: &str) -> Out {
+        self.run_with(h, script, &[])
+    }
+
+    /// [`BuildArea::run`] with `env` set too.
+    fn run_with(&self, h: Helper, script: &str, env: &[(&str, &Path)]) -> Out {
         let script = script
             .replace("ALLOWED", s(&self.path("allowed")))
             .replace("OUTSIDE", s(&self.path("outside")));
@@ -196,8 +201,11 @@ impl BuildArea {
             .env_remove("FUSEBOX_OPTS")
             .env_remove("PORTAGE_TMPDIR")
             .env_remove("BASH_ENV");
-        for name in ["ACTIVE", "ON", "READ", "WRITE", "PREDICT", "DENY"] {
+        for name in ["ACTIVE", "ON", "READ", "WRITE", "PREDICT", "DENY", "DEBUG"] {
             sb = sb.env_remove(format!("SANDBOX_{name}"));
+        }
+        for (name, value) in env {
+            sb = sb.env(name, value);
         }
         sb.run_args(&["--gentoo", "-c", &script])
     }
@@ -424,4 +432,56 @@ exit 0
             "{declare} 2>/dev/null && echo declared || echo refused"
         ));
     assert_eq!(out.stdout_lines(), ["refused"], "{out}");
+}
+
+/// `SANDBOX_DEBUG`, switched on in the shell as Portage's ebuild.sh does (PORTAGE_DEBUG),
+/// writes every checked access of the processes that have it on to `SANDBOX_DEBUG_LOG`
+/// in the violation log's format, `allow` or `deny`, and prints `ACCESS ALLOWED` lines
+/// (verbose is Gentoo's default); a stale debug log is removed at start.
+pub fn gentoo_debug_log(h: Helper) {
+    let area = BuildArea::new();
+    let debug_log = area.path("debug.log");
+    std::fs::write(&debug_log, "stale\n").unwrap();
+    let out = area.run_with(
+        h,
+        r#"
+addwrite() { export SANDBOX_WRITE="${SANDBOX_WRITE}:$1"; }
+addwrite 'ALLOWED'
+echo a > 'ALLOWED/quiet'
+export SANDBOX_DEBUG=1
+echo b > 'ALLOWED/loud'
+cat 'ALLOWED/loud'
+touch 'OUTSIDE/refused' 2>/dev/null || echo touch-refused
+export SANDBOX_DEBUG=0
+cat 'ALLOWED/quiet'
+exit 0
+"#,
+        &[("SANDBOX_DEBUG_LOG", &debug_log)],
+    );
+    assert_eq!(out.stdout_lines(), ["b", "touch-refused", "a"], "{out}");
+    out.expect_code(1);
+    let text = std::fs::read_to_string(&debug_log).unwrap_or_default();
+    assert!(text.starts_with("VERSION 1.0\n"), "{text}");
+    assert!(!text.contains("stale"), "{text}");
+    let loud = area.path("allowed").join("loud");
+    let refused = area.path("outside").join("refused");
+    for (op, status, path, cmdline) in [
+        ("open_wr_creat", "allow", &loud, "/bin/bash -c"),
+        ("open_rd", "allow", &loud, "cat "),
+        ("open_wr_creat", "deny", &refused, "touch "),
+    ] {
+        let p = s(path);
+        let block = format!("F: {op}\nS: {status}\nP: {p}\nA: {p}\nR: {p}\nC: {cmdline}");
+        assert!(
+            text.contains(&block),
+            "no {block:?} in the debug log:\n{text}"
+        );
+    }
+    // Before the switch and after it, nothing.
+    let quiet = format!("P: {}", s(&area.path("allowed").join("quiet")));
+    assert!(!text.contains(&quiet), "{text}");
+    let allowed_line = format!("ACCESS ALLOWED:  open_rd:            {}", s(&loud));
+    assert!(out.stderr.contains(&allowed_line), "{out}");
+    // The violation log holds the denial alone.
+    assert_eq!(area.logged_paths(), [s(&refused)], "{}", area.log_text());
 }

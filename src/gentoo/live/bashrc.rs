@@ -30,11 +30,11 @@
 /// The file's text.
 pub const BASHRC: &str = r#"# fusebox (Gentoo mode): tells the sandbox when this shell's SANDBOX_* variables
 # change (see /dev/fusebox). Sourced through BASH_ENV; prints nothing.
-___fusebox_sb_seen="${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}"
+___fusebox_sb_seen="${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}|${SANDBOX_DEBUG-}"
 ___fusebox_sb_declare() {
 	___fusebox_sb_seen=$1
 	local ___fusebox_sb_v ___fusebox_sb_d=()
-	for ___fusebox_sb_v in SANDBOX_ON SANDBOX_ACTIVE SANDBOX_READ SANDBOX_WRITE SANDBOX_PREDICT SANDBOX_DENY; do
+	for ___fusebox_sb_v in SANDBOX_ON SANDBOX_ACTIVE SANDBOX_READ SANDBOX_WRITE SANDBOX_PREDICT SANDBOX_DENY SANDBOX_DEBUG; do
 		if [[ -n ${!___fusebox_sb_v+set} ]]; then
 			___fusebox_sb_d+=("${___fusebox_sb_v}=${!___fusebox_sb_v}")
 		fi
@@ -43,7 +43,7 @@ ___fusebox_sb_declare() {
 	return 0
 }
 set -o functrace
-trap '{ [[ -z ${___fusebox_sb_seen+set} || "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}" == "$___fusebox_sb_seen" ]] || ___fusebox_sb_declare "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}" || :; } 2>&-' DEBUG
+trap '{ [[ -z ${___fusebox_sb_seen+set} || "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}|${SANDBOX_DEBUG-}" == "$___fusebox_sb_seen" ]] || ___fusebox_sb_declare "${SANDBOX_ON-}|${SANDBOX_ACTIVE-}|${SANDBOX_READ-}|${SANDBOX_WRITE-}|${SANDBOX_PREDICT-}|${SANDBOX_DENY-}|${SANDBOX_DEBUG-}" || :; } 2>&-' DEBUG
 "#;
 
 /// Where the build finds it: `BASH_ENV`'s value.
@@ -199,6 +199,19 @@ echo after
         assert!(out.stderr.is_empty(), "{out:?}");
         assert_eq!(declared.len(), 1, "{declared:?}");
         assert_eq!(write_list(&declared[0]), None);
+    }
+
+    /// What Portage's pre_source_sandbox does with PORTAGE_DEBUG=1.
+    #[test]
+    fn a_debug_switch_is_declared() {
+        let dir = tempfile::tempdir().unwrap();
+        let script = "export SANDBOX_DEBUG=1\ntrue\n";
+        let (out, declared) = bash(dir.path(), script, &[ARMED]);
+        assert!(out.status.success(), "{out:?}");
+        let [Command::Declare(vars)] = declared.as_slice() else {
+            panic!("{declared:?}")
+        };
+        assert_eq!(vars.debug.as_deref(), Some(OsStr::new("1")));
     }
 
     #[test]

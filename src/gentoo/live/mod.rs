@@ -26,12 +26,14 @@ pub use settings::{Settings, Vars};
 pub use state::{Compiler, LiveState, Realpath};
 pub use table::{Lineage, Procs, Request, Table};
 
-/// What Gentoo mode hands the runner: the variables the command is launched with, and
-/// the directory relative list entries are taken from.
+/// What Gentoo mode hands the runner: the variables the command is launched with, the
+/// directory relative list entries are taken from, and the debug log
+/// (`SANDBOX_DEBUG_LOG`), written for processes that turn `SANDBOX_DEBUG` on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LiveLaunch {
     pub vars: Vars,
     pub cwd: PathBuf,
+    pub debug_log: PathBuf,
 }
 
 /// What the mirror needs to follow the build's processes.

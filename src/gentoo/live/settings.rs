@@ -1,4 +1,5 @@
-//! A process's Gentoo settings: `SANDBOX_ACTIVE`, `SANDBOX_ON` and the four lists, as
+//! A process's Gentoo settings: `SANDBOX_ACTIVE`, `SANDBOX_ON`, the four lists and
+//! `SANDBOX_DEBUG`, as
 //! its environment holds them ([`Vars`]) and as Gentoo's libsandbox keeps them for the
 //! process ([`Settings`]). Pure: no I/O.
 //!
@@ -16,13 +17,14 @@ use crate::policy::List;
 
 /// The variables a live process's settings are made of, in the order a declaration
 /// lists them.
-pub const NAMES: [&str; 6] = [
+pub const NAMES: [&str; 7] = [
     "SANDBOX_ON",
     "SANDBOX_ACTIVE",
     "SANDBOX_READ",
     "SANDBOX_WRITE",
     "SANDBOX_PREDICT",
     "SANDBOX_DENY",
+    "SANDBOX_DEBUG",
 ];
 
 /// What an environment (or a shell's declaration) says: each variable's value, `None`
@@ -34,6 +36,7 @@ pub struct Vars {
     pub active: Option<OsString>,
     /// READ, WRITE, PREDICT, DENY (the order of [`List::ALL`]).
     pub lists: [Option<OsString>; 4],
+    pub debug: Option<OsString>,
 }
 
 /// A variable name that is none of [`NAMES`].
@@ -86,6 +89,7 @@ impl Vars {
         match i {
             0 => &mut self.on,
             1 => &mut self.active,
+            6 => &mut self.debug,
             _ => &mut self.lists[i - 2],
         }
     }
@@ -114,6 +118,8 @@ pub struct Settings {
     /// READ, WRITE, PREDICT, DENY (the order of [`List::ALL`]); `None` for a list never
     /// set.
     pub lists: [Option<OsString>; 4],
+    /// `SANDBOX_DEBUG`: each checked operation is also written to the debug log.
+    pub debug: bool,
 }
 
 impl Settings {
@@ -121,6 +127,12 @@ impl Settings {
     /// on. When not, everything is allowed and nothing is logged.
     pub fn checking(&self) -> bool {
         self.active && self.on
+    }
+
+    /// Whether its checked operations go to the debug log (`check_syscall`: only a
+    /// checking process gets that far).
+    pub fn debugging(&self) -> bool {
+        self.checking() && self.debug
     }
 
     /// The raw value of `list`.
@@ -132,7 +144,7 @@ impl Settings {
     /// given the environment it passes (`env`).
     ///
     /// A process that checks puts back what `env` lacks (`sb_new_envp`): `SANDBOX_ON=1`,
-    /// `SANDBOX_ACTIVE` and its lists. The new program then starts from its environment
+    /// `SANDBOX_ACTIVE`, its lists and `SANDBOX_DEBUG`. The new program then starts from its environment
     /// alone: checking unless `SANDBOX_ON` is set to something else than on. One rule is
     /// stricter than Gentoo's: a checked process whose new program would not be
     /// active (`SANDBOX_ACTIVE=other`) keeps these settings: nobody leaves the
@@ -147,11 +159,14 @@ impl Settings {
                     theirs.clone_from(mine);
                 }
             }
+            env.debug
+                .get_or_insert_with(|| if self.debug { "1" } else { "0" }.into());
         }
         let next = Settings {
             active: env.active.as_deref() == Some(OsStr::new(ACTIVE_VALUE)),
             on: Switch::of(env.on.as_deref()) == Switch::On,
             lists: env.lists,
+            debug: Switch::of(env.debug.as_deref()) == Switch::On,
         };
         if self.checking() && !next.active {
             return self.clone();
@@ -174,6 +189,7 @@ impl Settings {
             active: self.active || vars.active.as_deref() == Some(OsStr::new(ACTIVE_VALUE)),
             on: Switch::of(vars.on.as_deref()).or(self.on),
             lists,
+            debug: Switch::of(vars.debug.as_deref()).or(self.debug),
         }
     }
 }
@@ -325,5 +341,30 @@ mod tests {
         assert_eq!(s.after_declaration(&Vars::default()), s);
         let inactive = Settings::default().after_declaration(&vars(&[("SANDBOX_ON", "1")]));
         assert!(!inactive.checking());
+    }
+
+    /// Portage's ebuild.sh exports SANDBOX_DEBUG=1 in the shell (PORTAGE_DEBUG=1); the
+    /// programs it runs keep it unless they say otherwise.
+    #[test]
+    fn debug_follows_the_same_rules() {
+        assert!(!launched().debugging());
+        let debugging = launched().after_declaration(&vars(&[("SANDBOX_DEBUG", "1")]));
+        assert!(debugging.debugging());
+        assert!(debugging.after_declaration(&Vars::default()).debugging());
+        assert!(debugging.after_exec(&Vars::default()).debugging());
+        let quiet = debugging.after_exec(&vars(&[("SANDBOX_DEBUG", "no")]));
+        assert!(!quiet.debugging() && quiet.checking());
+        // Only a checking process writes to the debug log.
+        let off = debugging.after_declaration(&vars(&[("SANDBOX_ON", "0")]));
+        assert!(off.debug && !off.debugging());
+        assert!(
+            !Settings::default()
+                .after_exec(&vars(&[("SANDBOX_DEBUG", "1")]))
+                .debugging()
+        );
+        assert_eq!(
+            Vars::from_environ(b"SANDBOX_DEBUG=yes\0").debug.as_deref(),
+            Some(OsStr::new("yes"))
+        );
     }
 }

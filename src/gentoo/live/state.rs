@@ -16,6 +16,8 @@ pub struct LiveState {
     pub on: bool,
     /// Its four lists as a policy (empty when not checking: nothing to match).
     pub policy: Policy,
+    /// Whether its checked operations also go to the debug log (`SANDBOX_DEBUG`).
+    pub debug: bool,
     /// What it was made from.
     pub settings: Settings,
 }
@@ -87,6 +89,7 @@ impl Compiler {
         LiveState {
             on: settings.checking(),
             policy,
+            debug: settings.debugging(),
             settings,
         }
     }
