@@ -1547,6 +1547,7 @@ e2e_tests! {
         portage_writes_outside_fail_the_phase,
         portage_addwrite_and_addpredict,
         portage_static_program_is_caught,
+        portage_fusebox_opts_isolate_the_network,
         policy_file_errors_are_setup_failures,
         policy_escape_hard_link_and_rename_into_build_dir,
         policy_escape_symlink_in_build_dir,

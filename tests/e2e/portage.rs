@@ -13,6 +13,7 @@
 //! | `app-misc/bad-redir-1` | `echo x >` outside, in the ebuild's shell | phase fails, one log block |
 //! | `app-misc/addwrite-1` | `addwrite` then writes; `addpredict` then writes | installed, empty log |
 //! | `app-misc/static-1` | a static busybox `touch`es outside | phase fails, one log block |
+//! | `app-misc/netcheck-1` | lists the network interfaces it sees | only `lo` with `--net none` |
 //!
 //! "Outside" is a directory under the test user's real home: writable on the host,
 //! in none of the sandbox's lists (Portage sets the phases' `HOME` to
@@ -167,12 +168,17 @@ fn install(h: Helper) -> Prefix {
         .to_string();
 
     // The sandbox: fusebox, with this helper (Portage passes no options of ours, so
-    // they come from sandbox.d).
+    // they come from sandbox.d), and for one helper without the network, as a Prefix
+    // user would isolate builds.
     std::os::unix::fs::symlink(bin(), eprefix.join("usr/bin/sandbox")).unwrap();
     std::fs::create_dir_all(eprefix.join("etc/sandbox.d")).unwrap();
     std::fs::write(
         eprefix.join("etc/sandbox.d/50fusebox"),
-        format!("FUSEBOX_OPTS=\"--mount-helper {}\"\n", h.name()),
+        format!(
+            "FUSEBOX_OPTS=\"--mount-helper {}{}\"\n",
+            h.name(),
+            if net_none(h) { " --net none" } else { "" }
+        ),
     )
     .unwrap();
 
@@ -280,6 +286,15 @@ src_install() {
 	einfo "predicted redirection: $?"
 	touch "${FBTEST_OUTSIDE}/addpredict/by-cmd"
 	einfo "predicted touch: $?"
+}
+"#,
+    ),
+    (
+        "netcheck",
+        r#"src_compile() {
+	# The network interfaces this process sees, by name (its network namespace's).
+	local names=$(sed -n 's/^ *\([^ :]*\):.*/\1/p' /proc/net/dev | LC_ALL=C sort | tr '\n' ' ')
+	einfo "interfaces: ${names}"
 }
 "#,
     ),
@@ -543,6 +558,40 @@ pub fn portage_static_program_is_caught(h: Helper) {
     let target = p.outside.join("static");
     let out = p.ebuild("static");
     assert_compile_failed_on(p, "static", &out, &target, &busybox);
+}
+
+/// Whether `h`'s Prefix gives fusebox `--net none` (in its sandbox.d).
+fn net_none(h: Helper) -> bool {
+    h == Helper::Fusermount3
+}
+
+/// The network interfaces of a `/proc/net/dev`, sorted, each followed by a space.
+fn interface_names(proc_net_dev: &str) -> String {
+    let mut names: Vec<&str> = proc_net_dev
+        .lines()
+        .filter_map(|l| l.split_once(':').map(|(name, _)| name.trim()))
+        .collect();
+    names.sort_unstable();
+    names.iter().map(|n| format!("{n} ")).collect()
+}
+
+/// fusebox's own options reach it from `${EPREFIX}/etc/sandbox.d`, which is where a
+/// Prefix user puts them (Portage passes neither make.conf's variables nor its
+/// caller's environment to `sandbox`): with `FUSEBOX_OPTS="… --net none"` the phases
+/// run in a network namespace of their own, with only `lo`; without it they see the
+/// host's interfaces.
+pub fn portage_fusebox_opts_isolate_the_network(h: Helper) {
+    let host = interface_names(&std::fs::read_to_string("/proc/net/dev").unwrap());
+    assert_ne!(
+        host, "lo ",
+        "the host has no interface but lo: nothing to tell apart"
+    );
+    let p = prefix(h);
+    let out = p.ebuild("netcheck");
+    assert_clean_install(p, "netcheck", &out);
+    let expected = if net_none(h) { "lo ".to_string() } else { host };
+    let line = format!("interfaces: {expected}");
+    assert!(output(&out).contains(&line), "no `{line}`\n{out}");
 }
 
 /// Whether the ELF file `path` names a program interpreter (PT_INTERP): a statically
