@@ -89,7 +89,7 @@ impl Auditor {
 
 /// `/proc/PID/cmdline` as Gentoo logs it. The daemon stays in the host PID namespace,
 /// where the FUSE request's pid is valid.
-fn command_line(pid: u32) -> String {
+pub fn command_line(pid: u32) -> String {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
         Ok(raw) => gentoo::cmdline_from_proc(&raw),
         Err(_) => gentoo::unreadable_cmdline(pid),

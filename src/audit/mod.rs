@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use crate::policy::Access;
 
-pub use auditor::{Auditor, Enforcement};
+pub use auditor::{Auditor, Enforcement, command_line};
 pub use gentoo::{
     cmdline_from_proc, denied_line, log_entry, log_entry_bytes, log_header, summary,
     unreadable_cmdline,

@@ -32,6 +32,10 @@ pub struct Traced {
     pub path2: Option<PathBuf>,
     pub verdict: Verdict,
     pub errno: i32,
+    /// The command line, when it was read as the op was judged (the debug log's: a
+    /// short-lived program may be gone before the writer gets to it); else the writer
+    /// reads it.
+    pub cmdline: Option<String>,
 }
 
 /// The sending side, shared by the FUSE threads.
@@ -128,7 +132,10 @@ fn write_all(events: Receiver<Traced>, sink: &mut impl Sink) {
             }
             Err(TryRecvError::Disconnected) => break,
         };
-        let cmdline = cmdlines.get(event.pid, event.op == Op::Execve);
+        let cmdline = match &event.cmdline {
+            Some(read) => read.as_str(),
+            None => cmdlines.get(event.pid, event.op == Op::Execve),
+        };
         if let Err(e) = sink.write(&event, cmdline) {
             eprintln!(
                 "fusebox-run: cannot write the {}: {e}; it stops here",

@@ -361,7 +361,8 @@ impl Resolver {
         (verdict, state.debug)
     }
 
-    /// Queues one judged path for the debug log.
+    /// Queues one judged path for the debug log, with the caller's command line read
+    /// now, as Gentoo's library reads it at each entry.
     fn debug_log(&self, op: Op, path: &Path, caller: Caller, verdict: Verdict) {
         if let Some(log) = &self.debug_log {
             log.send(Traced {
@@ -372,6 +373,7 @@ impl Resolver {
                 path2: None,
                 verdict,
                 errno: 0,
+                cmdline: Some(crate::audit::command_line(caller.pid)),
             });
         }
     }
@@ -444,6 +446,7 @@ impl Resolver {
                 path2: second.map(|s| s.path),
                 verdict,
                 errno,
+                cmdline: None,
             });
         }
     }
