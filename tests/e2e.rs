@@ -113,6 +113,14 @@ fn setup_failure_is_125(h: Helper) {
         .opt("x".repeat(100))
         .run(&["/bin/true"]);
     expect_setup_failure(&out);
+    // fusebox inside fusebox: said as such, not as a missing kernel module.
+    let inner = bin();
+    let out = Sandbox::new(h).run(&[inner.to_str().unwrap(), "--", "/bin/true"]);
+    expect_setup_failure(&out);
+    assert!(
+        out.stderr.contains("inside a fusebox sandbox"),
+        "the reason should say why\n{out}"
+    );
     // The mount itself fails: the direct helper opens $FUSEBOX_DEV_FUSE instead of /dev/fuse.
     if h == Helper::Direct {
         let out = Sandbox::new(h)

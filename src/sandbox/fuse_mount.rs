@@ -50,6 +50,12 @@ pub enum Method {
 /// Resolves `auto`: direct when /dev/fuse can be opened for reading and writing (what
 /// the kernel asks of the direct way), else fusermount3 when it is installed.
 pub fn choose(helper: MountHelper) -> Result<Method> {
+    if inside_fusebox() {
+        bail!(
+            "cannot start a sandbox inside a fusebox sandbox: its /dev has no FUSE device \
+             (hint: run the command directly; it is sandboxed already)"
+        );
+    }
     match helper {
         MountHelper::Direct => Ok(Method::Direct),
         MountHelper::Fusermount3 => Ok(Method::Fusermount3),
@@ -286,6 +292,25 @@ fn staging_parent() -> PathBuf {
         .unwrap_or_else(std::env::temp_dir)
 }
 
+/// Whether this process runs inside a fusebox sandbox: its `/` is a fusebox mirror.
+fn inside_fusebox() -> bool {
+    std::fs::read_to_string("/proc/self/mountinfo")
+        .is_ok_and(|info| root_fs_type(&info) == Some("fuse.fusebox"))
+}
+
+/// The filesystem type of the mount at `/` in a `/proc/PID/mountinfo` text: the last
+/// one listed, which covers the others (fields: id, parent, dev, root, mount point,
+/// options, optional fields, `-`, type, source, super options).
+fn root_fs_type(mountinfo: &str) -> Option<&str> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let (mount, fs) = line.split_once(" - ")?;
+            (mount.split(' ').nth(4)? == "/").then(|| fs.split(' ').next())?
+        })
+        .next_back()
+}
+
 /// Opens the FUSE device for reading and writing, close-on-exec.
 pub fn open_dev_fuse() -> std::io::Result<OwnedFd> {
     let file = OpenOptions::new()
@@ -315,4 +340,22 @@ pub fn make_private_recursive(path: &Path) -> Result<()> {
         None::<&str>,
     )
     .with_context(|| format!("cannot make {} private", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_root_mount_type_is_the_last_mount_at_slash() {
+        let host = "22 1 259:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw\n\
+                    23 22 0:21 / /proc rw,nosuid - proc proc rw\n";
+        assert_eq!(root_fs_type(host), Some("ext4"));
+        let sandbox = "22 1 259:1 / / rw - ext4 /dev/vda1 rw\n\
+                       40 22 0:50 / / rw,nosuid,nodev shared:9 master:1 - fuse.fusebox fusebox rw\n\
+                       41 40 0:51 / /proc rw - proc proc rw\n";
+        assert_eq!(root_fs_type(sandbox), Some("fuse.fusebox"));
+        assert_eq!(root_fs_type(""), None);
+        assert_eq!(root_fs_type("garbage\n"), None);
+    }
 }
