@@ -12,8 +12,12 @@
 #   --runs N        runs per command (default 5)
 #   --out FILE      Markdown results (default ./bench-results.md)
 #   --fusebox PATH  the binary (default target/release/fusebox-run, built if missing)
-#   --only NAME     run only this workload (repeatable): startup startup8 find headers
-#                   untar build rust memory
+#   --only NAME     run only this workload (repeatable): startup startup8 find find-cold
+#                   headers untar build rust memory
+#
+# find-cold drops the kernel's page, dentry and inode caches before each run, so it needs
+# the script to be started as root (a root helper drops them when the unprivileged run
+# asks, through a FIFO); as a normal user it is skipped.
 #
 # Sources for untar/build: the PyPI sdist of lupa (it vendors the Lua sources), fetched at
 # bench time from PyPI (pip download, else PyPI's JSON API); a generated C project of 150
@@ -41,6 +45,7 @@ INNER=0     # set when re-executed as the unprivileged user
 RUST_TOOLCHAIN=  # a Rust sysroot (bin/cargo, bin/rustc) for the `rust` workload
 RUST_SRC=        # fusebox's sources with vendored crates, for the `rust` workload
 SRC_DIR=    # --src-cache: where the fetched sources are kept between runs (inner only)
+DROP_DIR=   # --drop-caches: the FIFOs through which root drops the caches (inner only)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
@@ -58,6 +63,7 @@ parse_args() {
             --inner) INNER=1 ;;
             --rust-toolchain) RUST_TOOLCHAIN=${2:?}; shift ;;
             --rust-src) RUST_SRC=${2:?}; shift ;;
+            --drop-caches) DROP_DIR=${2:?}; shift ;;
             -h|--help) usage; exit 0 ;;
             *) die "unknown argument: $1 (see --help)" ;;
         esac
@@ -101,7 +107,9 @@ ensure_fusebox_binary() {
 }
 
 STAGE=
+DROPPER_PID=
 root_cleanup() {
+    if [ -n "$DROPPER_PID" ]; then kill -KILL "$DROPPER_PID" 2>/dev/null || true; fi
     if [ -n "$STAGE" ] && [ -d "$STAGE" ]; then
         # never across a mount: the inner run unmounts its own, lazily if it must
         { grep -F " $STAGE/" /proc/mounts || true; } | awk '{print $2}' | while read -r mp; do
@@ -133,6 +141,10 @@ run_as_unprivileged_user() {
         cp -al "$sysroot" "$STAGE/rust-toolchain" 2>/dev/null || cp -a "$sysroot" "$STAGE/rust-toolchain"
         args+=(--rust-toolchain "$STAGE/rust-toolchain" --rust-src "$STAGE/rust-src")
     fi
+    if wanted find-cold; then
+        start_cache_dropper "$STAGE/drop"
+        args+=(--drop-caches "$STAGE/drop")
+    fi
     chmod -R a+rX "$STAGE"
     chown "$BENCH_USER:" "$STAGE"
     [ "$SMOKE" = 1 ] && args+=(--smoke)
@@ -151,6 +163,24 @@ run_as_unprivileged_user() {
         say "results written to $OUT"
     fi
     exit "$status"
+}
+
+# Root: drops the page, dentry and inode caches each time the benchmark user writes a line
+# to DIR/request, then answers on DIR/done (for find-cold's --prepare).
+start_cache_dropper() {
+    local dir=$1
+    mkdir -p "$dir" && mkfifo "$dir/request" "$dir/done"
+    chown "$BENCH_USER:" "$dir/request" "$dir/done"
+    chmod 600 "$dir/request" "$dir/done"
+    (
+        while read -r _ < "$dir/request"; do
+            sync
+            echo 3 > /proc/sys/vm/drop_caches
+            echo dropped > "$dir/done"
+        done
+    ) &
+    DROPPER_PID=$!
+    disown "$DROPPER_PID"   # killed at exit: no "Killed" notice
 }
 
 # fusebox's own sources, crates vendored (crates.io), into $1; false (with a warning) when
@@ -317,6 +347,10 @@ write_workloads() {
     echo "find /usr -type f -printf '%s\n' > /dev/null 2>&1 || [ \$? -eq 1 ]" > "$wl/find.sh"
     echo "find /usr/include -type f -printf '%s\n' > /dev/null 2>&1 || [ \$? -eq 1 ]" > "$wl/find-small.sh"
     echo "find /usr/include -name '*.h' -exec cat {} + > /dev/null" > "$wl/headers.sh"
+    cp "$wl/find.sh" "$wl/find-cold.sh"
+    if [ -n "$DROP_DIR" ]; then
+        printf '%s\n' "echo drop > $DROP_DIR/request && read -r _ < $DROP_DIR/done" > "$wl/drop-caches.sh"
+    fi
     cat > "$wl/untar.sh" <<EOF
 set -e
 mkdir $WORK/untar && tar xzf $TARBALL -C $WORK/untar && rm -rf $WORK/untar
@@ -347,6 +381,7 @@ declare -A LABEL=(
     [startup]='start-up: `true`'
     [startup8]='start-up ×8 in parallel (`xargs -P8`)'
     [find]='metadata walk: `find /usr -type f` (warm)'
+    [find-cold]='metadata walk: `find /usr -type f` (cold: caches dropped before each run)'
     [find-small]='metadata walk: `find /usr/include -type f` (warm)'
     [headers]='small reads: `cat` all of /usr/include/**/*.h'
     [untar]='untar + `rm -rf` a source tarball'
@@ -362,6 +397,7 @@ bench() { # bench NAME: hyperfine over the runners that work
     args=(--runs "$RUNS" --export-json "$WORK/$name.json" --style basic)
     case $name in
         find|find-small|headers) [ "$SMOKE" = 1 ] || args+=(--warmup 1) ;;
+        find-cold) args+=(--prepare "sh $wl/drop-caches.sh") ;;
         untar) args+=(--prepare "rm -rf $WORK/untar") ;;
         build) args+=(--prepare "sh $wl/build-prepare.sh") ;;
         rust) args+=(--prepare "rm -rf $WORK/rust-target") ;;
@@ -510,8 +546,13 @@ run_benchmarks() {
     fi
     write_workloads
     local w
-    for w in startup startup8 find-small find headers untar build; do
-        wanted "$w" && bench "$w"
+    for w in startup startup8 find-small find find-cold headers untar build; do
+        wanted "$w" || continue
+        if [ "$w" = find-cold ] && [ -z "$DROP_DIR" ]; then
+            say "note: find-cold needs the script started as root (to drop the caches): skipped"
+            continue
+        fi
+        bench "$w"
     done
     if wanted rust; then
         if [ -f "$WORK/wl/rust.sh" ]; then bench rust; else say "note: no Rust toolchain or sources: rust skipped"; fi
