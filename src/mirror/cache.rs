@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fuser::{FopenFlags, InitFlags, KernelConfig};
-use nix::sys::statfs::{self, FsType};
+use nix::sys::stat::FileStat;
+use nix::sys::statfs::{self, FsType, Statfs};
 
 /// The default of `--cache-ttl`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
@@ -109,8 +110,25 @@ const PSEUDO_FILESYSTEMS: [FsType; 8] = [
     statfs::BPF_FS_MAGIC,
 ];
 
+/// The I/O mode for a regular file with stat `st`; `fs_type` asks for its
+/// filesystem's `statfs`, which only a filesystem without a block device needs.
+///
+/// Every pseudo filesystem is mounted without a device: its device number is an
+/// anonymous one (major 0), as tmpfs's, overlayfs's or btrfs's are. A filesystem on a
+/// block device is never one of them, so the files most builds read (on a disk) cost
+/// no fstatfs at open.
+pub fn file_io_for<E>(
+    st: &FileStat,
+    fs_type: impl FnOnce() -> Result<Statfs, E>,
+) -> Result<FileIo, E> {
+    if nix::sys::stat::major(st.st_dev) != 0 {
+        return Ok(FileIo::Cached { keep: false });
+    }
+    Ok(file_io_on(fs_type()?.filesystem_type()))
+}
+
 /// The I/O mode for a file on a filesystem of type `fs` (its `statfs` magic).
-pub fn file_io_for(fs: FsType) -> FileIo {
+fn file_io_on(fs: FsType) -> FileIo {
     if PSEUDO_FILESYSTEMS.contains(&fs) {
         FileIo::Direct
     } else {
