@@ -159,7 +159,13 @@ pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
 
 /// Capabilities asked of the kernel at init (each only if the kernel offers it).
 ///
-/// - READDIRPLUS (+AUTO): `ls -l` and `find` get attributes with the listing.
+/// - READDIRPLUS, always: `ls -l`, `find` and the path walks of compilers get the
+///   attributes and the names' entries with the listing. Not READDIRPLUS_AUTO: with
+///   it the kernel asks for attributes only at the start of a listing (or after
+///   lookups in the directory), so each name past the first reply buffer came bare
+///   and cost a lookup of its own when used: 25,000 of the 87,000 requests of a
+///   `find /usr`. The price: a listing nobody stats (`ls`, a glob) costs an fstatat
+///   per name on the host.
 /// - PARALLEL_DIROPS: lookups/readdirs in one directory may run concurrently; the
 ///   store and resolver are thread-safe.
 /// - ATOMIC_O_TRUNC: O_TRUNC arrives with the open (one `open_wr` judgment and one
@@ -178,7 +184,6 @@ pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
 ///   times), so `stat` would still show the bit the host has already removed.
 pub fn init_capabilities(config: &mut KernelConfig) {
     let wanted = InitFlags::FUSE_DO_READDIRPLUS
-        | InitFlags::FUSE_READDIRPLUS_AUTO
         | InitFlags::FUSE_PARALLEL_DIROPS
         | InitFlags::FUSE_ATOMIC_O_TRUNC
         | InitFlags::FUSE_CACHE_SYMLINKS;
