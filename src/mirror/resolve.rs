@@ -126,12 +126,20 @@ pub struct FileAt {
     pub path: PathBuf,
 }
 
-/// A directory node to resolve names in.
-struct ParentDir {
+/// A node to resolve names in, with the mirror path the policy judged.
+pub struct DirAt {
     fd: DirFd,
     host: HostId,
     /// Whether the node is a directory at all (names in anything else are ENOTDIR).
     is_dir: bool,
+    pub path: PathBuf,
+}
+
+impl DirAt {
+    /// The host identity of the directory.
+    pub fn host(&self) -> HostId {
+        self.host
+    }
 }
 
 #[derive(Debug)]
@@ -278,34 +286,25 @@ impl Resolver {
                 Ok(Resolved::Node(NodeAt { node, path }))
             }
             Target::Entry { parent, name } => {
-                let (chain, dir) = self.open_dir_node(parent)?;
-                let path = self.mirror_path(&chain, None);
-                self.child_in(&dir, &path, name, check).map(Resolved::Entry)
+                let dir = self.open_dir_node(parent)?;
+                self.child_of(&dir, name, check).map(Resolved::Entry)
             }
         }
     }
 
-    /// Resolves `name` in the already resolved directory `dir` and judges `access` to
-    /// it: [`Self::resolve_for`] of an entry, without re-opening the directory (for
-    /// readdirplus, which resolves every name of a listing).
-    pub fn child_of(&self, dir: &NodeAt, name: &OsStr, check: Check) -> OpResult<EntryAt> {
-        let parent = ParentDir {
-            fd: DirFd {
-                fd: dir.node.fd.clone(),
-            },
-            host: HostId::from_stat(&dir.node.stat),
-            is_dir: is_dir(&dir.node.stat),
-        };
-        self.child_in(&parent, &dir.path, name, check)
+    /// Node `id` as a directory to resolve names in, judged for `check`: for
+    /// readdirplus, which resolves every name of a listing in it. A cached directory
+    /// costs no syscall (see [`Self::open_dir_node`]).
+    pub fn dir(&self, id: u64, check: Check) -> OpResult<DirAt> {
+        let dir = self.open_dir_node(id)?;
+        self.judge(&dir.path, check)?;
+        Ok(dir)
     }
 
-    fn child_in(
-        &self,
-        dir: &ParentDir,
-        dir_path: &Path,
-        name: &OsStr,
-        check: Check,
-    ) -> OpResult<EntryAt> {
+    /// Resolves `name` in the already resolved directory `dir` and judges `access` to
+    /// it: [`Self::resolve_for`] of an entry, without re-opening the directory.
+    pub fn child_of(&self, dir: &DirAt, name: &OsStr, check: Check) -> OpResult<EntryAt> {
+        let dir_path = &dir.path;
         check_name(name)?;
         if !dir.is_dir {
             return Err(Errno::ENOTDIR);
@@ -322,9 +321,9 @@ impl Resolver {
         })
     }
 
-    /// Whether the directory with this stat has its contents hidden.
-    pub fn is_hidden(&self, st: &FileStat) -> bool {
-        self.hidden.contains(&HostId::from_stat(st))
+    /// Whether the directory `host` has its contents hidden.
+    pub fn is_hidden(&self, host: HostId) -> bool {
+        self.hidden.contains(&host)
     }
 
     /// Node `id`'s current host stat and its mirror path, judged for `check`: what
@@ -688,29 +687,35 @@ impl Resolver {
     /// Node `id`'s path and its host fd, to resolve names in it. A directory whose fd
     /// is cached costs no syscall: the fd was verified when it was opened and stays
     /// that object, and only directories are cached.
-    fn open_dir_node(&self, id: u64) -> OpResult<(Chain, ParentDir)> {
-        let _path = self.rebuilding_path();
-        let chain = self.store.chain(id)?;
+    fn open_dir_node(&self, id: u64) -> OpResult<DirAt> {
+        let (chain, dir) = {
+            let _path = self.rebuilding_path();
+            let chain = self.store.chain(id)?;
+            let dir = self.open_dir_chain(id, &chain)?;
+            (chain, dir)
+        };
+        let path = self.mirror_path(&chain, None);
+        Ok(DirAt {
+            fd: DirFd { fd: dir.0 },
+            host: dir.1,
+            is_dir: dir.2,
+            path,
+        })
+    }
+
+    /// [`Self::open_dir_node`]'s fd, identity and whether it is a directory.
+    fn open_dir_chain(&self, id: u64, chain: &Chain) -> OpResult<(Arc<OwnedFd>, HostId, bool)> {
         let cached = match chain.first() {
             None => Some((self.root.clone(), self.root_host)),
             Some(link) => self.dirs.get(id).map(|fd| (fd, link.host)),
         };
-        let dir = match cached {
-            Some((fd, host)) => ParentDir {
-                fd: DirFd { fd },
-                host,
-                is_dir: true,
-            },
+        Ok(match cached {
+            Some((fd, host)) => (fd, host, true),
             None => {
-                let node = self.open_chain(id, &chain)?;
-                ParentDir {
-                    host: HostId::from_stat(&node.stat),
-                    is_dir: is_dir(&node.stat),
-                    fd: DirFd { fd: node.fd },
-                }
+                let node = self.open_chain(id, chain)?;
+                (node.fd, HostId::from_stat(&node.stat), is_dir(&node.stat))
             }
-        };
-        Ok((chain, dir))
+        })
     }
 
     /// Opens node `id` (whose path is `chain`) from the nearest cached ancestor.
