@@ -182,6 +182,18 @@ pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
 ///   write (8% of a C build's requests), but on Linux 6.18 the kernel then keeps a
 ///   stale mode after a write cleared a setuid bit (it invalidates only size and
 ///   times), so `stat` would still show the bit the host has already removed.
+///
+/// Tried for speed and dropped (measured on a 2-core VM, see the git log):
+/// - Readdirplus entries with the long name TTL (fuser's reply has one TTL for both, so
+///   they get the short one; a patch of vendored fuser can split them): 148 → 75
+///   lookups in `find /usr`, and where a listing is used again after a second, the
+///   lookups only turned into getattrs, the attributes being 1 s old as well.
+/// - A negative entry for a name the host refuses (EACCES, e.g. `/root/x` in PATH):
+///   the build would see ENOENT instead (a shell says "command not found", exit 127,
+///   not "Permission denied", 126). The kernel caches no other error.
+/// - Answering OPEN or OPENDIR with ENOSYS (no open/release round trips): every open
+///   is judged by the policy (open_wr, execve), and the kernel would then keep cached
+///   contents and listings across opens without asking.
 pub fn init_capabilities(config: &mut KernelConfig) {
     let wanted = InitFlags::FUSE_DO_READDIRPLUS
         | InitFlags::FUSE_PARALLEL_DIROPS
