@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fuser::{FopenFlags, InitFlags, KernelConfig};
-use nix::sys::statfs::{self, FsType};
+use nix::sys::stat::FileStat;
+use nix::sys::statfs::{self, FsType, Statfs};
 
 /// The default of `--cache-ttl`.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
@@ -109,8 +110,25 @@ const PSEUDO_FILESYSTEMS: [FsType; 8] = [
     statfs::BPF_FS_MAGIC,
 ];
 
+/// The I/O mode for a regular file with stat `st`; `fs_type` asks for its
+/// filesystem's `statfs`, which only a filesystem without a block device needs.
+///
+/// Every pseudo filesystem is mounted without a device: its device number is an
+/// anonymous one (major 0), as tmpfs's, overlayfs's or btrfs's are. A filesystem on a
+/// block device is never one of them, so the files most builds read (on a disk) cost
+/// no fstatfs at open.
+pub fn file_io_for<E>(
+    st: &FileStat,
+    fs_type: impl FnOnce() -> Result<Statfs, E>,
+) -> Result<FileIo, E> {
+    if nix::sys::stat::major(st.st_dev) != 0 {
+        return Ok(FileIo::Cached { keep: false });
+    }
+    Ok(file_io_on(fs_type()?.filesystem_type()))
+}
+
 /// The I/O mode for a file on a filesystem of type `fs` (its `statfs` magic).
-pub fn file_io_for(fs: FsType) -> FileIo {
+fn file_io_on(fs: FsType) -> FileIo {
     if PSEUDO_FILESYSTEMS.contains(&fs) {
         FileIo::Direct
     } else {
@@ -141,7 +159,13 @@ pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
 
 /// Capabilities asked of the kernel at init (each only if the kernel offers it).
 ///
-/// - READDIRPLUS (+AUTO): `ls -l` and `find` get attributes with the listing.
+/// - READDIRPLUS, always: `ls -l`, `find` and the path walks of compilers get the
+///   attributes and the names' entries with the listing. Not READDIRPLUS_AUTO: with
+///   it the kernel asks for attributes only at the start of a listing (or after
+///   lookups in the directory), so each name past the first reply buffer came bare
+///   and cost a lookup of its own when used: 25,000 of the 87,000 requests of a
+///   `find /usr`. The price: a listing nobody stats (`ls`, a glob) costs an fstatat
+///   per name on the host.
 /// - PARALLEL_DIROPS: lookups/readdirs in one directory may run concurrently; the
 ///   store and resolver are thread-safe.
 /// - ATOMIC_O_TRUNC: O_TRUNC arrives with the open (one `open_wr` judgment and one
@@ -158,9 +182,20 @@ pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
 ///   write (8% of a C build's requests), but on Linux 6.18 the kernel then keeps a
 ///   stale mode after a write cleared a setuid bit (it invalidates only size and
 ///   times), so `stat` would still show the bit the host has already removed.
+///
+/// Tried for speed and dropped (measured on a 2-core VM, see the git log):
+/// - Readdirplus entries with the long name TTL (fuser's reply has one TTL for both, so
+///   they get the short one; a patch of vendored fuser can split them): 148 → 75
+///   lookups in `find /usr`, and where a listing is used again after a second, the
+///   lookups only turned into getattrs, the attributes being 1 s old as well.
+/// - A negative entry for a name the host refuses (EACCES, e.g. `/root/x` in PATH):
+///   the build would see ENOENT instead (a shell says "command not found", exit 127,
+///   not "Permission denied", 126). The kernel caches no other error.
+/// - Answering OPEN or OPENDIR with ENOSYS (no open/release round trips): every open
+///   is judged by the policy (open_wr, execve), and the kernel would then keep cached
+///   contents and listings across opens without asking.
 pub fn init_capabilities(config: &mut KernelConfig) {
     let wanted = InitFlags::FUSE_DO_READDIRPLUS
-        | InitFlags::FUSE_READDIRPLUS_AUTO
         | InitFlags::FUSE_PARALLEL_DIROPS
         | InitFlags::FUSE_ATOMIC_O_TRUNC
         | InitFlags::FUSE_CACHE_SYMLINKS;

@@ -25,7 +25,7 @@ use nix::sys::socket::{
 };
 
 use super::userns::{Ids, write_maps};
-use super::watchdog::Watchdog;
+use super::watchdog::{NamespaceHolder, Watchdog};
 use crate::cli::{MountHelper, SharedPath};
 use crate::mirror::HostId;
 
@@ -88,8 +88,9 @@ pub struct MountedMirror {
 }
 
 enum Teardown {
-    /// The mount dies with fusebox's private mount namespace.
-    Nothing,
+    /// The mount dies with fusebox's private mount namespace, which the holder keeps
+    /// until fusebox-run has gone (see [`NamespaceHolder`]).
+    Direct { holder: NamespaceHolder },
     /// Unmount through the helper, then remove the staging directory.
     Fusermount3 {
         program: PathBuf,
@@ -102,7 +103,12 @@ impl MountedMirror {
     /// Unmounts (when the method needs it) and removes what was staged on the host.
     pub fn teardown(self) -> Result<()> {
         match self.teardown {
-            Teardown::Nothing => Ok(()),
+            Teardown::Direct { holder } => {
+                // Kept open until fusebox-run exits: closing it now would let the
+                // holder go first, and the teardown would be ours again.
+                std::mem::forget(holder);
+                Ok(())
+            }
             Teardown::Fusermount3 {
                 program,
                 staging,
@@ -172,14 +178,15 @@ fn mount_direct(me: Ids, shares: &[SharedPath]) -> Result<MountedMirror> {
     mount_fuse_fd(&fuse, &mountpoint, me).context(
         "cannot mount FUSE in the user namespace (Linux ≥ 4.18 needed; try --mount-helper fusermount3)",
     )?;
+    let holder = NamespaceHolder::spawn()?;
     Ok(MountedMirror {
-        daemon_fds: vec![fuse.as_raw_fd()],
+        daemon_fds: vec![fuse.as_raw_fd(), holder.fd()],
         fuse,
         mountpoint,
         hidden: Vec::new(),
         needs_userns: false,
         shares,
-        teardown: Teardown::Nothing,
+        teardown: Teardown::Direct { holder },
     })
 }
 

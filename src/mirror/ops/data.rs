@@ -4,14 +4,12 @@
 use std::os::fd::AsFd;
 
 use fuser::Errno;
-use nix::fcntl::{AT_FDCWD, FallocateFlags, OFlag, fallocate, openat};
-use nix::sys::stat::Mode;
+use nix::fcntl::{FallocateFlags, OFlag, fallocate};
 use nix::sys::statfs::fstatfs;
 use nix::sys::uio::{pread, pwrite};
 use nix::unistd::{Whence, fdatasync, fsync, lseek};
 
 use super::Call;
-use super::proc_fd_path;
 use crate::audit::Op;
 use crate::mirror::cache::{FileIo, file_io_for};
 use crate::mirror::errno::{HostResult, OpResult};
@@ -26,7 +24,8 @@ fn writes(flags: i32) -> bool {
 }
 
 /// The flags the host open gets: the build's, minus those the kernel has already
-/// handled (O_CREAT/O_EXCL/O_NOCTTY; O_NOFOLLOW, which would refuse the /proc reopen),
+/// handled (O_CREAT/O_EXCL/O_NOCTTY; O_NOFOLLOW: the mirror never follows the final
+/// name, and the /proc reopen must follow its magic link),
 /// minus O_DIRECT (FUSE buffers are not aligned for it), plus O_CLOEXEC.
 pub(crate) fn host_open_flags(flags: i32) -> OFlag {
     let strip = OFlag::O_CREAT
@@ -56,38 +55,24 @@ impl Call<'_> {
             false if flags & FMODE_EXEC != 0 => Op::Execve,
             false => Op::OpenRd,
         };
-        let at = self.res.node(id, self.check(op))?;
-        match at.node.stat.st_mode & libc::S_IFMT {
-            libc::S_IFREG => {}
-            libc::S_IFDIR => return Err(Errno::EISDIR),
-            libc::S_IFLNK => return Err(Errno::ELOOP),
-            // Special files are opened by the kernel itself, never through here.
-            _ => return Err(Errno::ENXIO),
-        }
-        // Reopen the verified object itself (never a name that could have changed).
-        let fd = openat(
-            AT_FDCWD,
-            proc_fd_path(at.node.fd.as_fd()).as_c_str(),
-            host_open_flags(flags),
-            Mode::empty(),
-        )
-        .host()?;
+        let at = self
+            .res
+            .open_file(id, self.check(op), host_open_flags(flags))?;
         let mode = if write && flags & libc::O_ACCMODE != libc::O_RDONLY {
             HandleMode::Write
         } else {
             HandleMode::Read
         };
-        let fs = fstatfs(fd.as_fd()).host()?.filesystem_type();
-        let io = match file_io_for(fs) {
+        let io = match file_io_for(&at.stat, || fstatfs(at.fd.as_fd())).host()? {
             FileIo::Cached { .. } => FileIo::Cached {
                 keep: self
                     .res
                     .store()
-                    .opened_unchanged(id, ContentVersion::of(&at.node.stat)),
+                    .opened_unchanged(id, ContentVersion::of(&at.stat)),
             },
             direct => direct,
         };
-        let fh = self.handles.insert(Handle::new(id, fd, mode, at.path));
+        let fh = self.handles.insert(Handle::new(id, at.fd, mode, at.path));
         Ok((fh, io))
     }
 

@@ -4,13 +4,13 @@
 //! before every getdents64, so a listing resumes exactly where the kernel asks, however
 //! the requests interleave.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsStr;
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
 
 use fuser::{Errno, FileType};
 use nix::fcntl::{AtFlags, OFlag, openat};
-use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
+use nix::sys::stat::{Mode, fstat, fstatat};
 use nix::unistd::{Whence, lseek};
 
 use super::Call;
@@ -23,14 +23,14 @@ use crate::mirror::resolve::Check;
 use crate::mirror::resolve::EntryOut;
 use crate::mirror::sys;
 
-/// One directory entry as read from the host.
+/// One directory entry as read from the host (its name borrowed from the buffer).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dirent {
+pub struct Dirent<'a> {
     pub ino: u64,
     /// The offset to resume after this entry.
     pub next: u64,
     pub d_type: u8,
-    pub name: OsString,
+    pub name: &'a OsStr,
 }
 
 /// What the reply buffer said when given an entry.
@@ -57,6 +57,12 @@ pub struct ListedPlus<'a> {
 }
 
 const GETDENTS_BUF: usize = 32 * 1024;
+
+thread_local! {
+    /// Each reader thread's getdents buffer, allocated (and zeroed) once: a new one per
+    /// request cost a 32 KiB memset, 2% of the daemon's time in a `find /usr`.
+    static GETDENTS: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; GETDENTS_BUF]);
+}
 
 impl Call<'_> {
     /// Opens a directory stream; returns the fh and whether the kernel may keep the
@@ -90,14 +96,15 @@ impl Call<'_> {
     ) -> OpResult<()> {
         let h = self.dir_handle(fh, id)?;
         let dir_st = fstat(h.fd()).host()?;
-        self.each_dirent(&h, &dir_st, offset, |d| {
-            let id = self.dirent_id(id, &dir_st, d);
+        let host = HostId::from_stat(&dir_st);
+        self.each_dirent(&h, host, offset, |d| {
+            let id = self.dirent_id(id, host, d);
             let kind = dirent_kind(&h, d)?;
             Ok(add(Listed {
                 id,
                 next: d.next,
                 kind,
-                name: &d.name,
+                name: d.name,
             }))
         })
     }
@@ -114,13 +121,16 @@ impl Call<'_> {
         let h = self.dir_handle(fh, id)?;
         // Judged at opendir; here it is only seen (traced) as one readdir, its names
         // looked up as a step of it.
-        let dir = self.res.node(id, self.seen(Op::Readdir))?;
-        let dir_st = dir.node.stat;
-        self.each_dirent(&h, &dir_st, offset, |d| {
-            if is_dot(&d.name) {
-                // Not looked up by the kernel: any attributes do, ino for show.
-                let mut attr = self.res.attr(id, &dir_st, FileType::Directory);
-                attr.ino = fuser::INodeNo(self.dirent_id(id, &dir_st, d));
+        let dir = self.res.dir(id, self.seen(Op::Readdir))?;
+        let host = dir.host();
+        self.each_dirent(&h, host, offset, |d| {
+            if is_dot(d.name) {
+                // Not looked up by the kernel: any attributes do (the directory's own,
+                // taken only for the listing's first reply), ino for show.
+                let mut attr = self
+                    .res
+                    .attr(id, &fstat(h.fd()).host()?, FileType::Directory);
+                attr.ino = fuser::INodeNo(self.dirent_id(id, host, d));
                 let entry = EntryOut {
                     attr,
                     generation: 0,
@@ -128,13 +138,13 @@ impl Call<'_> {
                 };
                 return Ok(add(ListedPlus {
                     next: d.next,
-                    name: &d.name,
+                    name: d.name,
                     entry,
                 }));
             }
             let entry = match self
                 .res
-                .child_of(&dir, &d.name, Check::Internal)
+                .child_of(&dir, d.name, Check::Internal)
                 .and_then(|e| self.res.lookup_at(id, &e))
             {
                 Ok(entry) => entry,
@@ -143,7 +153,7 @@ impl Call<'_> {
             };
             let fill = add(ListedPlus {
                 next: d.next,
-                name: &d.name,
+                name: d.name,
                 entry,
             });
             if fill == Fill::Full {
@@ -166,11 +176,11 @@ impl Call<'_> {
     fn each_dirent(
         &self,
         h: &Handle,
-        dir_st: &FileStat,
+        dir: HostId,
         offset: u64,
         mut f: impl FnMut(&Dirent) -> OpResult<Fill>,
     ) -> OpResult<()> {
-        if self.res.is_hidden(dir_st) {
+        if self.res.is_hidden(dir) {
             for d in dots().iter().skip(offset.min(2) as usize) {
                 if f(d)? == Fill::Full {
                     break;
@@ -181,28 +191,40 @@ impl Call<'_> {
         let _cursor = h.lock_cursor();
         let start = i64::try_from(offset).map_err(|_| Errno::EINVAL)?;
         lseek(h.fd(), start, Whence::SeekSet).host()?;
-        let mut buf = vec![0u8; GETDENTS_BUF];
-        loop {
-            let n = sys::getdents64(h.fd(), &mut buf).host()?;
-            if n == 0 {
-                return Ok(());
-            }
-            for d in parse_dirents(&buf[..n]) {
-                if f(&d)? == Fill::Full {
+        GETDENTS.with(|spare| {
+            // Never borrowed twice (no listing is read inside another), but a fresh
+            // buffer would do if it were.
+            let mut fresh = Vec::new();
+            let mut spare = spare.try_borrow_mut();
+            let buf = match spare.as_deref_mut() {
+                Ok(buf) => buf,
+                Err(_) => {
+                    fresh.resize(GETDENTS_BUF, 0);
+                    &mut fresh
+                }
+            };
+            loop {
+                let n = sys::getdents64(h.fd(), buf).host()?;
+                if n == 0 {
                     return Ok(());
                 }
+                for d in parse_dirents(&buf[..n]) {
+                    if f(&d)? == Fill::Full {
+                        return Ok(());
+                    }
+                }
             }
-        }
+        })
     }
 
     /// The node id an entry has this session: "." and ".." are the directory and its
     /// parent; other entries derive theirs from (directory's device, d_ino).
-    fn dirent_id(&self, dir_id: u64, dir_st: &FileStat, d: &Dirent) -> u64 {
+    fn dirent_id(&self, dir_id: u64, dir: HostId, d: &Dirent) -> u64 {
         match d.name.as_bytes() {
             b"." => dir_id,
             b".." => self.res.store().parent_of(dir_id).unwrap_or(ROOT_ID),
             _ => self.res.id_of(HostId {
-                dev: dir_st.st_dev,
+                dev: dir.dev,
                 ino: d.ino,
             }),
         }
@@ -220,7 +242,7 @@ fn dirent_kind(h: &Handle, d: &Dirent) -> OpResult<FileType> {
         libc::DT_CHR => FileType::CharDevice,
         libc::DT_BLK => FileType::BlockDevice,
         _ => {
-            let st = fstatat(h.fd(), d.name.as_os_str(), AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
+            let st = fstatat(h.fd(), d.name, AtFlags::AT_SYMLINK_NOFOLLOW).host()?;
             return kind_of_stat(&st);
         }
     };
@@ -232,23 +254,25 @@ fn is_dot(name: &OsStr) -> bool {
 }
 
 /// The whole listing of a hidden directory.
-fn dots() -> [Dirent; 2] {
-    let dot = |name: &str, next| Dirent {
+fn dots() -> [Dirent<'static>; 2] {
+    let dot = |name: &'static str, next| Dirent {
         ino: 0,
         next,
         d_type: libc::DT_DIR,
-        name: OsString::from(name),
+        name: OsStr::new(name),
     };
     [dot(".", 1), dot("..", 2)]
 }
 
 /// Parses `struct linux_dirent64` records: u64 ino, i64 off, u16 reclen, u8 type,
 /// NUL-terminated name. Stops at the first malformed record.
-pub fn parse_dirents(buf: &[u8]) -> Vec<Dirent> {
+pub fn parse_dirents(buf: &[u8]) -> impl Iterator<Item = Dirent<'_>> {
     const HEADER: usize = 19;
-    let mut out = Vec::new();
     let mut pos = 0;
-    while pos + HEADER <= buf.len() {
+    std::iter::from_fn(move || {
+        if pos + HEADER > buf.len() {
+            return None;
+        }
         let rec = &buf[pos..];
         let u64_at = |i: usize| {
             let mut b = [0u8; 8];
@@ -257,19 +281,19 @@ pub fn parse_dirents(buf: &[u8]) -> Vec<Dirent> {
         };
         let reclen = usize::from(u16::from_ne_bytes([rec[16], rec[17]]));
         if reclen < HEADER || pos + reclen > buf.len() {
-            break;
+            return None;
         }
         let name = &rec[HEADER..reclen];
         let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(name.len())];
-        out.push(Dirent {
+        let d = Dirent {
             ino: u64_at(0),
             next: u64_at(8),
             d_type: rec[18],
-            name: OsStr::from_bytes(name).to_owned(),
-        });
+            name: OsStr::from_bytes(name),
+        };
         pos += reclen;
-    }
-    out
+        Some(d)
+    })
 }
 
 #[cfg(test)]
@@ -292,11 +316,11 @@ mod tests {
     fn parses_getdents_records() {
         let mut buf = record(5, 10, libc::DT_REG, "a.txt");
         buf.extend(record(6, 20, libc::DT_DIR, "sub"));
-        let ds = parse_dirents(&buf);
+        let ds: Vec<_> = parse_dirents(&buf).collect();
         assert_eq!(ds.len(), 2);
-        assert_eq!(ds[0].name, OsString::from("a.txt"));
+        assert_eq!(ds[0].name, "a.txt");
         assert_eq!((ds[0].ino, ds[0].next, ds[0].d_type), (5, 10, libc::DT_REG));
-        assert_eq!(ds[1].name, OsString::from("sub"));
+        assert_eq!(ds[1].name, "sub");
     }
 
     #[test]
@@ -304,6 +328,6 @@ mod tests {
         let mut buf = record(5, 10, libc::DT_REG, "a");
         let full = buf.len();
         buf.extend(record(6, 20, libc::DT_DIR, "b"));
-        assert_eq!(parse_dirents(&buf[..full + 10]).len(), 1);
+        assert_eq!(parse_dirents(&buf[..full + 10]).count(), 1);
     }
 }

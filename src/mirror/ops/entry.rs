@@ -87,17 +87,19 @@ impl Call<'_> {
             return Ok(attr);
         }
         // Through the handle when there is one (the kernel sends it for reads, not
-        // for fstat: an unlinked file is then reached by `held`).
-        let held = match fh.and_then(|fh| self.handles.get(fh, id).ok()) {
-            Some(handle) => Held::Handle(handle),
-            None => self.held(id, self.seen(Op::Stat))?,
-        };
-        let st = match &held {
-            // Just taken when the node was verified.
-            Held::Node(at) => at.node.stat,
-            Held::Handle(_) => held.stat()?,
-        };
-        self.attr_out(id, &st, held.path())
+        // for fstat: an unlinked file is then reached through any of its handles).
+        if let Some(handle) = fh.and_then(|fh| self.handles.get(fh, id).ok()) {
+            return self.attr_out(id, &fstat(handle.fd()).host()?, handle.path());
+        }
+        let check = self.seen(Op::Stat);
+        match self.res.stat_node(id, check) {
+            Ok((st, path)) => self.attr_out(id, &st, &path),
+            Err(e) if e == Errno::ENOENT => {
+                let held = self.by_handle(id, check, e)?;
+                self.attr_out(id, &held.stat()?, held.path())
+            }
+            Err(e) => Err(e),
+        }
     }
 
     pub(crate) fn op_setattr(&self, id: u64, set: SetAttr) -> OpResult<AttrOut> {
@@ -145,13 +147,16 @@ impl Call<'_> {
     pub(crate) fn held(&self, id: u64, check: Check) -> OpResult<Held> {
         match self.res.node(id, check) {
             Ok(at) => Ok(Held::Node(at)),
-            Err(e) if e == Errno::ENOENT => {
-                let h = self.handles.any_for(id).ok_or(e)?;
-                self.res.judge_handle(&h, check)?;
-                Ok(Held::Handle(h))
-            }
+            Err(e) if e == Errno::ENOENT => self.by_handle(id, check, e),
             Err(e) => Err(e),
         }
+    }
+
+    /// The node through an open handle on it, when its path failed with `e`.
+    fn by_handle(&self, id: u64, check: Check, e: Errno) -> OpResult<Held> {
+        let h = self.handles.any_for(id).ok_or(e)?;
+        self.res.judge_handle(&h, check)?;
+        Ok(Held::Handle(h))
     }
 
     pub(crate) fn op_readlink(&self, id: u64) -> OpResult<Vec<u8>> {
