@@ -61,20 +61,9 @@ impl Watchdog {
 /// The watchdog's life: hold nothing of fusebox-run's (above all not /dev/fuse, which
 /// would keep the dead mount's connection alive), wait, clean up, exit.
 fn watch(read_end: OwnedFd, fusermount3: &Path, mountpoint: &Path, staging: &Path) -> ! {
-    let _ = nix::sys::prctl::set_name(c"fusebox-watch");
     let fusermount3 = fusermount3.to_path_buf();
     let (mountpoint, staging): (PathBuf, PathBuf) = (mountpoint.into(), staging.into());
-    if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
-        let _ = nix::unistd::dup2_stdin(&null);
-        let _ = nix::unistd::dup2_stdout(&null);
-        let _ = nix::unistd::dup2_stderr(&null);
-    }
-    let Ok(watched) = sys::dup_onto(&read_end, WATCH_FD) else {
-        sys::exit_now(1)
-    };
-    std::mem::forget(read_end); // closed just below, with everything else
-    let _ = sys::close_fds_from(WATCH_FD as u32 + 1);
-    let mut alive = File::from(watched);
+    let mut alive = detach(c"fusebox-watch", read_end);
     let mut word = [0u8; 4];
     // Data: a clean teardown. EOF: fusebox-run died (the sandbox's copy closes as it dies).
     if matches!(alive.read(&mut word), Ok(0) | Err(_)) {
@@ -127,7 +116,18 @@ impl NamespaceHolder {
 /// The holder's life: nothing of fusebox-run's but the pipe (no stdout either, which a
 /// caller reading fusebox-run's output would wait on), wait for EOF, exit.
 fn hold(read_end: OwnedFd) -> ! {
-    let _ = nix::sys::prctl::set_name(c"fusebox-hold");
+    let mut alive = detach(c"fusebox-hold", read_end);
+    let mut byte = [0u8; 1];
+    // Nothing is ever written: this returns at EOF, when fusebox-run (and the sandbox's
+    // copy, closed by PID 1) are gone.
+    while let Ok(1..) = alive.read(&mut byte) {}
+    sys::exit_now(0)
+}
+
+/// A forked helper lets go of everything of fusebox-run's: it takes `name`, its stdio
+/// becomes /dev/null, and of its fds only `read_end` stays (as the returned file).
+fn detach(name: &std::ffi::CStr, read_end: OwnedFd) -> File {
+    let _ = nix::sys::prctl::set_name(name);
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);
@@ -138,10 +138,5 @@ fn hold(read_end: OwnedFd) -> ! {
     };
     std::mem::forget(read_end); // closed just below, with everything else
     let _ = sys::close_fds_from(WATCH_FD as u32 + 1);
-    let mut alive = File::from(watched);
-    let mut byte = [0u8; 1];
-    // Nothing is ever written: this returns at EOF, when fusebox-run (and the sandbox's
-    // copy, closed by PID 1) are gone.
-    while let Ok(1..) = alive.read(&mut byte) {}
-    sys::exit_now(0)
+    File::from(watched)
 }
