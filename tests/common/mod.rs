@@ -767,3 +767,13 @@ pub fn assert_no_survivors(marker: &str, timeout: Duration) {
         panic!("processes of the build survived the sandbox ({marker}): {left:#?}");
     }
 }
+
+/// The first lines of a Gentoo-format violation log (README, "Violation log").
+pub const LOG_HEADER: &str = "VERSION 1.0
+FORMAT: F - Function called
+FORMAT: S - Access Status
+FORMAT: P - Path as passed to function
+FORMAT: A - Absolute Path (not canonical)
+FORMAT: R - Canonical Path
+FORMAT: C - Command Line
+";

@@ -25,15 +25,6 @@ fn summary_last() -> String {
     format!(" * {}", "-".repeat(80))
 }
 
-const LOG_HEADER: &str = "VERSION 1.0
-FORMAT: F - Function called
-FORMAT: S - Access Status
-FORMAT: P - Path as passed to function
-FORMAT: A - Absolute Path (not canonical)
-FORMAT: R - Canonical Path
-FORMAT: C - Command Line
-";
-
 fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }

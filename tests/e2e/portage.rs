@@ -382,16 +382,8 @@ struct Block {
 /// line.
 #[track_caller]
 fn parse_log(text: &str) -> Vec<Block> {
-    const HEADER: &str = "VERSION 1.0
-FORMAT: F - Function called
-FORMAT: S - Access Status
-FORMAT: P - Path as passed to function
-FORMAT: A - Absolute Path (not canonical)
-FORMAT: R - Canonical Path
-FORMAT: C - Command Line
-";
     let body = text
-        .strip_prefix(HEADER)
+        .strip_prefix(LOG_HEADER)
         .unwrap_or_else(|| panic!("the log does not start with Gentoo's header:\n{text}"));
     let mut blocks = Vec::new();
     for chunk in body.split_terminator("\n\n") {
