@@ -74,6 +74,7 @@ fn main() -> Result<()> {
         hidden,
         policy: Arc::new(SharedPolicy::new(Policy::new(args.write))),
         auditor: Arc::new(Auditor::new(
+            Arc::new(fusebox::audit::Record::new()),
             ViolationLog::create(std::env::temp_dir().join("mirror_mount.log"))?,
             true,
             Enforcement::Deny,

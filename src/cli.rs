@@ -55,8 +55,10 @@ pub struct Args {
     #[arg(long)]
     pub audit: bool,
 
-    /// Write violations to FILE in Gentoo's sandbox log format.
-    /// Default: $TMPDIR/fusebox-UID-PID.log (created only when there is a violation).
+    /// Write violations to FILE in Gentoo's sandbox log format (created only when there
+    /// is a violation; a previous sandbox log there is replaced, any other file refused).
+    /// Default: violations.log in a new private directory under $XDG_RUNTIME_DIR, or
+    /// else $TMPDIR or /tmp.
     #[arg(long = "log", value_name = "FILE")]
     pub log: Option<PathBuf>,
 
@@ -155,7 +157,7 @@ pub struct Config {
     /// The policy's entries, absolute, in the order given (defaults included).
     pub policy: Vec<(List, PathBuf)>,
     /// Where violations are logged.
-    pub log: PathBuf,
+    pub log: LogPlace,
     pub audit: bool,
     /// The policy cannot be changed from inside.
     pub lock: bool,
@@ -187,8 +189,11 @@ impl Config {
     pub fn from_args(args: Args, cwd: PathBuf, tmpdir: Option<OsString>) -> Result<Config> {
         let policy = policy_entries(&args, &cwd, tmpdir.clone())?;
         let log = match &args.log {
-            Some(log) => cwd.join(log),
-            None => temp_dir(tmpdir).join(default_log_name()),
+            Some(log) => LogPlace::Given(cwd.join(log)),
+            None => LogPlace::Private {
+                runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
+                tmp: temp_dir(tmpdir),
+            },
         };
         Config::assemble(args, cwd, policy, log)
     }
@@ -199,7 +204,7 @@ impl Config {
         args: Args,
         cwd: PathBuf,
         policy: Vec<(List, PathBuf)>,
-        log: PathBuf,
+        log: LogPlace,
     ) -> Result<Config> {
         if let Some(name) = &args.hostname {
             validate_hostname(name)?;
@@ -229,6 +234,21 @@ impl Config {
             live: None,
         })
     }
+}
+
+/// Where the violation log goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogPlace {
+    /// A path the user (`--log`) or Portage (`SANDBOX_LOG`) chose.
+    Given(PathBuf),
+    /// `violations.log` in a directory made for this run: 0700, a random name, under
+    /// `runtime_dir` (`$XDG_RUNTIME_DIR`, when it is a private directory of the user's)
+    /// or else `tmp`. A guessable name in a shared directory lets another user stop
+    /// the run or read the build's command lines.
+    Private {
+        runtime_dir: Option<PathBuf>,
+        tmp: PathBuf,
+    },
 }
 
 /// A host path mounted over the mirror's: its FIFOs and sockets are the host's.
@@ -361,16 +381,6 @@ fn lexically_normal(path: &Path) -> PathBuf {
         }
     }
     out
-}
-
-/// The default log's name, `fusebox-UID-PID.log`: the uid keeps users sharing /tmp apart
-/// (a stale log another user left under a reused pid could not be removed).
-fn default_log_name() -> String {
-    format!(
-        "fusebox-{}-{}.log",
-        nix::unistd::getuid(),
-        std::process::id()
-    )
 }
 
 /// `--cache-ttl`: seconds, fractions allowed, at most a day (longer gains nothing).
@@ -511,7 +521,10 @@ mod tests {
             Some("/var/tmp".into()),
         )
         .unwrap();
-        assert!(c.log.starts_with("/var/tmp"), "{}", c.log.display());
+        let LogPlace::Private { tmp, .. } = c.log else {
+            panic!("{:?}", c.log)
+        };
+        assert_eq!(tmp, Path::new("/var/tmp"));
     }
 
     #[test]

@@ -18,6 +18,8 @@ use fusebox::{check, sandbox};
 const EXIT_USAGE: i32 = 2;
 
 fn main() -> ExitCode {
+    // Before anything changes a disposition: what was ignored stays so for the build.
+    fusebox::sys::note_inherited_ignored();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let executed = fusebox::sys::exec_filename();
     if let Some(invocation) = Invocation::detect(&argv, executed.as_deref()) {
@@ -43,7 +45,7 @@ fn run(config: anyhow::Result<Config>) -> i32 {
     match config.and_then(|config| sandbox::run(&config)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("fusebox-run: {e:#}");
+            fusebox::audit::terminal::error_line(&format!("{e:#}"));
             EXIT_SETUP_FAILED
         }
     }

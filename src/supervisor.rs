@@ -50,6 +50,13 @@ pub fn block_supervised_signals() -> nix::Result<()> {
     supervised_signals().thread_block()
 }
 
+/// Unblocks the supervised signals in the calling thread: once the build is over,
+/// SIGTERM and SIGINT take their default action (end fusebox-run) whatever it is
+/// waiting for. A signal inherited as ignored (`nohup`) stays ignored.
+pub fn unblock_supervised_signals() {
+    let _ = supervised_signals().thread_unblock();
+}
+
 /// A wait status as a shell reports it: the exit code, or 128+N for signal N.
 pub fn exit_code(status: WaitStatus) -> Option<i32> {
     match status {
@@ -107,7 +114,7 @@ pub fn run_init(command: &[OsString], env: &[EnvChange]) -> ! {
         Ok(Forked::Child) => exec_build(command, env),
         Ok(Forked::Parent(pid)) => pid,
         Err(e) => {
-            eprintln!("fusebox-run: cannot start the build: {e}");
+            crate::audit::terminal::error_line(&format!("cannot start the build: {e}"));
             sys::exit_now(EXIT_SETUP_FAILED);
         }
     };
@@ -134,7 +141,7 @@ fn supervise_inside(build: Pid) -> i32 {
                 }
                 Ok(_) | Err(Errno::EINTR) => {}
                 Err(e) => {
-                    eprintln!("fusebox-run: init: waitpid: {e}");
+                    crate::audit::terminal::error_line(&format!("init: waitpid: {e}"));
                     return EXIT_SETUP_FAILED;
                 }
             }
@@ -148,7 +155,7 @@ fn supervise_inside(build: Pid) -> i32 {
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("fusebox-run: init: sigwaitinfo: {e}");
+                crate::audit::terminal::error_line(&format!("init: sigwaitinfo: {e}"));
                 return EXIT_SETUP_FAILED;
             }
         }
@@ -163,7 +170,7 @@ fn exec_build(command: &[OsString], env: &[EnvChange]) -> ! {
     let _ = nix::sys::signal::sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
     let name = command[0].to_string_lossy().into_owned();
     let fail = |code: i32, what: &str| -> ! {
-        eprintln!("fusebox-run: {name}: {what}");
+        crate::audit::terminal::error_line(&format!("{name}: {what}"));
         sys::exit_now(code)
     };
     let vars = environment(std::env::vars_os(), env);

@@ -220,13 +220,60 @@ pub fn close_fds_from(first: u32) -> io::Result<()> {
 /// expects (ignored signals would otherwise stay ignored across exec).
 pub fn reset_signal_dispositions() {
     use nix::sys::signal::{SigHandler, signal};
+    let kept = inherited_ignored();
     for sig in Signal::iterator() {
-        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) || kept.contains(sig) {
             continue;
         }
         // SAFETY: SIG_DFL installs no handler code.
         let _ = unsafe { signal(sig, SigHandler::SigDfl) };
     }
+}
+
+/// The signals ignored when fusebox-run started, as [`note_inherited_ignored`] saw
+/// them.
+static INHERITED_IGNORED: std::sync::OnceLock<SigSet> = std::sync::OnceLock::new();
+
+/// Notes which signals fusebox-run inherited as ignored (`nohup` ignores SIGHUP), so
+/// that [`reset_signal_dispositions`] keeps them ignored for the build, as a plain exec
+/// and bubblewrap do. Call it first thing in `main`. SIGPIPE is left out: the Rust
+/// runtime ignores it before `main`, so whether it was inherited cannot be known.
+pub fn note_inherited_ignored() {
+    let mut set = SigSet::empty();
+    for sig in Signal::iterator() {
+        if matches!(sig, Signal::SIGKILL | Signal::SIGSTOP | Signal::SIGPIPE) {
+            continue;
+        }
+        let mut old: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the current one into `old`, a zeroed
+        // plain-old-data struct that outlives the call.
+        let ret = unsafe { libc::sigaction(sig as libc::c_int, std::ptr::null(), &mut old) };
+        if ret == 0 && old.sa_sigaction == libc::SIG_IGN {
+            set.add(sig);
+        }
+    }
+    let _ = INHERITED_IGNORED.set(set);
+}
+
+/// [`note_inherited_ignored`]'s set (empty if it was never called).
+pub fn inherited_ignored() -> SigSet {
+    INHERITED_IGNORED
+        .get()
+        .copied()
+        .unwrap_or_else(SigSet::empty)
+}
+
+/// A close-on-exec duplicate of the descriptor `fd` this process inherited (`--trace
+/// -` writes to fd 1), numbered 3 or above; an error if `fd` is not open.
+pub fn dup_inherited(fd: std::os::fd::RawFd) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: F_DUPFD_CLOEXEC reads no memory; on a closed fd it fails with EBADF.
+    let new = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    if new < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `new` is a descriptor fcntl just made for us and nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
 }
 
 /// Ignores `sig` in this process (SIG_IGN).

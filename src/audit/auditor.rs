@@ -1,10 +1,12 @@
-//! Where refused operations go while the build runs: the violation log (written before
-//! the refused call returns), the verbose line, and the count the exit summary needs.
+//! Where refused operations go while the build runs: the record in memory first (the
+//! truth the summary and exit status come from), then the verbose line and the
+//! violation log, either of which may fail without losing anything.
 
+use std::collections::HashSet;
 use std::path::Path;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Op, Violation, ViolationLog, gentoo};
+use super::{Op, Record, Violation, ViolationLog, gentoo, terminal};
 use crate::policy::Attempt;
 
 /// What a reported violation does to the operation.
@@ -16,74 +18,99 @@ pub enum Enforcement {
     AuditOnly,
 }
 
+/// Why an operation is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Breach {
+    /// The policy refuses it.
+    Policy,
+    /// It would change one of fusebox's own reports (the log, the trace…): refused
+    /// even under `--audit`, and never learned.
+    Report,
+}
+
 /// Receives every reported violation.
 #[derive(Debug)]
 pub struct Auditor {
+    record: Arc<Record>,
     log: ViolationLog,
     verbose: bool,
     enforcement: Enforcement,
-    /// What was refused, for `--learn`.
-    attempts: Mutex<Vec<Attempt>>,
+    /// What the policy refused, each once, in order: for `--learn`.
+    attempts: Mutex<(Vec<Attempt>, HashSet<Attempt>)>,
 }
 
 impl Auditor {
-    pub fn new(log: ViolationLog, verbose: bool, enforcement: Enforcement) -> Self {
+    pub fn new(
+        record: Arc<Record>,
+        log: ViolationLog,
+        verbose: bool,
+        enforcement: Enforcement,
+    ) -> Self {
         Auditor {
+            record,
             log,
             verbose,
             enforcement,
-            attempts: Mutex::new(Vec::new()),
+            attempts: Mutex::new(Default::default()),
         }
     }
 
     /// Records that process `pid` attempted `op` on `path`; true when the operation
-    /// may go ahead all the same (`--audit`).
-    pub fn report(&self, op: Op, path: &Path, pid: u32) -> bool {
+    /// may go ahead all the same (`--audit`, for a [`Breach::Policy`]).
+    pub fn report(&self, op: Op, path: &Path, pid: u32, breach: Breach) -> bool {
         let violation = Violation::new(op, path.to_path_buf(), command_line(pid));
-        self.attempts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Attempt {
-                access: op.access(),
-                path: path.to_path_buf(),
-                in_dir: matches!(op, Op::Mkdir | Op::OpenTmpfile),
-            });
+        self.record.add_violation(&violation);
+        if breach == Breach::Policy {
+            self.note_attempt(op, path);
+        }
         if self.verbose {
-            eprint!("{}", gentoo::denied_line(op.gentoo_name(), path));
+            terminal::eprint(&gentoo::denied_line(op.gentoo_name(), path));
         }
         if let Err(e) = self.log.record(&violation) {
-            eprintln!(
-                "fusebox-run: cannot write the violation log {}: {e}",
-                self.log.path().display()
-            );
+            self.record
+                .output_failed("violation log", self.log.path(), e);
         }
-        self.enforcement == Enforcement::AuditOnly
+        breach == Breach::Policy && self.enforcement == Enforcement::AuditOnly
     }
 
-    /// Every reported violation's access and path, in order.
+    fn note_attempt(&self, op: Op, path: &Path) {
+        let attempt = Attempt {
+            access: op.access(),
+            path: path.to_path_buf(),
+            in_dir: matches!(op, Op::Mkdir | Op::OpenTmpfile),
+        };
+        let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
+        if attempts.1.insert(attempt.clone()) {
+            attempts.0.push(attempt);
+        }
+    }
+
+    /// Every distinct access the policy refused, in order.
     pub fn attempts(&self) -> Vec<Attempt> {
         self.attempts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
+            .0
             .clone()
     }
 
-    /// How many violations were reported.
-    pub fn violations(&self) -> u64 {
-        self.log.count()
+    /// The record the violations go to.
+    pub fn record(&self) -> &Arc<Record> {
+        &self.record
     }
 
-    /// The summary for stderr at exit, when there were violations.
+    /// The violation log's path, as the user named it.
+    pub fn log_path(&self) -> &Path {
+        self.log.path()
+    }
+
+    /// The summary for stderr at exit, when there were violations: from memory.
     pub fn summary(&self) -> Option<String> {
-        if self.violations() == 0 {
+        let (shown, more) = self.record.shown();
+        if shown.is_empty() && more == 0 {
             return None;
         }
-        let text = self
-            .log
-            .contents()
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
-            .unwrap_or_else(|e| format!("(cannot read the log: {e})\n"));
-        Some(gentoo::summary(self.log.path(), &text))
+        Some(gentoo::summary(self.log.path(), &shown, more))
     }
 }
 
@@ -104,15 +131,17 @@ mod tests {
     fn ops_that_write_in_a_directory_are_learned_as_it() {
         let dir = tempfile::tempdir().unwrap();
         let log = ViolationLog::create(dir.path().join("log")).unwrap();
-        let auditor = Auditor::new(log, false, Enforcement::Deny);
+        let auditor = Auditor::new(Arc::new(Record::new()), log, false, Enforcement::Deny);
         let pid = std::process::id();
         for (op, path) in [
             (Op::OpenTmpfile, "/src/d"),
             (Op::Mkdir, "/src/new"),
             (Op::OpenWr, "/src/f"),
         ] {
-            assert!(!auditor.report(op, Path::new(path), pid));
+            assert!(!auditor.report(op, Path::new(path), pid, Breach::Policy));
         }
+        // Twice the same: learned once, counted twice.
+        assert!(!auditor.report(Op::OpenWr, Path::new("/src/f"), pid, Breach::Policy));
         let in_dir: Vec<_> = auditor
             .attempts()
             .into_iter()
@@ -126,6 +155,39 @@ mod tests {
                 ("/src/f".into(), false)
             ]
         );
-        assert_eq!(auditor.violations(), 3);
+        assert_eq!(auditor.record().violations(), 4);
+    }
+}
+
+#[cfg(test)]
+mod report_tests {
+    use super::*;
+
+    #[test]
+    fn breaches_of_reports_are_refused_even_in_audit_mode_and_not_learned() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ViolationLog::create(dir.path().join("log")).unwrap();
+        let auditor = Auditor::new(Arc::new(Record::new()), log, false, Enforcement::AuditOnly);
+        let pid = std::process::id();
+        assert!(auditor.report(Op::Mkdir, Path::new("/x"), pid, Breach::Policy));
+        assert!(!auditor.report(Op::Unlink, Path::new("/l"), pid, Breach::Report));
+        assert_eq!(auditor.attempts().len(), 1);
+        assert_eq!(auditor.record().violations(), 2);
+    }
+
+    #[test]
+    fn an_unwritable_log_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log");
+        let log = ViolationLog::create(&path).unwrap();
+        std::os::unix::fs::symlink("/dev/null", &path).unwrap();
+        let auditor = Auditor::new(Arc::new(Record::new()), log, false, Enforcement::Deny);
+        let pid = std::process::id();
+        auditor.report(Op::Mkdir, Path::new("/a"), pid, Breach::Policy);
+        auditor.report(Op::Mkdir, Path::new("/b"), pid, Breach::Policy);
+        assert_eq!(auditor.record().violations(), 2);
+        assert_eq!(auditor.record().failures().len(), 1);
+        assert!(auditor.summary().unwrap().contains("P: /b\n"));
+        assert_eq!(auditor.record().exit_status(0), 1);
     }
 }

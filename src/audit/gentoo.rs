@@ -73,15 +73,49 @@ fn block_bytes(v: &Violation, status: Status) -> Vec<u8> {
         Status::Allow => b"\nS: allow\nP: ",
         Status::Deny => b"\nS: deny\nP: ",
     });
-    out.extend_from_slice(v.path.as_os_str().as_bytes());
+    push_field(&mut out, v.path.as_os_str().as_bytes());
     out.extend_from_slice(b"\nA: ");
-    out.extend_from_slice(v.abs.as_os_str().as_bytes());
+    push_field(&mut out, v.abs.as_os_str().as_bytes());
     out.extend_from_slice(b"\nR: ");
-    out.extend_from_slice(v.canonical.as_os_str().as_bytes());
+    push_field(&mut out, v.canonical.as_os_str().as_bytes());
     out.extend_from_slice(b"\nC: ");
-    out.extend_from_slice(v.cmdline.as_bytes());
+    push_field(&mut out, v.cmdline.as_bytes());
     out.push(b'\n');
     out
+}
+
+/// One field of a block, so that a block is always exactly one block: Gentoo writes
+/// fields raw, so a newline in a file name or an argument could append a complete fake
+/// block. Here a backslash becomes `\\`, newline, tab and carriage return `\n`, `\t`,
+/// `\r`, and every other ASCII control byte (and DEL) `\xHH`; everything else, bytes
+/// that are not UTF-8 included, is written raw as Gentoo does. A field without
+/// backslashes or control bytes is exactly Gentoo's.
+fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
+    for &b in bytes {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            0..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            _ => out.push(b),
+        }
+    }
+}
+
+/// One block as the terminal shows it (the summary): the log's block with every field
+/// escaped by [`super::terminal::escape`], so that nothing in it reaches the terminal
+/// raw.
+pub fn terminal_entry(v: &Violation) -> String {
+    use super::terminal::{escape, escape_os};
+    format!(
+        "\nF: {}\nS: deny\nP: {}\nA: {}\nR: {}\nC: {}\n",
+        v.op,
+        escape_os(v.path.as_os_str()),
+        escape_os(v.abs.as_os_str()),
+        escape_os(v.canonical.as_os_str()),
+        escape(v.cmdline.as_bytes())
+    )
 }
 
 /// [`log_entry_bytes`] as text (bytes that are not UTF-8 become U+FFFD): for display.
@@ -102,19 +136,35 @@ pub fn unreadable_cmdline(pid: u32) -> String {
 }
 
 /// The summary printed on stderr when the build ends with violations: a rule with the
-/// title, the log's path, the whole log, a closing rule, all 80 columns wide.
+/// title, the log's path, the log's header and one block per violation, a closing
+/// rule, all 80 columns wide.
+///
+/// Rendered from fusebox's own record (`shown`: the violations kept in full; `more`:
+/// how many followed them), never from the log file, which the build may have reached:
+/// for a log written without trouble, the text is the log's own, each field escaped for
+/// the terminal ([`terminal_entry`]).
 ///
 /// Gentoo prints the log in 8 KiB reads, each behind a ` * ` line; for a log over 8 KiB
 /// it repeats that line mid-text. That is an artefact of its buffer, not a format, so
 /// the whole log follows a single ` * ` line here.
-pub fn summary(log_path: &Path, log_text: &str) -> String {
+pub fn summary(log_path: &Path, shown: &[Violation], more: u64) -> String {
+    let mut text = log_header();
+    for v in shown {
+        text.push_str(&terminal_entry(v));
+    }
+    if more > 0 {
+        text.push_str(&format!(
+            "\n(and {more} more violation{} not kept in memory)\n",
+            if more == 1 { "" } else { "s" }
+        ));
+    }
     format!(
         " * ----------------------- SANDBOX ACCESS VIOLATION SUMMARY -----------------------\n\
          \x20* LOG FILE: \"{}\"\n\
          \x20* \n\
-         {log_text}\
+         {text}\
          \x20* --------------------------------------------------------------------------------\n",
-        log_path.display()
+        super::terminal::escape_os(log_path.as_os_str())
     )
 }
 
@@ -139,7 +189,11 @@ fn access_line(word: &str, op: &str, path: &Path) -> String {
     // Gentoo's `%*s` with a width of `SB_MAX_STRING_LEN + 1 - strlen(func)`; a negative
     // width in printf pads by its magnitude.
     let width = (SB_MAX_STRING_LEN + 1).abs_diff(op.len());
-    format!(" * ACCESS {word}:  {op}:{:width$}{}\n", "", path.display())
+    format!(
+        " * ACCESS {word}:  {op}:{:width$}{}\n",
+        "",
+        super::terminal::escape_os(path.as_os_str())
+    )
 }
 
 #[cfg(test)]
@@ -266,8 +320,11 @@ C: sh -c echo > '/etc/x y'
 
     #[test]
     fn summary_is_gentoos() {
-        let log = log_header() + &log_entry(&mkdir_usr());
-        let s = summary(Path::new("/var/tmp/portage/x/temp/sandbox.log"), &log);
+        let s = summary(
+            Path::new("/var/tmp/portage/x/temp/sandbox.log"),
+            &[mkdir_usr()],
+            0,
+        );
         assert_eq!(
             s,
             " * ----------------------- SANDBOX ACCESS VIOLATION SUMMARY -----------------------
@@ -294,6 +351,40 @@ C: mkdir usr/foo
         let lines: Vec<&str> = s.lines().collect();
         assert_eq!(lines[0].len(), 3 + 80);
         assert_eq!(lines.last().unwrap().len(), 3 + 80);
+    }
+
+    #[test]
+    fn a_newline_in_a_field_cannot_forge_a_block() {
+        let v = Violation::new(
+            Op::OpenWrCreat,
+            "/t/x\n\nF: open_wr\nS: allow\nP: /etc/shadow".into(),
+            "sh -c echo\\ \x1b[2K \n".into(),
+        );
+        let block = log_entry(&v);
+        assert_eq!(block.matches('\n').count(), 7, "{block}");
+        assert!(
+            block.contains("P: /t/x\\n\\nF: open_wr\\nS: allow\\nP: /etc/shadow\n"),
+            "{block}"
+        );
+        assert!(
+            block.ends_with("C: sh -c echo\\\\ \\x1b[2K \\n\n"),
+            "{block}"
+        );
+        // The terminal's copy holds no control character but its line ends.
+        let shown = terminal_entry(&v);
+        assert_eq!(shown.matches('\n').count(), 7, "{shown}");
+        assert!(!shown.replace('\n', "").chars().any(char::is_control));
+    }
+
+    #[test]
+    fn summary_counts_what_it_does_not_show() {
+        let s = summary(Path::new("/l"), &[mkdir_usr()], 3);
+        assert!(
+            s.contains("\n(and 3 more violations not kept in memory)\n"),
+            "{s}"
+        );
+        let s = summary(Path::new("/l\x1b]0;x\x07"), &[], 1);
+        assert!(s.contains("LOG FILE: \"/l\\x1b]0;x\\x07\""), "{s}");
     }
 
     #[test]

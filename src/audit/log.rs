@@ -1,37 +1,43 @@
 //! The violation log file (Gentoo's `SANDBOX_LOG`), appended to synchronously.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
-
-use nix::fcntl::OFlag;
-
-use super::host_file::HostFile;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 
+use super::host_file::HostFile;
+use super::output::RecordWriter;
 use super::{Violation, gentoo};
 
-/// Appends [`Violation`]s to the log, Gentoo's way (`write_logfile` in
-/// `libsandbox/libsandbox.c`):
+/// Appends [`Violation`]s to the log, in Gentoo's format (`write_logfile` in
+/// `libsandbox/libsandbox.c`), written so that the build cannot undo it:
 ///
-/// - the file is created by the first violation, with the header; a build without
-///   violations leaves no log (Gentoo's tests check `test ! -e sandbox.log`);
-/// - each record reopens the file by path in append mode. Portage deletes a stale log
-///   when a phase starts (`bin/phase-functions.sh`), so a descriptor held across records
-///   would write into an unlinked file Portage never sees; reopening starts a fresh
-///   file, header included;
-/// - each record is one `write` of the whole block (header too when new), done before
-///   [`ViolationLog::record`] returns, so before the build's refused syscall returns:
-///   Portage's `[[ -s $SANDBOX_LOG ]]` after the phase sees it. Visibility to `stat` is
-///   what matters, not durability, so there is no fsync.
+/// - a stale log at the path is removed at start, but only a recognisable sandbox log
+///   ([`HostFile::remove_stale_log`]); the file is created by the first violation, with
+///   the header; a build without violations leaves no log (Gentoo's tests check
+///   `test ! -e sandbox.log`);
+/// - it is created with O_EXCL (what was planted at the path is never written to),
+///   mode 0600 (command lines are nobody else's business), and then written through
+///   that one descriptor until the end: the mirror refuses the build every change to
+///   the path, so the name keeps pointing at it;
+/// - each record is the whole block, written before [`ViolationLog::record`] returns,
+///   so before the build's refused syscall returns: Portage's `[[ -s $SANDBOX_LOG ]]`
+///   after the phase sees it. Visibility to `stat` is what matters, not durability, so
+///   there is no fsync.
 #[derive(Debug)]
 pub struct ViolationLog {
     /// Reached through its directory: the daemon's own mount namespace may differ.
     file: HostFile,
-    /// Serialises "does the file exist? then open and write": two first violations at
-    /// once must not both write the header.
-    lock: Mutex<()>,
-    count: AtomicU64,
+    out: Mutex<State>,
+}
+
+#[derive(Debug)]
+enum State {
+    /// No violation yet.
+    Unopened,
+    Open(RecordWriter),
+    /// Creating or writing failed once; the log is given up (the record in memory
+    /// still has everything).
+    Failed,
 }
 
 impl ViolationLog {
@@ -40,47 +46,39 @@ impl ViolationLog {
     /// Nothing is created until the first violation.
     pub fn create(path: impl Into<PathBuf>) -> io::Result<Self> {
         let file = HostFile::new(path)?;
-        file.remove()?;
+        file.remove_stale_log()?;
         Ok(ViolationLog {
             file,
-            lock: Mutex::new(()),
-            count: AtomicU64::new(0),
+            out: Mutex::new(State::Unopened),
         })
     }
 
-    /// Appends `v` (and the header if the file does not exist yet).
+    /// Appends `v` (after the header, for the first). An error is final: later calls
+    /// fail at once.
     pub fn record(&self, v: &Violation) -> io::Result<()> {
-        // The guard protects no data, so a poisoned lock is as good as a clean one.
-        let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let mut block = Vec::new();
-        match self.file.stat()? {
-            // Gentoo aborts with "SECURITY BREACH" here: something replaced the log
-            // with a link or device to make the sandbox write elsewhere.
-            Some(st) if st.st_mode & libc::S_IFMT != libc::S_IFREG => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "{}: exists and is not a regular file",
-                        self.path().display()
-                    ),
-                ));
-            }
-            Some(_) => {}
-            None => block.extend_from_slice(gentoo::log_header().as_bytes()),
+        // The state is replaced whole: a poisoned lock is as good as a clean one.
+        let mut state = self.out.lock().unwrap_or_else(PoisonError::into_inner);
+        let result = self.append(&mut state, v);
+        if result.is_err() {
+            *state = State::Failed;
         }
-        block.extend_from_slice(&gentoo::log_entry_bytes(v));
-        // Gentoo's S_IRUSR|S_IWUSR|S_IRGRP|S_IROTH. O_NOFOLLOW (HostFile's) closes the
-        // gap between the check above and this open.
-        let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
-        self.file.open(flags, 0o644)?.write_all(&block)?;
-        self.count.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+        result
     }
 
-    /// What the log holds now, read the way it is written (the path may lead elsewhere
-    /// in fusebox-run's own mount namespace).
-    pub fn contents(&self) -> io::Result<Vec<u8>> {
-        self.file.read()
+    fn append(&self, state: &mut State, v: &Violation) -> io::Result<()> {
+        if let State::Unopened = state {
+            let out = self.file.create_new(0o600)?;
+            let mut writer = RecordWriter::new(out, true);
+            writer.record(gentoo::log_header().as_bytes())?;
+            *state = State::Open(writer);
+        }
+        match state {
+            State::Open(writer) => {
+                writer.record(&gentoo::log_entry_bytes(v))?;
+                writer.flush()
+            }
+            _ => Err(io::Error::other("an earlier write failed")),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -90,11 +88,6 @@ impl ViolationLog {
     /// See [`HostFile::real_path`].
     pub fn real_path(&self) -> Option<PathBuf> {
         self.file.real_path()
-    }
-
-    /// How many violations this log recorded.
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
     }
 }
 
@@ -116,14 +109,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let log = ViolationLog::create(dir.path().join("sandbox.log")).unwrap();
         assert!(!log.path().exists());
-        assert_eq!(log.count(), 0);
     }
 
     #[test]
-    fn create_removes_a_stale_log() {
+    fn create_removes_a_stale_log_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sandbox.log");
-        fs::write(&path, "old").unwrap();
+        fs::write(&path, gentoo::log_header() + "\nF: x\n").unwrap();
         let log = ViolationLog::create(&path).unwrap();
         assert!(!path.exists());
         log.record(&violation("/etc/a")).unwrap();
@@ -132,50 +124,55 @@ mod tests {
                 .unwrap()
                 .starts_with("VERSION 1.0\n")
         );
+        let makefile = dir.path().join("Makefile");
+        fs::write(&makefile, "all:\n").unwrap();
+        assert!(ViolationLog::create(&makefile).is_err());
+        assert_eq!(fs::read_to_string(&makefile).unwrap(), "all:\n");
     }
 
     #[test]
-    fn header_once_then_entries() {
+    fn header_once_then_entries_private() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sandbox.log");
         let log = ViolationLog::create(&path).unwrap();
         log.record(&violation("/etc/a")).unwrap();
         log.record(&violation("/etc/b")).unwrap();
-        assert_eq!(log.count(), 2);
         let expected = gentoo::log_header()
             + &gentoo::log_entry(&violation("/etc/a"))
             + &gentoo::log_entry(&violation("/etc/b"));
         assert_eq!(fs::read_to_string(&path).unwrap(), expected);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
-        // The umask may take bits away, never add them.
-        assert_eq!(mode & !0o644, 0);
+        assert_eq!(mode, 0o600);
     }
 
     #[test]
-    fn a_log_removed_midway_starts_again_with_a_header() {
+    fn a_log_replaced_midway_keeps_being_written_through_its_descriptor() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sandbox.log");
         let log = ViolationLog::create(&path).unwrap();
         log.record(&violation("/etc/a")).unwrap();
-        fs::remove_file(&path).unwrap(); // Portage, between phases
+        let aside = dir.path().join("aside");
+        fs::rename(&path, &aside).unwrap();
+        let target = dir.path().join("elsewhere");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
         log.record(&violation("/etc/b")).unwrap();
-        assert_eq!(
-            fs::read_to_string(&path).unwrap(),
-            gentoo::log_header() + &gentoo::log_entry(&violation("/etc/b"))
-        );
+        assert!(!target.exists());
+        assert!(fs::read_to_string(&aside).unwrap().contains("P: /etc/b\n"));
     }
 
     #[test]
-    fn refuses_a_log_replaced_by_a_symlink() {
+    fn something_planted_before_the_first_violation_is_never_written() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sandbox.log");
         let log = ViolationLog::create(&path).unwrap();
         let target = dir.path().join("elsewhere");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let err = log.record(&violation("/etc/a")).unwrap_err();
-        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert!(log.record(&violation("/etc/a")).is_err());
         assert!(!target.exists());
-        assert_eq!(log.count(), 0);
+        // Given up for good, even once the path is free again.
+        fs::remove_file(&path).unwrap();
+        assert!(log.record(&violation("/etc/b")).is_err());
+        assert!(!path.exists());
     }
 
     #[test]
@@ -196,7 +193,6 @@ mod tests {
         for t in threads {
             t.join().unwrap();
         }
-        assert_eq!(log.count(), 80);
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(text.matches("VERSION 1.0").count(), 1);
         let blocks: Vec<&str> = text.split("\n\n").collect();

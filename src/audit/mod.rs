@@ -9,6 +9,9 @@ mod auditor;
 pub mod gentoo;
 mod host_file;
 mod log;
+pub mod output;
+pub mod record;
+pub mod terminal;
 pub mod trace;
 mod tracer;
 
@@ -16,13 +19,15 @@ use std::path::PathBuf;
 
 use crate::policy::Access;
 
-pub use auditor::{Auditor, Enforcement, command_line};
+pub use auditor::{Auditor, Breach, Enforcement, command_line};
 pub use gentoo::{
     cmdline_from_proc, denied_line, log_entry, log_entry_bytes, log_header, summary,
-    unreadable_cmdline,
+    terminal_entry, unreadable_cmdline,
 };
 pub use host_file::HostFile;
 pub use log::ViolationLog;
+pub use output::Output;
+pub use record::{OutputFailure, Record};
 pub use trace::{TraceEvent, trace_line};
 pub use tracer::{Traced, Tracer};
 

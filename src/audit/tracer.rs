@@ -3,14 +3,14 @@
 //! never a write(2) or a read of /proc.
 
 use std::collections::HashMap;
-use std::io::{BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::{HostFile, Op, TraceEvent, Violation, gentoo, trace_line};
+use super::output::RecordWriter;
+use super::{HostFile, Op, Record, TraceEvent, Violation, gentoo, terminal, trace_line};
 use crate::policy::Verdict;
 
 /// How many events may wait for the writer before a FUSE thread waits for it in turn.
@@ -46,25 +46,30 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Starts the writer thread of the JSON-lines trace `file` (created or truncated
-    /// now).
-    pub fn start(file: &HostFile) -> std::io::Result<Tracer> {
-        use nix::fcntl::OFlag;
-        let out = file.open(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC, 0o644)?;
-        let mut sink = JsonLines(BufWriter::with_capacity(1 << 16, out));
-        Self::spawn("trace", move |events| write_all(events, &mut sink))
+    /// Starts the writer thread of the JSON-lines trace `out` (opened by
+    /// [`super::Output::open_truncated`], named `path`). A write error ends the trace at a
+    /// line boundary and goes to `record`.
+    pub fn start(out: RecordWriter, path: PathBuf, record: Arc<Record>) -> std::io::Result<Tracer> {
+        let mut sink = JsonLines { out, path };
+        Self::spawn("trace", move |events| write_all(events, &mut sink, &record))
     }
 
     /// Starts the writer thread of Gentoo's debug log `file`: every event is a block
     /// of the violation log's format (see [`DebugLog`]), and with `verbose` also an
     /// `ACCESS ALLOWED`/`PREDICTED` line on stderr (denials print theirs already).
-    pub fn start_debug_log(file: HostFile, verbose: bool) -> std::io::Result<Tracer> {
+    pub fn start_debug_log(
+        file: HostFile,
+        verbose: bool,
+        record: Arc<Record>,
+    ) -> std::io::Result<Tracer> {
         let mut sink = DebugLog {
             file,
             out: None,
             verbose,
         };
-        Self::spawn("debug-log", move |events| write_all(events, &mut sink))
+        Self::spawn("debug-log", move |events| {
+            write_all(events, &mut sink, &record)
+        })
     }
 
     fn spawn(
@@ -114,17 +119,21 @@ trait Sink {
     fn flush(&mut self) -> std::io::Result<()>;
     /// What the error message calls it.
     fn name(&self) -> &'static str;
+    fn path(&self) -> &Path;
 }
 
 /// Writes each event as it comes, and flushes whenever the queue runs dry: what a
-/// reader of the file sees lags the build only while the build is busy.
-fn write_all(events: Receiver<Traced>, sink: &mut impl Sink) {
+/// reader of the file sees lags the build only while the build is busy. The first
+/// error stops the writing (the file ends with whole records) and is noted in
+/// `record`; the queue is still drained so that the mirror never waits for it.
+fn write_all(events: Receiver<Traced>, sink: &mut impl Sink, record: &Record) {
     let mut cmdlines = Cmdlines::default();
+    let mut ok = true;
     loop {
         let event = match events.try_recv() {
             Ok(event) => event,
             Err(TryRecvError::Empty) => {
-                let _ = sink.flush();
+                ok = ok && succeeded(sink.flush(), sink, record);
                 match events.recv() {
                     Ok(event) => event,
                     Err(_) => break,
@@ -132,25 +141,39 @@ fn write_all(events: Receiver<Traced>, sink: &mut impl Sink) {
             }
             Err(TryRecvError::Disconnected) => break,
         };
+        if !ok {
+            continue;
+        }
         let cmdline = match &event.cmdline {
             Some(read) => read.as_str(),
             None => cmdlines.get(event.pid, event.op == Op::Execve),
         };
-        if let Err(e) = sink.write(&event, cmdline) {
-            eprintln!(
-                "fusebox-run: cannot write the {}: {e}; it stops here",
-                sink.name()
-            );
-            return;
+        let written = sink.write(&event, cmdline);
+        ok = succeeded(written, sink, record);
+    }
+    if ok {
+        succeeded(sink.flush(), sink, record);
+    }
+}
+
+/// Whether `result` is Ok; an error is noted in `record` against `sink`'s file.
+fn succeeded(result: std::io::Result<()>, sink: &impl Sink, record: &Record) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e) => {
+            record.output_failed(sink.name(), sink.path(), e);
+            false
         }
     }
-    let _ = sink.flush();
 }
 
 /// `--trace`: one JSON object per line.
-struct JsonLines<W: Write>(W);
+struct JsonLines {
+    out: RecordWriter,
+    path: PathBuf,
+}
 
-impl<W: Write> Sink for JsonLines<W> {
+impl Sink for JsonLines {
     fn write(&mut self, e: &Traced, cmdline: &str) -> std::io::Result<()> {
         let line = trace_line(&TraceEvent {
             time: e.time,
@@ -162,37 +185,37 @@ impl<W: Write> Sink for JsonLines<W> {
             verdict: e.verdict,
             errno: e.errno,
         });
-        self.0.write_all(line.as_bytes())
+        self.out.record(line.as_bytes())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.0.flush()
+        self.out.flush()
     }
 
     fn name(&self) -> &'static str {
         "trace"
     }
+
+    fn path(&self) -> &Path {
+        &self.path
+    }
 }
 
 /// Gentoo's debug log, written as Gentoo's `write_logfile` writes it: created, header
-/// first, at the first entry (a stale one was removed at start), then appended to.
-/// Each judged path is one block (a rename's two paths, two blocks).
+/// first, at the first entry (a stale one was removed at start), then appended to
+/// through the one descriptor. Each judged path is one block (a rename's two paths,
+/// two blocks).
 struct DebugLog {
     file: HostFile,
-    out: Option<BufWriter<std::fs::File>>,
+    out: Option<RecordWriter>,
     verbose: bool,
 }
 
 impl DebugLog {
-    fn out(&mut self) -> std::io::Result<&mut BufWriter<std::fs::File>> {
-        use nix::fcntl::OFlag;
+    fn out(&mut self) -> std::io::Result<&mut RecordWriter> {
         if self.out.is_none() {
-            let fresh = self.file.stat()?.is_none();
-            let flags = OFlag::O_WRONLY | OFlag::O_APPEND | OFlag::O_CREAT;
-            let mut out = BufWriter::with_capacity(1 << 16, self.file.open(flags, 0o644)?);
-            if fresh {
-                out.write_all(gentoo::log_header().as_bytes())?;
-            }
+            let mut out = RecordWriter::new(self.file.create_new(0o600)?, true);
+            out.record(gentoo::log_header().as_bytes())?;
             self.out = Some(out);
         }
         Ok(self.out.as_mut().expect("opened above"))
@@ -208,12 +231,9 @@ impl Sink for DebugLog {
         for path in std::iter::once(&e.path).chain(e.path2.as_ref()) {
             let entry = Violation::new(e.op, path.clone(), cmdline.to_owned());
             self.out()?
-                .write_all(&gentoo::debug_entry_bytes(&entry, status))?;
+                .record(&gentoo::debug_entry_bytes(&entry, status))?;
             if self.verbose && e.verdict != Verdict::Deny {
-                eprint!(
-                    "{}",
-                    gentoo::debug_line(e.verdict, e.op.gentoo_name(), path)
-                );
+                terminal::eprint(&gentoo::debug_line(e.verdict, e.op.gentoo_name(), path));
             }
         }
         Ok(())
@@ -228,6 +248,10 @@ impl Sink for DebugLog {
 
     fn name(&self) -> &'static str {
         "debug log"
+    }
+
+    fn path(&self) -> &Path {
+        self.file.path()
     }
 }
 

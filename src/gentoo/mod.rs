@@ -336,7 +336,12 @@ impl GentooRun {
         }
         let policy = crate::cli::option_entries(&options, &cwd)?;
         let verbose = self.verbose || options.verbose;
-        let mut config = Config::assemble(options, cwd.clone(), policy, self.log)?;
+        let mut config = Config::assemble(
+            options,
+            cwd.clone(),
+            policy,
+            crate::cli::LogPlace::Given(self.log),
+        )?;
         if let Some(ipc) = self.portage_ipc.filter(|dir| dir.is_dir()) {
             config
                 .shares
@@ -661,7 +666,7 @@ mod tests {
         let options = fusebox_options(Some(OsStr::new("--net none --deny /tmp/x")), &[]).unwrap();
         let config = r.clone().into_config(options, PathBuf::from("/")).unwrap();
         assert_eq!(config.command, os(&["/bin/bash", "-c", "echo hi"]));
-        assert_eq!(config.log, Path::new("/tmp/s.log"));
+        assert_eq!(config.log, crate::cli::LogPlace::Given("/tmp/s.log".into()));
         assert_eq!(config.net, crate::cli::Net::None);
         // fusebox's policy is its options' entries alone; Gentoo's lists are each
         // process's own, starting from the launch's.

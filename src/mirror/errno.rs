@@ -32,6 +32,6 @@ pub fn from_nix(e: nix::errno::Errno) -> Errno {
 
 /// For states the mirror's own bookkeeping should rule out.
 pub fn impossible(what: &str) -> Errno {
-    eprintln!("fusebox mirror: internal error: {what}");
+    crate::audit::terminal::eprint(&format!("fusebox mirror: internal error: {what}\n"));
     Errno::EIO
 }

@@ -242,7 +242,9 @@ impl Store {
     ) -> Result<Registered, Errno> {
         let mut inner = self.lock();
         if !inner.nodes.contains_key(&parent) {
-            eprintln!("fusebox mirror: lookup in unknown directory node {parent}");
+            crate::audit::terminal::eprint(&format!(
+                "fusebox mirror: lookup in unknown directory node {parent}\n"
+            ));
             return Err(Errno::EIO);
         }
         let id = inner.id_of(host);
@@ -296,12 +298,14 @@ impl Store {
     ) -> Result<Registered, Errno> {
         let mut inner = self.lock();
         if !inner.nodes.contains_key(&parent) {
-            eprintln!("fusebox mirror: new file in unknown directory node {parent}");
+            crate::audit::terminal::eprint(&format!(
+                "fusebox mirror: new file in unknown directory node {parent}\n"
+            ));
             return Err(Errno::EIO);
         }
         let id = inner.id_of(host);
         if id == ROOT_ID {
-            eprintln!("fusebox mirror: a new file has the root's identity");
+            crate::audit::terminal::eprint("fusebox mirror: a new file has the root's identity\n");
             return Err(Errno::EIO);
         }
         let mut released = Vec::new();

@@ -35,7 +35,7 @@ use super::errno::{HostResult, OpResult};
 use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::handle::Handle;
 use super::inode::{Chain, HostId, Link, Store};
-use crate::audit::{Auditor, Op, Traced, Tracer};
+use crate::audit::{Auditor, Breach, Op, Traced, Tracer};
 use crate::gentoo::live::{LiveTable, Request, Vars};
 use crate::policy::{List, PolicyError, SharedPolicy, Verdict};
 
@@ -463,7 +463,14 @@ impl Resolver {
                 journal,
             } => (op, caller, journal),
         };
-        let (verdict, debug) = self.verdict(op, path, caller);
+        // fusebox's own reports first: whatever the lists, `--audit` or a process's
+        // `SANDBOX_ON=0` say, the build never changes them.
+        let (verdict, debug, breach) = if self.policy.refuses_as_protected(op.access(), path) {
+            (Verdict::Deny, false, Breach::Report)
+        } else {
+            let (verdict, debug) = self.verdict(op, path, caller);
+            (verdict, debug, Breach::Policy)
+        };
         note(journal, op, path, verdict);
         if debug {
             self.debug_log(op, path, caller, verdict);
@@ -471,7 +478,7 @@ impl Resolver {
         match verdict {
             Verdict::Allow => Ok(()),
             Verdict::Predict => Err(Errno::EACCES),
-            Verdict::Deny if self.auditor.report(op, path, caller.pid) => Ok(()),
+            Verdict::Deny if self.auditor.report(op, path, caller.pid, breach) => Ok(()),
             Verdict::Deny => Err(Errno::EACCES),
         }
     }

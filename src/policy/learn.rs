@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use super::{Access, List, path};
 
 /// A refused operation, as learning needs it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Attempt {
     pub access: Access,
     pub path: PathBuf,
@@ -47,9 +47,21 @@ pub fn learn(entries: &[(List, PathBuf)], violations: &[Attempt]) -> Vec<(List, 
             Access::Read => List::Read,
             Access::Write => List::Write,
         };
-        add_covering(&mut learned, list, attempt.scope());
+        add_covering(&mut learned, list, representable(attempt.scope()));
     }
     learned
+}
+
+/// `path`, or its nearest ancestor that a policy file can name (see
+/// [`super::PolicyError::Unrepresentable`]): one odd file name must not make the whole
+/// learned policy unwritable.
+fn representable(mut path: PathBuf) -> PathBuf {
+    while super::prepare(&path, |_| None).is_err() {
+        if !path.pop() {
+            return PathBuf::from("/");
+        }
+    }
+    path
 }
 
 /// Adds `dir` to `list` unless an entry of that list covers it already; drops the
@@ -143,6 +155,36 @@ mod tests {
                 e(List::Read, "/w/secret")
             ]
         );
+    }
+
+    #[test]
+    fn unrepresentable_paths_widen_to_the_nearest_ancestor_that_is() {
+        use std::ffi::OsStr;
+        use std::os::unix::ffi::OsStrExt;
+        let odd = PathBuf::from(OsStr::from_bytes(b"/w/bad\xff/x"));
+        let learned = learn(
+            &[],
+            &[
+                write("/v/trailing /f"),
+                Attempt {
+                    path: odd,
+                    ..write("")
+                },
+                Attempt {
+                    in_dir: true,
+                    ..write("/n/new\nline")
+                },
+            ],
+        );
+        assert_eq!(
+            learned,
+            [
+                e(List::Write, "/v"),
+                e(List::Write, "/w"),
+                e(List::Write, "/n")
+            ]
+        );
+        assert!(super::super::Policy::from_entries(&learned).is_ok());
     }
 
     #[test]

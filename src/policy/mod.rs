@@ -147,6 +147,11 @@ pub struct Policy {
     entries: Vec<(List, PathBuf)>,
     /// What [`Policy::check`] matches, per list: each entry and its realpath.
     prefixes: [Vec<PathBuf>; 4],
+    /// fusebox's own reports (the violation log, the trace…) and the private directory
+    /// of the default log: the build may read them, never write, replace, rename or
+    /// remove them, whatever the lists say. Not a list of the policy file: fusebox
+    /// fills it at start.
+    protected: Vec<PathBuf>,
 }
 
 impl Default for Policy {
@@ -163,6 +168,7 @@ impl Policy {
         Policy {
             entries: Vec::new(),
             prefixes: Default::default(),
+            protected: Vec::new(),
         }
     }
 
@@ -246,7 +252,32 @@ impl Policy {
     ///
     /// Allocation-free: called on every FUSE request.
     pub fn check(&self, access: Access, path: &Path) -> Verdict {
+        if self.refuses_as_protected(access, path) {
+            return Verdict::Deny;
+        }
         verdict(access, |list| self.covers(list, path))
+    }
+
+    /// Protects `path` (and what is below it) from every write: one of fusebox's own
+    /// reports. `path` is taken as the host names it (absolute, normalised); it need
+    /// not be representable in a policy file.
+    pub fn protect(&mut self, path: &Path) {
+        if let Some(norm) = path::normalise(path)
+            && !self.protected.contains(&norm)
+        {
+            self.protected.push(norm);
+        }
+    }
+
+    /// Whether `path` is one of fusebox's own reports, or under one.
+    pub fn is_protected(&self, path: &Path) -> bool {
+        self.protected.iter().any(|p| path::covers(p, path))
+    }
+
+    /// Whether `access` is a write to a protected path: refused and reported before
+    /// any list is looked at.
+    pub fn refuses_as_protected(&self, access: Access, path: &Path) -> bool {
+        access == Access::Write && self.is_protected(path)
     }
 
     /// Judges `access` to `path` by the lists of `self` and `other` together, as if
@@ -254,6 +285,9 @@ impl Policy {
     ///
     /// Allocation-free, like [`Policy::check`].
     pub fn check_with(&self, other: &Policy, access: Access, path: &Path) -> Verdict {
+        if self.refuses_as_protected(access, path) || other.refuses_as_protected(access, path) {
+            return Verdict::Deny;
+        }
         verdict(access, |list| {
             self.covers(list, path) || other.covers(list, path)
         })
@@ -309,6 +343,30 @@ mod tests {
     fn policy(entries: &[(List, &str)]) -> Policy {
         let owned: Vec<(List, PathBuf)> = entries.iter().map(|(l, s)| (*l, s.into())).collect();
         Policy::from_entries(&owned).unwrap()
+    }
+
+    #[test]
+    fn protected_paths_are_readable_never_writable() {
+        let mut pol = policy(&[(List::Read, "/"), (List::Write, "/w")]);
+        pol.protect(p("/w/fusebox.log"));
+        assert_eq!(pol.check(Access::Read, p("/w/fusebox.log")), Verdict::Allow);
+        assert_eq!(pol.check(Access::Write, p("/w/fusebox.log")), Verdict::Deny);
+        assert_eq!(
+            pol.check(Access::Write, p("/w/fusebox.log/x")),
+            Verdict::Deny
+        );
+        assert_eq!(
+            pol.check(Access::Write, p("/w/fusebox.log2")),
+            Verdict::Allow
+        );
+        assert_eq!(
+            Policy::default().check_with(&pol, Access::Write, p("/w/fusebox.log")),
+            Verdict::Deny
+        );
+        assert!(pol.refuses_as_protected(Access::Write, p("/w/fusebox.log")));
+        assert!(!pol.refuses_as_protected(Access::Read, p("/w/fusebox.log")));
+        // Not an entry: a rendered policy file does not name it.
+        assert!(!pol.render().contains("fusebox.log"));
     }
 
     #[test]

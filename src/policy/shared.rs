@@ -52,6 +52,11 @@ impl SharedPolicy {
         self.read().policy.check_with(other, access, path)
     }
 
+    /// [`Policy::refuses_as_protected`] under a read lock.
+    pub fn refuses_as_protected(&self, access: Access, path: &Path) -> bool {
+        self.read().policy.refuses_as_protected(access, path)
+    }
+
     /// [`Policy::add`], unless the policy is locked.
     pub fn add(&self, list: List, path: &Path) -> Result<(), PolicyError> {
         self.add_resolving(list, path, super::path::realpath)

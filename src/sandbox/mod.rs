@@ -19,8 +19,11 @@ use nix::sys::signal::Signal;
 use nix::sys::stat::Mode;
 use nix::unistd::pipe2;
 
-use crate::audit::{Auditor, Enforcement, HostFile, Tracer, ViolationLog};
-use crate::cli::{Config, Net, UidMap};
+use crate::audit::output::RecordWriter;
+use crate::audit::{
+    Auditor, Enforcement, HostFile, Output, Record, Tracer, ViolationLog, terminal,
+};
+use crate::cli::{Config, LogPlace, Net, UidMap};
 use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
@@ -38,8 +41,13 @@ pub fn run(config: &Config) -> Result<i32> {
     let root = open_host_root()?;
     let me = Ids::current();
     //    The policy (realpaths) and the files we report to, likewise as the host sees them.
-    let policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    //    Every report is checked and opened now, before the build can run: a bad target
+    //    fails the run at once, and the build can never change one (`protect`).
+    let mut policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut reports = Reports::open(config)?;
+    for path in &reports.protected {
+        policy.protect(path);
+    }
     let method = fuse_mount::choose(config.mount_helper)?;
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
@@ -112,11 +120,14 @@ pub fn run(config: &Config) -> Result<i32> {
 
     // 7. Supervise until PID 1 exits with the build's status; then clean up.
     let code = supervisor::supervise_outside(init).context("supervising the sandbox")?;
+    //    From here on SIGTERM and SIGINT end fusebox-run at once, whatever it waits for
+    //    (a mount of the fusermount3 kind is then unmounted by its watchdog).
+    supervisor::unblock_supervised_signals();
     if let Err(e) = mounted.teardown() {
         // The build's status matters more than a leftover directory: warn, keep it.
-        eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
+        terminal::error_line(&format!("warning: cleaning up the mirror: {e:#}"));
     }
-    reports.finish([tracer, debug_log], &config.policy, code)
+    Ok(reports.finish([tracer, debug_log], &config.policy, code))
 }
 
 /// How the mirror shows host owners: a mount inside our user namespace (direct) can
@@ -131,14 +142,22 @@ fn ownership(method: Method, me: Ids) -> Ownership {
     }
 }
 
-/// Where the run reports: the violation log (through the auditor), and the `--learn`
-/// and `--trace` files, each reached through its directory opened before any namespace.
+/// Where the run reports, all opened or checked at start: the violation log (through
+/// the auditor), the `--trace`, `--learn` and debug log files, and the record in memory
+/// they all come from.
 struct Reports {
+    record: Arc<Record>,
     auditor: Arc<Auditor>,
-    learned: Option<HostFile>,
-    trace: Option<HostFile>,
+    /// The `--learn` file, opened at start (its content is replaced at the end).
+    learned: Option<(std::fs::File, PathBuf)>,
+    /// The trace, opened (truncated) at start, until its writer starts.
+    trace: Option<(RecordWriter, PathBuf)>,
     /// Gentoo mode's debug log (`SANDBOX_DEBUG_LOG`), until its writer starts.
     debug_log: Option<HostFile>,
+    /// The directory made for the default log, removed at the end if it stays empty.
+    private_dir: Option<PathBuf>,
+    /// The host paths of all of them: the build may read them, never change them.
+    protected: Vec<PathBuf>,
     /// The files written on the host while the build runs (logs, trace), which the
     /// kernel must not cache: the build may look at them.
     written_during_build: Vec<PathBuf>,
@@ -146,46 +165,101 @@ struct Reports {
 
 impl Reports {
     fn open(config: &Config) -> Result<Reports> {
-        let log = ViolationLog::create(&config.log)
-            .with_context(|| format!("cannot use {} as the violation log", config.log.display()))?;
+        let mut protected = Vec::new();
+        let (log_path, private_dir) = match &config.log {
+            LogPlace::Given(path) => (path.clone(), None),
+            LogPlace::Private { runtime_dir, tmp } => {
+                let dir = private_log_dir(runtime_dir.as_deref(), tmp)?;
+                protected.push(dir.clone());
+                (dir.join("violations.log"), Some(dir))
+            }
+        };
+        let log = ViolationLog::create(&log_path)
+            .with_context(|| format!("cannot use {} as the violation log", shown(&log_path)))?;
+        protected.extend(
+            [Some(log_path.clone()), log.real_path()]
+                .into_iter()
+                .flatten(),
+        );
         let enforcement = if config.audit {
             Enforcement::AuditOnly
         } else {
             Enforcement::Deny
         };
-        let trace = host_file("--trace", config.trace.as_deref())?;
+        let trace = match &config.trace {
+            Some(path) => {
+                let output = Output::named(path)
+                    .and_then(|o| Ok((o.open_truncated(0o600)?, o)))
+                    .with_context(|| format!("--trace {}", shown(path)))?;
+                protected.extend(
+                    output
+                        .1
+                        .real_path()
+                        .map(|real| [path.clone(), real])
+                        .into_iter()
+                        .flatten(),
+                );
+                Some((output.0, output.1.path().to_owned()))
+            }
+            None => None,
+        };
         let debug_log = config.live.as_ref().map(|live| &live.debug_log);
-        let debug_log = host_file("SANDBOX_DEBUG_LOG", debug_log.map(PathBuf::as_path))?;
-        if let Some(file) = &debug_log {
-            // Gentoo's sandbox removes a stale one at start, whether debugging or not.
-            file.remove().with_context(|| {
-                format!("cannot remove the old debug log {}", file.path().display())
+        let debug_log = debug_log
+            .map(|path| {
+                let file = HostFile::new(path)?;
+                // Gentoo's sandbox removes a stale one at start, whether debugging or not.
+                file.remove_stale_log()?;
+                Ok::<_, std::io::Error>(file)
+            })
+            .transpose()
+            .with_context(|| {
+                format!(
+                    "SANDBOX_DEBUG_LOG {}",
+                    shown(debug_log.expect("some on error"))
+                )
             })?;
-        }
-        let written_during_build = [
-            log.real_path(),
-            trace.as_ref().and_then(HostFile::real_path),
-            debug_log.as_ref().and_then(HostFile::real_path),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
+        protected.extend(
+            debug_log
+                .iter()
+                .flat_map(|f| [Some(f.path().to_owned()), f.real_path()])
+                .flatten(),
+        );
+        let learned = match &config.learn {
+            Some(path) => {
+                let file = HostFile::new(path)
+                    .and_then(|f| Ok((f.open_own(0o644)?, f.real_path())))
+                    .with_context(|| format!("--learn {}", shown(path)))?;
+                protected.extend([Some(path.clone()), file.1].into_iter().flatten());
+                Some((file.0, path.clone()))
+            }
+            None => None,
+        };
+        let written_during_build = protected.clone();
+        let record = Arc::new(Record::new());
         Ok(Reports {
-            auditor: Arc::new(Auditor::new(log, config.verbose, enforcement)),
-            learned: host_file("--learn", config.learn.as_deref())?,
+            auditor: Arc::new(Auditor::new(
+                record.clone(),
+                log,
+                config.verbose,
+                enforcement,
+            )),
+            record,
+            learned,
             trace,
             debug_log,
+            private_dir,
+            protected,
             written_during_build,
         })
     }
 
     /// Starts the trace's writer thread (so: only once the sandbox has been forked).
-    fn start_tracer(&self) -> Result<Option<Arc<Tracer>>> {
-        let Some(file) = &self.trace else {
+    fn start_tracer(&mut self) -> Result<Option<Arc<Tracer>>> {
+        let Some((out, path)) = self.trace.take() else {
             return Ok(None);
         };
-        let tracer = Tracer::start(file)
-            .with_context(|| format!("cannot write the trace {}", file.path().display()))?;
+        let tracer = Tracer::start(out, path.clone(), self.record.clone())
+            .with_context(|| format!("cannot start the trace {}", shown(&path)))?;
         Ok(Some(Arc::new(tracer)))
     }
 
@@ -196,27 +270,75 @@ impl Reports {
             return Ok(None);
         };
         let path = file.path().to_owned();
-        let writer = Tracer::start_debug_log(file, verbose)
-            .with_context(|| format!("cannot write the debug log {}", path.display()))?;
+        let writer = Tracer::start_debug_log(file, verbose, self.record.clone())
+            .with_context(|| format!("cannot write the debug log {}", shown(&path)))?;
         Ok(Some(Arc::new(writer)))
     }
 
-    /// After the build: the trace and debug log on disk, the learned policy written,
-    /// the summary printed; the exit code, 1 instead of 0 when there were violations.
+    /// After the build: the trace and debug log complete, the summary printed, then the
+    /// learned policy written, then one line for each report that could not be
+    /// written. The exit code: the build's, or 1 instead of 0 when there were
+    /// violations or a report is incomplete.
     fn finish(
         self,
         writers: [Option<Arc<Tracer>>; 2],
         policy: &[(List, PathBuf)],
         code: i32,
-    ) -> Result<i32> {
+    ) -> i32 {
         for writer in writers.into_iter().flatten() {
             writer.finish();
         }
-        if let Some(file) = &self.learned {
-            write_learned_policy(file, policy, &self.auditor)?;
+        if let Some(summary) = self.auditor.summary() {
+            terminal::eprint(&summary);
         }
-        Ok(report_violations(&self.auditor, code))
+        if let Some((file, path)) = &self.learned
+            && let Err(e) = write_learned_policy(file, policy, &self.auditor)
+        {
+            self.record
+                .output_failed("learned policy", path, format!("{e:#}"));
+        }
+        for failure in self.record.failures() {
+            terminal::error_line(&format!(
+                "cannot write the {} {}: {}",
+                failure.what,
+                failure.path.display(),
+                failure.reason
+            ));
+        }
+        if let Some(dir) = &self.private_dir {
+            // Empty unless there were violations; then it holds the log the summary names.
+            let _ = std::fs::remove_dir(dir);
+        }
+        self.record.exit_status(code)
     }
+}
+
+/// A path for a message: control characters and bytes that are not UTF-8 escaped.
+fn shown(path: &Path) -> String {
+    terminal::escape_os(path.as_os_str())
+}
+
+/// A new directory for the default log, 0700 with a random name: under `runtime_dir`
+/// when that is a directory of the user's that nobody else can enter, else under
+/// `tmp`.
+fn private_log_dir(runtime_dir: Option<&Path>, tmp: &Path) -> Result<PathBuf> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let me = nix::unistd::geteuid().as_raw();
+    let private = |dir: &&Path| {
+        dir.is_absolute()
+            && std::fs::symlink_metadata(dir)
+                .is_ok_and(|m| m.is_dir() && m.uid() == me && m.permissions().mode() & 0o077 == 0)
+    };
+    let (base, name) = match runtime_dir.filter(private) {
+        Some(dir) => (dir.to_path_buf(), "fusebox-XXXXXX".to_owned()),
+        None => (tmp.to_path_buf(), format!("fusebox-{me}-XXXXXX")),
+    };
+    nix::unistd::mkdtemp(&base.join(name)).with_context(|| {
+        format!(
+            "cannot make a private directory for the violation log in {} (hint: --log FILE)",
+            shown(&base)
+        )
+    })
 }
 
 fn shared_policy(policy: Policy, locked: bool) -> SharedPolicy {
@@ -227,19 +349,10 @@ fn shared_policy(policy: Policy, locked: bool) -> SharedPolicy {
     shared
 }
 
-/// A file named by `option`, reached through its directory opened now (before any
-/// namespace).
-fn host_file(option: &str, path: Option<&Path>) -> Result<Option<HostFile>> {
-    path.map(|path| {
-        HostFile::new(path)
-            .with_context(|| format!("{option} {}: no such directory", path.display()))
-    })
-    .transpose()
-}
-
-/// `--learn`: the policy widened for what this run was refused, as a policy file.
+/// `--learn`: the policy widened for what this run was refused, as a policy file,
+/// written over the file opened at start.
 fn write_learned_policy(
-    file: &HostFile,
+    mut file: &std::fs::File,
     policy: &[(List, PathBuf)],
     auditor: &Auditor,
 ) -> Result<()> {
@@ -247,20 +360,9 @@ fn write_learned_policy(
     let text = Policy::from_entries(&entries)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .render();
-    file.write(text.as_bytes())
-        .with_context(|| format!("cannot write {}", file.path().display()))
-}
-
-/// Prints the violation summary, as Gentoo's sandbox does at exit, and turns a build
-/// that "succeeded" despite violations into a failure (1).
-fn report_violations(auditor: &Auditor, code: i32) -> i32 {
-    match auditor.summary() {
-        Some(summary) => {
-            eprint!("{summary}");
-            if code == 0 { 1 } else { code }
-        }
-        None => code,
-    }
+    file.set_len(0)?;
+    file.write_all(text.as_bytes())?;
+    Ok(())
 }
 
 /// Starts the FUSE session threads. The handshake (FUSE_INIT) happens here, before the
@@ -273,7 +375,7 @@ fn serve_mirror(options: MirrorOptions, fuse: OwnedFd) -> Result<()> {
         .name("mirror".into())
         .spawn(move || {
             if let Err(e) = session.run() {
-                eprintln!("fusebox-run: the mirror stopped: {e}");
+                terminal::error_line(&format!("the mirror stopped: {e}"));
             }
         })
         .context("cannot start the mirror thread")?;
@@ -343,7 +445,7 @@ impl ChildPlan {
 fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd) -> ! {
     drop(root);
     if let Err(e) = set_up_inside(plan, go) {
-        eprintln!("fusebox-run: {e:#}");
+        terminal::error_line(&format!("{e:#}"));
         sys::exit_now(supervisor::EXIT_SETUP_FAILED);
     }
     supervisor::run_init(&plan.command, &plan.env)
