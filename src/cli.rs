@@ -72,7 +72,9 @@ pub struct Args {
     pub lock: bool,
 
     /// Write every judged operation to FILE, one JSON object per line (time, pid,
-    /// cmdline, op, path, path2, verdict, errno).
+    /// cmdline, op, path, path2, verdict, errno). `-`, /dev/stdout, /dev/stderr and
+    /// /dev/fd/N write to that inherited descriptor; any other FILE must be a regular
+    /// file of yours or not exist.
     #[arg(long = "trace", value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
@@ -210,7 +212,14 @@ impl Config {
             validate_hostname(name)?;
         }
         let learn = args.learn.as_ref().map(|file| cwd.join(file));
-        let trace = args.trace.as_ref().map(|file| cwd.join(file));
+        // `-` is standard output, not a file of the current directory.
+        let trace = args
+            .trace
+            .as_ref()
+            .map(|file| match file.as_os_str() == "-" {
+                true => file.clone(),
+                false => cwd.join(file),
+            });
         let shares = share_paths(&args.share, &cwd)?;
         Ok(Config {
             command: args.command,

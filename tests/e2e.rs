@@ -15,6 +15,8 @@ mod integrity;
 mod policy;
 #[path = "e2e/portage.rs"]
 mod portage;
+#[path = "e2e/record.rs"]
+mod record;
 #[path = "e2e/stress.rs"]
 mod stress;
 
@@ -30,6 +32,7 @@ use gentoo::*;
 use integrity::*;
 use policy::*;
 use portage::*;
+use record::*;
 use stress::*;
 
 // =============================================================================================
@@ -1584,6 +1587,21 @@ e2e_tests! {
         stress_fsx_matches_its_model_and_the_host,
         stress_names_tree_stays_consistent,
         stress_race_lookups_stay_consistent_and_memory_bounded,
+        // issue 12: the record cannot be silenced, erased, stalled or forged
+        // (tests/e2e/record.rs).
+        record_planted_default_log_names_silence_nothing,
+        record_the_build_cannot_touch_its_log,
+        record_gentoo_sandbox_log_cannot_be_silenced,
+        record_planted_log_targets_are_refused_at_start,
+        record_sigterm_ends_a_stalled_teardown,
+        record_newlines_and_escapes_cannot_forge_the_record,
+        record_a_broken_stderr_changes_nothing,
+        record_a_full_disk_is_reported_and_ends_at_a_boundary,
+        record_log_never_replaces_what_is_not_a_log,
+        record_learn_is_checked_first_and_never_lost,
+        record_precreated_names_do_not_stop_runs,
+        record_ignored_signals_stay_ignored,
+        record_trace_to_stdout_and_inherited_fds,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

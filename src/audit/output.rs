@@ -96,6 +96,9 @@ pub struct RecordWriter {
     out: File,
     /// Whole records not written yet.
     buf: Vec<u8>,
+    /// Where each record in `buf` ends (a log block holds several lines, so the
+    /// boundaries are kept rather than looked for).
+    ends: Vec<usize>,
     /// The file's length after the last record fully written (regular files only).
     committed: u64,
     regular: bool,
@@ -117,6 +120,7 @@ impl RecordWriter {
         RecordWriter {
             out,
             buf: Vec::new(),
+            ends: Vec::new(),
             committed,
             regular,
             failed: false,
@@ -127,6 +131,7 @@ impl RecordWriter {
     pub fn record(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.usable()?;
         self.buf.extend_from_slice(bytes);
+        self.ends.push(self.buf.len());
         if self.buf.len() >= BUFFER {
             self.flush()?;
         }
@@ -150,6 +155,7 @@ impl RecordWriter {
         }
         self.committed += written as u64;
         self.buf.clear();
+        self.ends.clear();
         Ok(())
     }
 
@@ -161,17 +167,21 @@ impl RecordWriter {
     }
 
     /// After `written` bytes of the buffer went out and then `e`: keep whole records
-    /// only (records end with a newline), and stop.
+    /// only, and stop.
     fn fail(&mut self, written: usize, e: io::Error) -> io::Result<()> {
         self.failed = true;
         if self.regular {
-            let whole = self.buf[..written]
+            let whole = self
+                .ends
                 .iter()
-                .rposition(|&b| b == b'\n')
-                .map_or(0, |i| i + 1);
+                .rev()
+                .find(|&&end| end <= written)
+                .copied()
+                .unwrap_or(0);
             let _ = self.out.set_len(self.committed + whole as u64);
         }
         self.buf.clear();
+        self.ends.clear();
         Err(e)
     }
 
@@ -224,7 +234,8 @@ mod tests {
         w.record(b"one\n").unwrap();
         w.flush().unwrap();
         // As if the second flush wrote "two\nthr" and then failed.
-        w.buf.extend_from_slice(b"two\nthree\n");
+        w.record(b"two\n").unwrap();
+        w.record(b"three\n").unwrap();
         std::fs::OpenOptions::new()
             .append(true)
             .open(&path)
@@ -232,6 +243,19 @@ mod tests {
             .write_all(b"two\nthr")
             .unwrap();
         let _ = w.fail(7, io::Error::other("disk full"));
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
+
+        // A record of several lines goes whole or not at all.
+        let f = File::options().append(true).open(&path).unwrap();
+        let mut w = RecordWriter::new(f, true);
+        w.record(b"\nF: a\nP: b\n").unwrap();
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"\nF: a\n")
+            .unwrap();
+        let _ = w.fail(6, io::Error::other("disk full"));
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "one\ntwo\n");
     }
 }
