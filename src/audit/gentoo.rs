@@ -86,20 +86,28 @@ fn block_bytes(v: &Violation, status: Status) -> Vec<u8> {
 
 /// One field of a block, so that a block is always exactly one block: Gentoo writes
 /// fields raw, so a newline in a file name or an argument could append a complete fake
-/// block. Here a backslash becomes `\\`, newline, tab and carriage return `\n`, `\t`,
-/// `\r`, and every other ASCII control byte (and DEL) `\xHH`; everything else, bytes
-/// that are not UTF-8 included, is written raw as Gentoo does. A field without
-/// backslashes or control bytes is exactly Gentoo's.
+/// block, and an escape sequence would reach whoever `cat`s the log. Here a backslash
+/// becomes `\\`, newline, tab and carriage return `\n`, `\t`, `\r`, every other ASCII
+/// control byte (and DEL) `\xHH`, and a C1 control character (UTF-8 `C2 80`..`C2 9F`)
+/// `\xc2\xHH`; everything else, bytes that are not UTF-8 included, is written raw as
+/// Gentoo does. A field without backslashes or control characters is exactly Gentoo's.
 fn push_field(out: &mut Vec<u8>, bytes: &[u8]) {
-    for &b in bytes {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
         match b {
             b'\\' => out.extend_from_slice(b"\\\\"),
             b'\n' => out.extend_from_slice(b"\\n"),
             b'\t' => out.extend_from_slice(b"\\t"),
             b'\r' => out.extend_from_slice(b"\\r"),
             0..=0x1f | 0x7f => out.extend_from_slice(format!("\\x{b:02x}").as_bytes()),
+            0xc2 if matches!(bytes.get(i + 1), Some(0x80..=0x9f)) => {
+                out.extend_from_slice(format!("\\xc2\\x{:02x}", bytes[i + 1]).as_bytes());
+                i += 1;
+            }
             _ => out.push(b),
         }
+        i += 1;
     }
 }
 
@@ -362,6 +370,8 @@ C: mkdir usr/foo
         );
         let block = log_entry(&v);
         assert_eq!(block.matches('\n').count(), 7, "{block}");
+        let c1 = Violation::new(Op::Mkdir, "/t/\u{9b}31m".into(), "x".into());
+        assert!(log_entry(&c1).contains("P: /t/\\xc2\\x9b31m\n"));
         assert!(
             block.contains("P: /t/x\\n\\nF: open_wr\\nS: allow\\nP: /etc/shadow\n"),
             "{block}"
