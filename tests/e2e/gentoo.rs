@@ -441,7 +441,7 @@ exit 0
 pub fn gentoo_debug_log(h: Helper) {
     let area = BuildArea::new();
     let debug_log = area.path("debug.log");
-    std::fs::write(&debug_log, "stale\n").unwrap();
+    std::fs::write(&debug_log, "VERSION 1.0\nstale\n").unwrap();
     let out = area.run_with(
         h,
         r#"

@@ -739,19 +739,21 @@ pub fn policy_log_only_on_violation_and_stale_log_removed(h: Helper) {
     let out = Sandbox::new(h).opt("--log").opt(&log).run(&["true"]);
     out.ok();
     assert!(!log.exists(), "no violation: no log\n{out}");
-    // A stale log from an earlier run is removed at start.
-    std::fs::write(&log, "STALE CONTENT\n").unwrap();
+    // A stale log from an earlier run is removed at start (any other file is refused:
+    // tests/e2e/record.rs).
+    let stale = format!("{LOG_HEADER}\nF: mkdir\nS: deny\nP: /STALE\nA: /STALE\nR: /STALE\nC: x\n");
+    std::fs::write(&log, &stale).unwrap();
     let out = Sandbox::new(h).opt("--log").opt(&log).run_sh("echo ok");
     out.ok();
     assert!(!log.exists(), "the stale log should be removed\n{out}");
-    std::fs::write(&log, "STALE CONTENT\n").unwrap();
+    std::fs::write(&log, &stale).unwrap();
     let out = Sandbox::new(h)
         .opt("--log")
         .opt(&log)
         .run_sh("mkdir /etc/fusebox-e2e-stale 2>/dev/null; exit 0");
     out.expect_code(1);
     let text = read_log(&log);
-    assert!(!text.contains("STALE CONTENT"), "{text}");
+    assert!(!text.contains("STALE"), "{text}");
     assert_eq!(log_blocks(&text).len(), 1, "{text}");
 }
 
@@ -799,35 +801,74 @@ exit 0"#,
 }
 
 pub fn policy_default_log_path(h: Helper) {
-    // $TMPDIR/fusebox-UID-PID.log, PID being fusebox-run's.
+    // violations.log in a new 0700 directory: under $XDG_RUNTIME_DIR when that is
+    // private, else under $TMPDIR (fusebox-UID-XXXXXX), else /tmp.
+    let runtime = tmpdir();
+    std::fs::set_permissions(runtime.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let td = tmpdir();
-    let sb = Sandbox::new(h).env("TMPDIR", td.path());
-    let run = sb.spawn(&["mkdir", "/etc/fusebox-e2e-default-log"]);
-    let pid = run.pid();
-    let out = run.wait();
+    let cases: [(Option<&Path>, Option<&Path>, PathBuf, String); 3] = [
+        (
+            Some(runtime.path()),
+            Some(td.path()),
+            runtime.path().to_path_buf(),
+            "fusebox-".into(),
+        ),
+        (
+            None,
+            Some(td.path()),
+            td.path().to_path_buf(),
+            format!("fusebox-{}-", my_uid()),
+        ),
+        (
+            None,
+            None,
+            PathBuf::from("/tmp"),
+            format!("fusebox-{}-", my_uid()),
+        ),
+    ];
+    for (xdg, tmp, parent, prefix) in cases {
+        let mut sb = Sandbox::new(h).env_remove("XDG_RUNTIME_DIR");
+        if let Some(x) = xdg {
+            sb = sb.env("XDG_RUNTIME_DIR", x);
+        }
+        if let Some(t) = tmp {
+            sb = sb.env("TMPDIR", t);
+        }
+        let out = sb.run(&["mkdir", "/etc/fusebox-e2e-default-log"]);
+        out.expect_code(1);
+        let line = out
+            .stderr
+            .lines()
+            .find_map(|l| l.strip_prefix(" * LOG FILE: \""))
+            .unwrap_or_else(|| panic!("no LOG FILE line\n{out}"));
+        let log = PathBuf::from(line.trim_end_matches('"'));
+        let dir = log.parent().unwrap().to_path_buf();
+        let text = std::fs::read_to_string(&log);
+        let mode = std::fs::metadata(&dir).map(|m| m.permissions().mode() & 0o777);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!(dir.parent(), Some(parent.as_path()), "{out}");
+        let name = dir.file_name().unwrap().to_str().unwrap();
+        assert!(
+            name.starts_with(&prefix) && name.len() == prefix.len() + 6,
+            "{out}"
+        );
+        assert_eq!(log.file_name().unwrap(), "violations.log");
+        assert_eq!(mode.ok(), Some(0o700), "{out}");
+        assert!(log_blocks(&text.unwrap()).len() == 1, "{out}");
+    }
+    // A $XDG_RUNTIME_DIR others can enter is not used.
+    let open_dir = tmpdir();
+    std::fs::set_permissions(open_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = Sandbox::new(h)
+        .env("XDG_RUNTIME_DIR", open_dir.path())
+        .env("TMPDIR", td.path())
+        .run(&["mkdir", "/etc/fusebox-e2e-default-log"]);
     out.expect_code(1);
-    let log = td.path().join(format!("fusebox-{}-{pid}.log", my_uid()));
     assert!(
         out.stderr
-            .contains(&format!(" * LOG FILE: \"{}\"\n", log.display())),
+            .contains(&format!(" * LOG FILE: \"{}/", s(td.path()))),
         "{out}"
     );
-    assert!(log_blocks(&read_log(&log)).len() == 1, "{out}");
-    // Without TMPDIR: /tmp.
-    let sb = Sandbox::new(h);
-    let run = sb.spawn(&["mkdir", "/etc/fusebox-e2e-default-log"]);
-    let pid = run.pid();
-    let out = run.wait();
-    let log = PathBuf::from(format!("/tmp/fusebox-{}-{pid}.log", my_uid()));
-    let text = std::fs::read_to_string(&log);
-    let _ = std::fs::remove_file(&log);
-    out.expect_code(1);
-    assert!(
-        out.stderr
-            .contains(&format!(" * LOG FILE: \"{}\"\n", log.display())),
-        "{out}"
-    );
-    assert!(text.is_ok_and(|t| t.starts_with(LOG_HEADER)), "{out}");
 }
 
 // =============================================================================================
