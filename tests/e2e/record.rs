@@ -498,6 +498,47 @@ pub fn record_a_full_disk_is_reported_and_ends_at_a_boundary(h: Helper) {
             .all(|l| l.starts_with("{\"time\":") && l.ends_with('}'))
     );
 
+    // A real full disk: a 16 KiB tmpfs, mounted in a user namespace of our own (the
+    // direct mount works there; the setuid fusermount3 does not).
+    if h == Helper::Direct {
+        let small = tmpdir();
+        let log = small.path().join("log");
+        let trace = small.path().join("trace");
+        let mut c = Command::new("unshare");
+        c.args(["-Urm", "bash", "-c"])
+            .arg(r#"mount -t tmpfs -o size=16k tmpfs "$1" && shift && exec "$@""#)
+            .arg("bash")
+            .arg(small.path())
+            .arg(bin())
+            .args([
+                "--mount-helper",
+                "direct",
+                "--log",
+                s(&log),
+                "--trace",
+                s(&trace),
+            ])
+            .args(["--", "sh", "-c"])
+            .arg("for i in $(seq 1 100); do touch /etc/fusebox-e2e-enospc$i 2>/dev/null; done")
+            .current_dir(t.path())
+            .env_remove("TMPDIR");
+        let out = spawn_command(c, false, DEFAULT_TIMEOUT).wait();
+        out.expect_code(1);
+        prompt(&out);
+        for what in ["violation log", "trace"] {
+            assert!(
+                out.stderr
+                    .contains(&format!("fusebox-run: cannot write the {what} ")),
+                "{out}"
+            );
+        }
+        assert!(out.stderr.contains("No space left on device"), "{out}");
+        assert!(
+            summary_has(&out.stderr, "open_wr_creat", "/etc/fusebox-e2e-enospc100"),
+            "{out}"
+        );
+    }
+
     // A trace that is no file at all is refused at start, the build not run.
     let out = Sandbox::new(h)
         .opt("--trace")
@@ -579,10 +620,15 @@ pub fn record_learn_is_checked_first_and_never_lost(h: Helper) {
     let sb = Sandbox::new(h).cwd(sb_dir.path());
     let learned = sb.dir().join("learned.policy");
     let out = sb.opt("--learn").opt(&learned).run_sh_args(
-        r#"touch "$1/f" "$2/g""#,
-        &[spaced.as_os_str(), odd.as_os_str()],
+        r#"touch "$1/f" "$2/g"; rm -f "$3"; mkfifo "$3.f" && mv -T "$3.f" "$3"; exit 0"#,
+        &[spaced.as_os_str(), odd.as_os_str(), learned.as_os_str()],
     );
     out.expect_code(1);
+    prompt(&out);
+    // Even under --audit (which --learn implies), the learned file stays fusebox's.
+    assert!(summary_has(&out.stderr, "unlink", s(&learned)), "{out}");
+    assert!(summary_has(&out.stderr, "rename", s(&learned)), "{out}");
+    assert!(std::fs::symlink_metadata(&learned).unwrap().is_file());
     assert!(
         out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY"),
         "{out}"
