@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
+use fusebox::audit::terminal;
 use fusebox::cli::{Args, Config};
 use fusebox::gentoo::argv::{self, Action};
 use fusebox::gentoo::conf::ConfFiles;
@@ -45,7 +46,7 @@ fn run(config: anyhow::Result<Config>) -> i32 {
     match config.and_then(|config| sandbox::run(&config)) {
         Ok(code) => code,
         Err(e) => {
-            fusebox::audit::terminal::error_line(&format!("{e:#}"));
+            terminal::error_line(&format!("{e:#}"));
             EXIT_SETUP_FAILED
         }
     }
@@ -62,22 +63,28 @@ fn gentoo_main(invocation: &Invocation) -> i32 {
     let caller = Environment::current();
     let launch = match argv::parse(&invocation.sandbox_args, is_executable) {
         Action::Version => {
-            print!("{}", argv::version_text());
+            print_stdout(&argv::version_text());
             return 0;
         }
         Action::Help => {
-            print!("{}", argv::usage_text());
+            print_stdout(&argv::usage_text());
             return 0;
         }
         Action::BadOption(message) => {
-            eprintln!("sandbox: {message}");
-            eprint!("{}", argv::usage_text());
+            terminal::eprint(&format!(
+                "sandbox: {}\n",
+                terminal::escape(message.as_bytes())
+            ));
+            terminal::eprint(&argv::usage_text());
             return 1;
         }
         Action::Launch(launch) => launch,
     };
     if let Err(message) = refuse_nesting(&caller) {
-        eprintln!("sandbox: {message}");
+        terminal::eprint(&format!(
+            "sandbox: {}\n",
+            terminal::escape(message.as_bytes())
+        ));
         return 1;
     }
     let conf = ConfFiles::read(&invocation.etc_dir(), &invocation.usr_dir());
@@ -85,7 +92,7 @@ fn gentoo_main(invocation: &Invocation) -> i32 {
     let options = match fusebox_options(opts.as_deref(), &invocation.fusebox_args) {
         Ok(options) => options,
         Err(e) => {
-            eprintln!("fusebox-run: {e:#}");
+            terminal::error_line(&format!("{e:#}"));
             return EXIT_USAGE;
         }
     };
@@ -95,6 +102,13 @@ fn gentoo_main(invocation: &Invocation) -> i32 {
             let host = HostFacts::gather(&caller);
             GentooRun::new(&launch, &caller, &conf, &host, &cwd).into_config(options, cwd)
         }))
+}
+
+/// `text` on stdout; a closed or full stdout is not worth a panic.
+fn print_stdout(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
 }
 
 /// Gentoo's test for "an executable path": `access(path, X_OK)`, no PATH search.

@@ -15,6 +15,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Messages that could not be written to stderr.
 static DROPPED: AtomicU64 = AtomicU64::new(0);
 
+/// Set while stderr is known not to drain: the next message does not wait for it.
+static STALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 /// `bytes` as text that a terminal shows as it is: printable UTF-8 unchanged; C0 and
 /// C1 control characters, DEL and backslash as C-style escapes; bytes that are not
 /// UTF-8 as `\xHH`. The result holds no control character at all.
@@ -56,16 +59,42 @@ fn push_char(out: &mut String, c: char) {
     }
 }
 
-/// Writes `text` to stderr in one call; on failure (closed pipe, full disk, closed fd)
-/// drops it and counts it. Never panics, never blocks longer than the write(2) itself.
+/// How long a message may wait for a stderr that does not drain (a pipe nobody reads,
+/// a terminal stopped with Ctrl-S) before it is dropped: the mirror's threads print
+/// the `-v` lines, and the build waits for them meanwhile.
+const STALL_MS: u16 = 2000;
+
+/// Writes `text` to stderr; on failure (closed pipe, full disk, closed fd) or when
+/// stderr stays full for [`STALL_MS`], drops the rest and counts it. Once stderr has
+/// stalled, later messages wait for it no more until one gets through. Never panics.
+///
+/// Written in pieces of at most a page, each after poll(2) said there is room: a pipe
+/// that polls writable has a free page, so a piece does not block (unless the build,
+/// which shares the pipe, fills it in between).
 pub fn eprint(text: &str) {
-    let mut stderr = std::io::stderr().lock();
-    if stderr
-        .write_all(text.as_bytes())
-        .and_then(|()| stderr.flush())
-        .is_err()
-    {
-        DROPPED.fetch_add(1, Ordering::Relaxed);
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let stderr = std::io::stderr();
+    let mut out = stderr.lock();
+    let mut rest = text.as_bytes();
+    while !rest.is_empty() {
+        let mut fds = [PollFd::new(out.as_fd(), PollFlags::POLLOUT)];
+        let wait = if STALLED.load(Ordering::Relaxed) {
+            0
+        } else {
+            STALL_MS
+        };
+        let ready = matches!(poll(&mut fds, PollTimeout::from(wait)), Ok(n) if n > 0);
+        STALLED.store(!ready, Ordering::Relaxed);
+        let piece = &rest[..rest.len().min(4096)];
+        match ready.then(|| out.write(piece)) {
+            Some(Ok(n)) if n > 0 => rest = &rest[n..],
+            Some(Err(e)) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            _ => {
+                DROPPED.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
     }
 }
 

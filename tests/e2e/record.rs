@@ -416,6 +416,45 @@ pub fn record_a_broken_stderr_changes_nothing(h: Helper) {
             assert_eq!(whole_blocks(&log).len(), 2, "{what}\n{log}");
         }
     }
+    // A stderr nobody reads: the -v lines and the summary (far more than a pipe holds)
+    // are dropped after a short wait, the build goes on, the run ends.
+    let t = tmpdir();
+    let (reader, writer) = nix::unistd::pipe().unwrap();
+    let long = "x".repeat(200);
+    let mut c = Command::new(bin());
+    c.args([
+        "--mount-helper",
+        h.name(),
+        "-v",
+        "--log",
+        "log",
+        "--",
+        "sh",
+        "-c",
+    ])
+    .arg(format!(
+        "for i in $(seq 1 600); do touch /etc/{long}$i 2>/dev/null; done; echo ok > done"
+    ))
+    .current_dir(t.path())
+    .env_remove("TMPDIR")
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::from(writer));
+    let mut child = c.spawn().unwrap();
+    let ended = wait_until(Duration::from_secs(60), || {
+        child.try_wait().unwrap().is_some()
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    drop(reader);
+    assert!(ended, "a stderr nobody reads stalled the run");
+    assert_eq!(status.code(), Some(1));
+    assert!(t.path().join("done").exists());
+    let log = std::fs::read_to_string(t.path().join("log")).unwrap();
+    assert_eq!(whole_blocks(&log).len(), 600);
+
     // A clean build keeps its status whatever stderr is.
     let t = tmpdir();
     let full = std::fs::OpenOptions::new()
