@@ -203,21 +203,19 @@ impl Reports {
             }
             None => None,
         };
-        let debug_log = config.live.as_ref().map(|live| &live.debug_log);
-        let debug_log = debug_log
-            .map(|path| {
-                let file = HostFile::new(path)?;
+        let debug_log = match config.live.as_ref().map(|live| &live.debug_log) {
+            Some(path) => {
+                let file = HostFile::new(path)
+                    .with_context(|| format!("SANDBOX_DEBUG_LOG {}", shown(path)))?;
                 // Gentoo's sandbox removes a stale one at start, whether debugging or not.
-                file.remove_stale_log()?;
-                Ok::<_, std::io::Error>(file)
-            })
-            .transpose()
-            .with_context(|| {
-                format!(
-                    "SANDBOX_DEBUG_LOG {}",
-                    shown(debug_log.expect("some on error"))
-                )
-            })?;
+                // What is not a stale log stays, and stops nothing but the debug log
+                // itself (its first write fails, and says so): its default name in a
+                // shared directory is Gentoo's, and guessable.
+                let _ = file.remove_stale_log();
+                Some(file)
+            }
+            None => None,
+        };
         protected.extend(
             debug_log
                 .iter()

@@ -133,6 +133,50 @@ pub fn record_planted_default_log_names_silence_nothing(h: Helper) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+/// The build finds its default log's private directory (it may list `$TMPDIR`) and
+/// attacks it: a symlink, a FIFO or a directory at the log's name, a file beside it,
+/// the directory removed or renamed. All refused and reported; the log survives whole.
+pub fn record_the_default_log_directory_is_out_of_reach(h: Helper) {
+    let td = tmpdir();
+    let script = r#"touch /etc/fusebox-e2e-record-default 2>/dev/null
+for d in "$TMPDIR"/fusebox-$(id -u)-*; do
+  L=$d/violations.log
+  cat "$L" > /dev/null && echo read-ok
+  ln -sfn /dev/null "$L" && echo SYMLINKED
+  mkfifo "$d/fifo" && echo FIFO
+  mkdir "$d/dir" && echo DIR
+  touch "$d/beside" && echo BESIDE
+  rm -rf "$d" && echo REMOVED
+  mv "$d" "$d.moved" && echo RENAMED
+done 2>/dev/null
+exit 0"#;
+    let out = Sandbox::new(h)
+        .env("TMPDIR", td.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .run_sh(script);
+    out.expect_code(1);
+    prompt(&out);
+    assert_eq!(out.stdout, "read-ok\n", "{out}");
+    let log = log_file_named_in(&out.stderr);
+    assert_eq!(log.parent().unwrap().parent(), Some(td.path()), "{out}");
+    let text = std::fs::read_to_string(&log).unwrap();
+    let blocks = whole_blocks(&text);
+    for op in [
+        "symlink",
+        "rename",
+        "mkfifo",
+        "mkdir",
+        "open_wr_creat",
+        "unlink",
+    ] {
+        assert!(
+            blocks.iter().any(|b| b[0] == format!("F: {op}")),
+            "{op}\n{text}"
+        );
+    }
+    assert_eq!(out.stderr.matches("\nF: ").count(), blocks.len(), "{out}");
+}
+
 /// The log path the summary names.
 fn log_file_named_in(stderr: &str) -> PathBuf {
     let line = stderr
