@@ -165,89 +165,69 @@ struct Reports {
 
 impl Reports {
     fn open(config: &Config) -> Result<Reports> {
-        let mut protected = Vec::new();
         let (log_path, private_dir) = match &config.log {
             LogPlace::Given(path) => (path.clone(), None),
             LogPlace::Private { runtime_dir, tmp } => {
                 let dir = private_log_dir(runtime_dir.as_deref(), tmp)?;
-                protected.push(dir.clone());
                 (dir.join("violations.log"), Some(dir))
             }
         };
-        let log = ViolationLog::create(&log_path)
-            .with_context(|| format!("cannot use {} as the violation log", shown(&log_path)))?;
+        let opened = Self::open_files(config, &log_path, private_dir.clone());
+        if opened.is_err()
+            && let Some(dir) = &private_dir
+        {
+            // Still empty: the log is made by the first violation.
+            let _ = std::fs::remove_dir(dir);
+        }
+        opened
+    }
+
+    fn open_files(
+        config: &Config,
+        log_path: &Path,
+        private_dir: Option<PathBuf>,
+    ) -> Result<Reports> {
+        let mut protected: Vec<PathBuf> = private_dir.iter().cloned().collect();
+        let log = ViolationLog::create(log_path)
+            .with_context(|| format!("cannot use {} as the violation log", shown(log_path)))?;
         protected.extend(
-            [Some(log_path.clone()), log.real_path()]
+            [Some(log_path.to_owned()), log.real_path()]
                 .into_iter()
                 .flatten(),
         );
+        let trace = config.trace.as_deref().map(open_trace).transpose()?;
+        let debug_log = config
+            .live
+            .as_ref()
+            .map(|live| open_debug_log(&live.debug_log))
+            .transpose()?;
+        let learned = config.learn.as_deref().map(open_learned).transpose()?;
+        for (path, real) in [
+            trace.as_ref().map(|t| (&t.1, t.2.clone())),
+            debug_log.as_ref().map(|d| (&d.1, d.2.clone())),
+            learned.as_ref().map(|l| (&l.1, l.2.clone())),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            protected.extend([Some(path.clone()), real].into_iter().flatten());
+        }
         let enforcement = if config.audit {
             Enforcement::AuditOnly
         } else {
             Enforcement::Deny
         };
-        let trace = match &config.trace {
-            Some(path) => {
-                let output = Output::named(path)
-                    .and_then(|o| Ok((o.open_truncated(0o600)?, o)))
-                    .with_context(|| format!("--trace {}", shown(path)))?;
-                protected.extend(
-                    output
-                        .1
-                        .real_path()
-                        .map(|real| [path.clone(), real])
-                        .into_iter()
-                        .flatten(),
-                );
-                Some((output.0, output.1.path().to_owned()))
-            }
-            None => None,
-        };
-        let debug_log = match config.live.as_ref().map(|live| &live.debug_log) {
-            Some(path) => {
-                let file = HostFile::new(path)
-                    .with_context(|| format!("SANDBOX_DEBUG_LOG {}", shown(path)))?;
-                // Gentoo's sandbox removes a stale one at start, whether debugging or not.
-                // What is not a stale log stays, and stops nothing but the debug log
-                // itself (its first write fails, and says so): its default name in a
-                // shared directory is Gentoo's, and guessable.
-                let _ = file.remove_stale_log();
-                Some(file)
-            }
-            None => None,
-        };
-        protected.extend(
-            debug_log
-                .iter()
-                .flat_map(|f| [Some(f.path().to_owned()), f.real_path()])
-                .flatten(),
-        );
-        let learned = match &config.learn {
-            Some(path) => {
-                let file = HostFile::new(path)
-                    .and_then(|f| Ok((f.open_own(0o644)?, f.real_path())))
-                    .with_context(|| format!("--learn {}", shown(path)))?;
-                protected.extend([Some(path.clone()), file.1].into_iter().flatten());
-                Some((file.0, path.clone()))
-            }
-            None => None,
-        };
-        let written_during_build = protected.clone();
         let record = Arc::new(Record::new());
+        let auditor = Auditor::new(record.clone(), log, config.verbose, enforcement);
         Ok(Reports {
-            auditor: Arc::new(Auditor::new(
-                record.clone(),
-                log,
-                config.verbose,
-                enforcement,
-            )),
+            auditor: Arc::new(auditor),
             record,
-            learned,
-            trace,
-            debug_log,
+            learned: learned.map(|(file, path, _)| (file, path)),
+            trace: trace.map(|(out, path, _)| (out, path)),
+            debug_log: debug_log.map(|(file, _, _)| file),
             private_dir,
+            written_during_build: protected.clone(),
             protected,
-            written_during_build,
         })
     }
 
@@ -309,6 +289,37 @@ impl Reports {
         }
         self.record.exit_status(code)
     }
+}
+
+/// `--trace PATH`, opened (truncated) now: the writer, the name, and the host path to
+/// protect when it is a file.
+fn open_trace(path: &Path) -> Result<(RecordWriter, PathBuf, Option<PathBuf>)> {
+    let output = Output::named(path).with_context(|| format!("--trace {}", shown(path)))?;
+    let out = output
+        .open_truncated(0o600)
+        .with_context(|| format!("--trace {}", shown(path)))?;
+    Ok((out, path.to_owned(), output.real_path()))
+}
+
+/// Gentoo mode's debug log, reached through its directory: created at its first entry.
+fn open_debug_log(path: &Path) -> Result<(HostFile, PathBuf, Option<PathBuf>)> {
+    let file = HostFile::new(path).with_context(|| format!("SANDBOX_DEBUG_LOG {}", shown(path)))?;
+    // Gentoo's sandbox removes a stale one at start, whether debugging or not. What is
+    // not a stale log stays, and stops nothing but the debug log itself (its first
+    // write fails, and says so): its default name in a shared directory is Gentoo's,
+    // and guessable.
+    let _ = file.remove_stale_log();
+    let real = file.real_path();
+    Ok((file, path.to_owned(), real))
+}
+
+/// `--learn PATH`, opened now (created if missing, its content kept until the end), so
+/// that a place it cannot be written to fails the run before the build.
+fn open_learned(path: &Path) -> Result<(std::fs::File, PathBuf, Option<PathBuf>)> {
+    let file = HostFile::new(path)
+        .and_then(|f| Ok((f.open_own(0o644)?, f.real_path())))
+        .with_context(|| format!("--learn {}", shown(path)))?;
+    Ok((file.0, path.to_owned(), file.1))
 }
 
 /// A path for a message: control characters and bytes that are not UTF-8 escaped.
