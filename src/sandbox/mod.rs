@@ -283,6 +283,13 @@ impl Reports {
                 failure.reason
             ));
         }
+        let dropped = terminal::dropped();
+        if dropped > 0 {
+            // Said in case stderr works again by now (a reader that stalled for a while).
+            terminal::error_line(&format!(
+                "{dropped} messages could not be written to stderr"
+            ));
+        }
         if let Some(dir) = &self.private_dir {
             // Empty unless there were violations; then it holds the log the summary names.
             let _ = std::fs::remove_dir(dir);
