@@ -1592,6 +1592,7 @@ e2e_tests! {
         record_planted_default_log_names_silence_nothing,
         record_the_build_cannot_touch_its_log,
         record_the_default_log_directory_is_out_of_reach,
+        record_the_mount_staging_directory_is_out_of_reach,
         record_gentoo_sandbox_log_cannot_be_silenced,
         record_planted_log_targets_are_refused_at_start,
         record_sigterm_ends_a_stalled_teardown,

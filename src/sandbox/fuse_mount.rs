@@ -100,6 +100,16 @@ enum Teardown {
 }
 
 impl MountedMirror {
+    /// The directory on the host that holds the mountpoint (fusermount3 only: the
+    /// direct mount's lives in fusebox's own mount namespace). The build must not
+    /// rename or remove it: the unmount names it.
+    pub fn host_staging_dir(&self) -> Option<&Path> {
+        match &self.teardown {
+            Teardown::Direct { .. } => None,
+            Teardown::Fusermount3 { staging, .. } => Some(staging.path()),
+        }
+    }
+
     /// Unmounts (when the method needs it) and removes what was staged on the host.
     pub fn teardown(self) -> Result<()> {
         match self.teardown {

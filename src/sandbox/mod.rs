@@ -55,6 +55,9 @@ pub fn run(config: &Config) -> Result<i32> {
 
     // 3. Mount the mirror (direct: in a new user + mount namespace; still one thread).
     let mut mounted = fuse_mount::mount_mirror(method, me, &config.shares)?;
+    if let Some(staging) = mounted.host_staging_dir() {
+        policy.protect(staging);
+    }
 
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;

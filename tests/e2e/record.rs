@@ -177,6 +177,39 @@ exit 0"#;
     assert_eq!(out.stderr.matches("\nF: ").count(), blocks.len(), "{out}");
 }
 
+/// fusermount3's staging directory (on the host, in `$TMPDIR` here) holds the mirror's
+/// mountpoint: renaming or removing it would leave fusebox unable to unmount by name.
+/// The build may not; with the direct mount there is nothing of fusebox's there.
+pub fn record_the_mount_staging_directory_is_out_of_reach(h: Helper) {
+    let td = tmpdir();
+    let script = r#"n=0
+for d in "$TMPDIR"/fusebox-??????; do
+  [ -d "$d" ] || continue
+  n=$((n+1))
+  mv "$d" "$d.moved" 2>/dev/null && echo RENAMED
+  rmdir "$d" 2>/dev/null && echo REMOVED
+done
+echo "staging=$n"
+exit 0"#;
+    let out = Sandbox::new(h)
+        .env("TMPDIR", td.path())
+        .env_remove("XDG_RUNTIME_DIR")
+        .run_sh(script);
+    prompt(&out);
+    match h {
+        Helper::Direct => {
+            out.ok();
+            assert_eq!(out.stdout, "staging=0\n", "{out}");
+        }
+        Helper::Fusermount3 => {
+            out.expect_code(1);
+            assert_eq!(out.stdout, "staging=1\n", "{out}");
+            assert!(out.stderr.contains("F: rename\n"), "{out}");
+            assert!(!out.stderr.contains("warning"), "{out}");
+        }
+    }
+}
+
 /// The log path the summary names.
 fn log_file_named_in(stderr: &str) -> PathBuf {
     let line = stderr
