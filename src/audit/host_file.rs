@@ -80,16 +80,6 @@ impl HostFile {
         }
     }
 
-    /// Whether fusebox may write into what is at the path now: nothing, or a regular
-    /// file of the user's. Checked at start, so that a bad target fails the run before
-    /// the build, not after it.
-    pub fn check_writable_target(&self) -> io::Result<()> {
-        match self.stat()? {
-            None => Ok(()),
-            Some(st) => own_regular_file(&st),
-        }
-    }
-
     /// Removes a previous sandbox log at the path: only a regular file of the user's
     /// that is empty or starts like a Gentoo-format log. Anything else is refused,
     /// never removed (`--log Makefile` must not cost a Makefile).

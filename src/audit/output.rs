@@ -9,7 +9,7 @@
 
 use std::fs::File;
 use std::io::{self, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use super::HostFile;
@@ -38,14 +38,6 @@ impl Output {
                 Ok(Output::Inherited(dup, path.to_owned()))
             }
             None => Ok(Output::File(HostFile::new(path)?)),
-        }
-    }
-
-    /// What messages call it.
-    pub fn path(&self) -> &Path {
-        match self {
-            Output::File(file) => file.path(),
-            Output::Inherited(_, path) => path,
         }
     }
 
@@ -183,17 +175,6 @@ impl RecordWriter {
         self.buf.clear();
         self.ends.clear();
         Err(e)
-    }
-
-    /// The descriptor, for a caller that must check what it is.
-    pub fn file(&self) -> &File {
-        &self.out
-    }
-}
-
-impl AsFd for RecordWriter {
-    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
-        self.out.as_fd()
     }
 }
 
