@@ -213,7 +213,10 @@ impl Reports {
         .into_iter()
         .flatten()
         {
-            protected.extend([Some(path.clone()), real].into_iter().flatten());
+            // No host path: an inherited descriptor (`--trace -`), nothing to protect.
+            if let Some(real) = real {
+                protected.extend([path.clone(), real]);
+            }
         }
         let enforcement = if config.audit {
             Enforcement::AuditOnly
