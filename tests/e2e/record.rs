@@ -68,11 +68,15 @@ fn prompt(out: &Out) {
 }
 
 /// `fusebox-run --mount-helper H ARGS…` started by bash after `setup` (shell code: a
-/// signal disposition, a limit, a redirection), in `cwd`, without TMPDIR.
+/// signal disposition, a limit, a redirection), in `cwd`, without TMPDIR. A `setup` that
+/// puts a process substitution in front of stderr sets `p=$!`: bash then waits for it
+/// to pass everything on before it exits.
 fn through_bash(h: Helper, setup: &str, args: &[&OsStr], cwd: &Path) -> Command {
     let mut c = Command::new("bash");
     c.arg("-c")
-        .arg(format!("{setup}\nexec \"$@\""))
+        .arg(format!(
+            "{setup}\n\"$@\"; rc=$?; exec 2>&-; [ -z \"${{p-}}\" ] || wait \"$p\"; exit $rc"
+        ))
         .arg("bash")
         .arg(bin())
         .arg("--mount-helper")
@@ -551,7 +555,7 @@ pub fn record_a_broken_stderr_changes_nothing(h: Helper) {
 /// A 1 KiB file size limit for fusebox-run, SIGXFSZ ignored (writes past it fail with
 /// EFBIG); its stderr goes through a `cat` started before the limit, so that the test
 /// sees all of it.
-const FULL_DISK_1K: &str = "exec 2> >(cat >&2); trap '' XFSZ; ulimit -f 1";
+const FULL_DISK_1K: &str = "exec 3>&2 2> >(cat >&3); p=$!; exec 3>&-; trap '' XFSZ; ulimit -f 1";
 
 pub fn record_a_full_disk_is_reported_and_ends_at_a_boundary(h: Helper) {
     let t = tmpdir();
