@@ -47,6 +47,7 @@ impl Auditor {
                 access: op.access(),
                 path: path.to_path_buf(),
                 in_dir: matches!(op, Op::Mkdir | Op::OpenTmpfile),
+                op: op.gentoo_name(),
             });
         if self.verbose {
             eprint!("{}", gentoo::denied_line(op.gentoo_name(), path));
