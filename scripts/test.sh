@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: build once, unit tests, then the end-to-end tests of the real
-# fusebox-run binary against the real kernel.
+# The whole test suite: prerequisites, build once, unit tests, the generated docs, then
+# the end-to-end tests of the real fusebox-run binary against the real kernel.
+#
+# Prerequisites first, before anything is built: as root (Debian/Ubuntu) they are
+# installed (scripts/prereqs.sh, which says what it does); otherwise they are checked, and
+# when one is missing the script stops at once with one line per item and the command that
+# fixes it. After the build, `fusebox-run --check` (as the user the e2e tests run as) must
+# pass too, or the script stops with its lines rather than with a wall of failed tests.
 #
 # As root, the e2e tests run as the unprivileged user $FUSEBOX_TEST_USER (default
 # fusebox-test, created if missing), from a staging directory that user can reach, because
@@ -23,6 +29,15 @@ say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
 
 failed=()
+
+# --- prerequisites ----------------------------------------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+    say "prerequisites: bash scripts/prereqs.sh (installs what is missing)"
+    bash scripts/prereqs.sh || die "installing the prerequisites failed (above)"
+elif ! report=$(bash scripts/prereqs.sh --check); then
+    printf '%s\n' "$report" | grep -v '^ok ' >&2
+    die "prerequisites missing (above): nothing was built or run"
+fi
 
 # --- build once -----------------------------------------------------------------------------
 say "cargo build --release"
@@ -48,6 +63,10 @@ BIN=$ROOT/target/release/fusebox-run
 # --- unit tests -----------------------------------------------------------------------------
 say "unit tests: cargo test --release --lib"
 cargo test --release --lib || failed+=("unit tests")
+
+# --- the generated man page and completions: current, and each loads ------------------------
+say "generated docs: scripts/gen-docs.sh --check"
+bash scripts/gen-docs.sh --check "$BIN" || failed+=("generated docs")
 
 # --- e2e ------------------------------------------------------------------------------------
 fuse_mounts_of() { # fuse lines of /proc/mounts owned by uid $1
@@ -86,7 +105,7 @@ if [ "$(id -u)" = 0 ]; then
     cp "$STRESS_EXE" "$STAGE/stress"
     cp -R tests/fixtures "$STAGE/fixtures"
     mkdir "$STAGE/scripts"
-    cp scripts/portage-prefix.sh "$STAGE/scripts/"
+    cp scripts/portage-prefix.sh scripts/test.sh scripts/prereqs.sh "$STAGE/scripts/"
     sdist=
     if [ -n "${FUSEBOX_PORTAGE_SDIST:-}" ]; then
         [ -f "$FUSEBOX_PORTAGE_SDIST" ] || die "FUSEBOX_PORTAGE_SDIST=$FUSEBOX_PORTAGE_SDIST: no such file"
@@ -105,6 +124,12 @@ if [ "$(id -u)" = 0 ]; then
     else
         say "warning: cannot mount a tmpfs for the inode test"
         OTHER_FS=
+    fi
+
+    say "fusebox-run --check as $TEST_USER"
+    if ! report=$(cd "$STAGE" && runuser -u "$TEST_USER" -- "$STAGE/fusebox-run" --check 2>&1); then
+        printf '%s\n' "$report" >&2
+        die "a sandbox cannot start here as $TEST_USER (above); fix that first (bash scripts/prereqs.sh as root fixes /dev/fuse and the user namespace sysctls)"
     fi
 
     mounts_before=$(fuse_mounts_of "$TEST_UID")
@@ -154,6 +179,11 @@ if [ "$(id -u)" = 0 ]; then
     fi
 else
     MY_UID=$(id -u)
+    say "fusebox-run --check"
+    if ! report=$("$BIN" --check 2>&1); then
+        printf '%s\n' "$report" >&2
+        die "a sandbox cannot start here (above); fix that first, e.g. as root: sudo bash scripts/prereqs.sh"
+    fi
     mounts_before=$(fuse_mounts_of "$MY_UID")
     say "e2e tests: $E2E_EXE --test-threads=$THREADS ${EXTRA[*]:-}"
     (cd "$ROOT" && FUSEBOX_BIN="$BIN" FUSEBOX_FIXTURES="$ROOT/tests/fixtures" \

@@ -195,6 +195,11 @@ const SECTIONS: &[(&str, &[Para])] = &[
                 "Use this path instead of /dev/fuse (for testing the diagnostics).",
             ),
             Item(
+                "FUSEBOX_FUSERMOUNT3",
+                "Use this path as fusermount3 instead of searching $PATH, /usr/bin and \
+                 /bin (for testing the diagnostics).",
+            ),
+            Item(
                 "SANDBOX_*",
                 "In Gentoo mode (run as \"sandbox\", or with --gentoo), Gentoo sandbox's \
                  settings: SANDBOX_READ, SANDBOX_WRITE, SANDBOX_PREDICT, SANDBOX_DENY, \

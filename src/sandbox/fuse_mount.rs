@@ -329,7 +329,11 @@ pub fn open_dev_fuse() -> std::io::Result<OwnedFd> {
 }
 
 /// fusermount3 on $PATH or in the usual places.
+/// `FUSEBOX_FUSERMOUNT3` overrides the search (to test the diagnostics).
 pub fn find_fusermount3() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("FUSEBOX_FUSERMOUNT3") {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
     let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])
