@@ -34,6 +34,8 @@ failed=()
 if [ "$(id -u)" = 0 ]; then
     say "prerequisites: bash scripts/prereqs.sh (installs what is missing)"
     bash scripts/prereqs.sh || die "installing the prerequisites failed (above)"
+    command -v cargo >/dev/null \
+        || die "no cargo on PATH: install a Rust toolchain (rustup), or add ~/.cargo/bin to PATH"
 elif ! report=$(bash scripts/prereqs.sh --check); then
     printf '%s\n' "$report" | grep -v '^ok ' >&2
     die "prerequisites missing (above): nothing was built or run"
@@ -112,6 +114,12 @@ if [ "$(id -u)" = 0 ]; then
         sdist=$STAGE/$(basename "$FUSEBOX_PORTAGE_SDIST")
         cp "$FUSEBOX_PORTAGE_SDIST" "$sdist"
     fi
+    # For the ebuild test: the release tarballs, the overlay, and the Rust toolchain where
+    # the test user can reach it (root's home is private; hard links cost no space).
+    bash scripts/release-tarballs.sh "$STAGE/dist" >/dev/null || die "making the release tarballs failed"
+    cp -R packaging "$STAGE/packaging"
+    sysroot=$(readlink -f "$(rustc --print sysroot)")
+    cp -al "$sysroot" "$STAGE/rust-toolchain" 2>/dev/null || cp -a "$sysroot" "$STAGE/rust-toolchain"
     chmod -R a+rX "$STAGE"
     # A second host file system for the inode test: a tmpfs whose inode numbers (1, 2, 3…)
     # clash with those of / (the root dir of ext4 is inode 2).
@@ -137,7 +145,9 @@ if [ "$(id -u)" = 0 ]; then
     env_args=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER"
         PATH=/usr/local/bin:/usr/bin:/bin
         FUSEBOX_BIN="$STAGE/fusebox-run" FUSEBOX_FIXTURES="$STAGE/fixtures"
-        FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1)
+        FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1
+        FUSEBOX_DIST="$STAGE/dist" FUSEBOX_PACKAGING="$STAGE/packaging"
+        FUSEBOX_RUST_TOOLCHAIN="$STAGE/rust-toolchain")
     [ -n "$sdist" ] && env_args+=(FUSEBOX_PORTAGE_SDIST="$sdist")
     [ -n "$OTHER_FS" ] && env_args+=(FUSEBOX_OTHER_FS="$OTHER_FS")
     for v in $(compgen -v FUSEBOX_STRESS_); do env_args+=("$v=${!v}"); done
@@ -186,8 +196,11 @@ else
     fi
     mounts_before=$(fuse_mounts_of "$MY_UID")
     say "e2e tests: $E2E_EXE --test-threads=$THREADS ${EXTRA[*]:-}"
+    bash scripts/release-tarballs.sh "$ROOT/target/dist" >/dev/null || die "making the release tarballs failed"
     (cd "$ROOT" && FUSEBOX_BIN="$BIN" FUSEBOX_FIXTURES="$ROOT/tests/fixtures" \
         FUSEBOX_STRESS="$STRESS_EXE" RUST_BACKTRACE=1 \
+        FUSEBOX_DIST="$ROOT/target/dist" FUSEBOX_PACKAGING="$ROOT/packaging" \
+        FUSEBOX_RUST_TOOLCHAIN="$(readlink -f "$(rustc --print sysroot)")" \
         "$E2E_EXE" --test-threads="$THREADS" "${EXTRA[@]}" </dev/null)
     e2e_status=$?
     leftovers=$(comm -13 <(printf '%s\n' "$mounts_before" | sort) <(fuse_mounts_of "$MY_UID" | sort) | sed '/^$/d')
