@@ -209,6 +209,15 @@ fn options_only(words: &[OsString], raw: &std::ffi::OsStr) -> std::result::Resul
             "takes fusebox-run options only, not {:?}",
             args.command[0]
         ))),
+        // --help or --version there: the whole command line answers it.
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            Ok(())
+        }
         Err(e) => Err(from_opts(first_line(&e.to_string()))),
     }
 }

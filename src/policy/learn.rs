@@ -24,19 +24,24 @@ impl Attempt {
     /// broad — `/`, or `$HOME` and anything in or above it (one dotfile must not open
     /// the whole home) — and elsewhere by its directory (a build that writes one file
     /// in `/var/tmp/x` usually writes its neighbours too). An entry must fit in a
-    /// policy file; a name that cannot (a newline in it) is allowed by its directory.
-    fn scope(&self, home: Option<&Path>) -> PathBuf {
+    /// policy file: a name that cannot (a newline in it) is allowed by its directory,
+    /// unless that is broad too; then nothing is learned for it (`None`).
+    fn scope(&self, home: Option<&Path>) -> Option<PathBuf> {
         let dir = self.path.parent().unwrap_or(Path::new("/"));
         let wanted = if self.in_dir || is_broad(dir, home) {
             &self.path
         } else {
             dir
         };
+        if representable(wanted) {
+            return Some(wanted.to_path_buf());
+        }
         wanted
             .ancestors()
+            .skip(1)
             .find(|p| representable(p))
-            .unwrap_or(Path::new("/"))
-            .to_path_buf()
+            .filter(|p| !is_broad(p, home))
+            .map(Path::to_path_buf)
     }
 
     fn list(&self) -> List {
@@ -100,14 +105,12 @@ pub fn learn(
     violations: &[Attempt],
     home: Option<&Path>,
 ) -> Vec<Learned> {
-    let denied = |a: &Attempt| {
-        entries
-            .iter()
-            .any(|(list, deny)| *list == List::Deny && path::covers(deny, &a.path))
-    };
+    let denied = |a: &Attempt| under_deny(entries, a);
     let mut added: Vec<(List, PathBuf)> = Vec::new();
     for attempt in violations.iter().filter(|a| !denied(a)) {
-        add_covering(entries, &mut added, attempt.list(), attempt.scope(home));
+        if let Some(scope) = attempt.scope(home) {
+            add_covering(entries, &mut added, attempt.list(), scope);
+        }
     }
     let given = entries.iter().map(|(list, p)| {
         let refused = violations.iter().filter(|a| path::covers(p, &a.path));
@@ -133,6 +136,13 @@ pub fn learn(
         }
     });
     given.chain(new).collect()
+}
+
+/// Whether a DENY entry of `entries` refused `attempt`.
+fn under_deny(entries: &[(List, PathBuf)], attempt: &Attempt) -> bool {
+    entries
+        .iter()
+        .any(|(list, deny)| *list == List::Deny && path::covers(deny, &attempt.path))
 }
 
 /// The first attempt's op and path, and how many there are.
@@ -191,6 +201,14 @@ pub fn render_learned(
         }
         let norm = path::normalise(&entry.path).unwrap_or_else(|| entry.path.clone());
         file::render_entry(&mut out, entry.list, &norm.to_string_lossy());
+    }
+    let unlearnable = |a: &&Attempt| !under_deny(entries, a) && a.scope(home).is_none();
+    for attempt in violations.iter().filter(unlearnable) {
+        out.push_str(&format!(
+            "# not learned (a policy file cannot hold its name): {} {}\n",
+            attempt.op,
+            shown(&attempt.path)
+        ));
     }
     Ok(out)
 }
@@ -358,13 +376,19 @@ mod tests {
     }
 
     #[test]
-    fn a_name_a_policy_file_cannot_hold_is_learned_by_its_directory() {
-        let learned = learn(
-            &[],
-            &[write("/home/u/evil\nname"), write("/home/u/a #b")],
-            home(),
+    fn a_name_a_policy_file_cannot_hold_is_learned_by_its_directory_unless_broad() {
+        let learned = learn(&[], &[write("/var/tmp/d/evil\nname")], home());
+        assert_eq!(pairs(&learned), [e(List::Write, "/var/tmp/d")]);
+        let violations = [write("/home/u/evil\nname"), write("/home/u/a #b")];
+        assert_eq!(pairs(&learn(&[], &violations, home())), []);
+        let text = render_learned(&[], &violations, home()).unwrap();
+        assert!(
+            text.contains(
+                "# not learned (a policy file cannot hold its name): open_wr /home/u/evil\\nname\n"
+            ),
+            "{text}"
         );
-        assert_eq!(pairs(&learned), [e(List::Write, "/home/u")]);
+        assert_eq!(parse_policy_file(&text).unwrap(), []);
     }
 
     #[test]

@@ -296,7 +296,12 @@ fn staging_parent() -> PathBuf {
         .filter(|dir| {
             dir.is_absolute() && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
         })
-        .unwrap_or_else(std::env::temp_dir)
+        .unwrap_or_else(|| {
+            // $TMPDIR when usable; a stale one falls back to /tmp, as the CLI warned.
+            Some(std::env::temp_dir())
+                .filter(|dir| dir.is_absolute() && dir.is_dir())
+                .unwrap_or_else(|| PathBuf::from("/tmp"))
+        })
 }
 
 /// Whether this process runs inside a fusebox sandbox: its `/` is a fusebox mirror.
