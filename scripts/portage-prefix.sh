@@ -129,6 +129,9 @@ export PYTHONPATH=$(dirname "$site")
 mkdir -p "$P/bin"
 ln -sfn "$(command -v bash)" "$P/bin/bash"
 ln -sfn "$(command -v mv)" "$P/bin/mv"
+# Its unpack runs gtar (from PATH: a Prefix has ${EPREFIX}/bin on it), which Gentoo's
+# app-arch/tar provides: GNU tar under that name.
+ln -sfn "$(command -v tar)" "$P/bin/gtar"
 
 # --- 3. A tiny repository: a profile, an eclass, one ebuild ---------------------------
 repo=$P/var/db/repos/fbtest

@@ -1,6 +1,12 @@
 #!/usr/bin/env bash
-# The whole test suite: build once, unit tests, then the end-to-end tests of the real
-# fusebox-run binary against the real kernel.
+# The whole test suite: prerequisites, build once, unit tests, the generated docs, then
+# the end-to-end tests of the real fusebox-run binary against the real kernel.
+#
+# Prerequisites first, before anything is built: as root (Debian/Ubuntu) they are
+# installed (scripts/prereqs.sh, which says what it does); otherwise they are checked, and
+# when one is missing the script stops at once with one line per item and the command that
+# fixes it. After the build, `fusebox-run --check` (as the user the e2e tests run as) must
+# pass too, or the script stops with its lines rather than with a wall of failed tests.
 #
 # As root, the e2e tests run as the unprivileged user $FUSEBOX_TEST_USER (default
 # fusebox-test, created if missing), from a staging directory that user can reach, because
@@ -23,6 +29,17 @@ say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
 
 failed=()
+
+# --- prerequisites ----------------------------------------------------------------------------
+if [ "$(id -u)" = 0 ]; then
+    say "prerequisites: bash scripts/prereqs.sh (installs what is missing)"
+    bash scripts/prereqs.sh || die "installing the prerequisites failed (above)"
+    command -v cargo >/dev/null \
+        || die "no cargo on PATH: install a Rust toolchain (rustup), or add ~/.cargo/bin to PATH"
+elif ! report=$(bash scripts/prereqs.sh --check); then
+    printf '%s\n' "$report" | grep -v '^ok ' >&2
+    die "prerequisites missing (above): nothing was built or run"
+fi
 
 # --- build once -----------------------------------------------------------------------------
 say "cargo build --release"
@@ -48,6 +65,10 @@ BIN=$ROOT/target/release/fusebox-run
 # --- unit tests -----------------------------------------------------------------------------
 say "unit tests: cargo test --release --lib"
 cargo test --release --lib || failed+=("unit tests")
+
+# --- the generated man page and completions: current, and each loads ------------------------
+say "generated docs: scripts/gen-docs.sh --check"
+bash scripts/gen-docs.sh --check "$BIN" || failed+=("generated docs")
 
 # --- e2e ------------------------------------------------------------------------------------
 fuse_mounts_of() { # fuse lines of /proc/mounts owned by uid $1
@@ -86,13 +107,19 @@ if [ "$(id -u)" = 0 ]; then
     cp "$STRESS_EXE" "$STAGE/stress"
     cp -R tests/fixtures "$STAGE/fixtures"
     mkdir "$STAGE/scripts"
-    cp scripts/portage-prefix.sh "$STAGE/scripts/"
+    cp scripts/portage-prefix.sh scripts/test.sh scripts/prereqs.sh "$STAGE/scripts/"
     sdist=
     if [ -n "${FUSEBOX_PORTAGE_SDIST:-}" ]; then
         [ -f "$FUSEBOX_PORTAGE_SDIST" ] || die "FUSEBOX_PORTAGE_SDIST=$FUSEBOX_PORTAGE_SDIST: no such file"
         sdist=$STAGE/$(basename "$FUSEBOX_PORTAGE_SDIST")
         cp "$FUSEBOX_PORTAGE_SDIST" "$sdist"
     fi
+    # For the ebuild test: the release tarballs, the overlay, and the Rust toolchain where
+    # the test user can reach it (root's home is private; hard links cost no space).
+    bash scripts/release-tarballs.sh "$STAGE/dist" >/dev/null || die "making the release tarballs failed"
+    cp -R packaging "$STAGE/packaging"
+    sysroot=$(readlink -f "$(rustc --print sysroot)")
+    cp -al "$sysroot" "$STAGE/rust-toolchain" 2>/dev/null || cp -a "$sysroot" "$STAGE/rust-toolchain"
     chmod -R a+rX "$STAGE"
     # A second host file system for the inode test: a tmpfs whose inode numbers (1, 2, 3…)
     # clash with those of / (the root dir of ext4 is inode 2).
@@ -107,12 +134,20 @@ if [ "$(id -u)" = 0 ]; then
         OTHER_FS=
     fi
 
+    say "fusebox-run --check as $TEST_USER"
+    if ! report=$(cd "$STAGE" && runuser -u "$TEST_USER" -- "$STAGE/fusebox-run" --check 2>&1); then
+        printf '%s\n' "$report" >&2
+        die "a sandbox cannot start here as $TEST_USER (above); fix that first (bash scripts/prereqs.sh as root fixes /dev/fuse and the user namespace sysctls)"
+    fi
+
     mounts_before=$(fuse_mounts_of "$TEST_UID")
     say "e2e tests as $TEST_USER (uid $TEST_UID): $STAGE/e2e --test-threads=$THREADS ${EXTRA[*]:-}"
     env_args=(HOME="$TEST_HOME" USER="$TEST_USER" LOGNAME="$TEST_USER"
         PATH=/usr/local/bin:/usr/bin:/bin
         FUSEBOX_BIN="$STAGE/fusebox-run" FUSEBOX_FIXTURES="$STAGE/fixtures"
-        FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1)
+        FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1
+        FUSEBOX_DIST="$STAGE/dist" FUSEBOX_PACKAGING="$STAGE/packaging"
+        FUSEBOX_RUST_TOOLCHAIN="$STAGE/rust-toolchain")
     [ -n "$sdist" ] && env_args+=(FUSEBOX_PORTAGE_SDIST="$sdist")
     [ -n "$OTHER_FS" ] && env_args+=(FUSEBOX_OTHER_FS="$OTHER_FS")
     for v in $(compgen -v FUSEBOX_STRESS_); do env_args+=("$v=${!v}"); done
@@ -154,10 +189,18 @@ if [ "$(id -u)" = 0 ]; then
     fi
 else
     MY_UID=$(id -u)
+    say "fusebox-run --check"
+    if ! report=$("$BIN" --check 2>&1); then
+        printf '%s\n' "$report" >&2
+        die "a sandbox cannot start here (above); fix that first, e.g. as root: sudo bash scripts/prereqs.sh"
+    fi
     mounts_before=$(fuse_mounts_of "$MY_UID")
     say "e2e tests: $E2E_EXE --test-threads=$THREADS ${EXTRA[*]:-}"
+    bash scripts/release-tarballs.sh "$ROOT/target/dist" >/dev/null || die "making the release tarballs failed"
     (cd "$ROOT" && FUSEBOX_BIN="$BIN" FUSEBOX_FIXTURES="$ROOT/tests/fixtures" \
         FUSEBOX_STRESS="$STRESS_EXE" RUST_BACKTRACE=1 \
+        FUSEBOX_DIST="$ROOT/target/dist" FUSEBOX_PACKAGING="$ROOT/packaging" \
+        FUSEBOX_RUST_TOOLCHAIN="$(readlink -f "$(rustc --print sysroot)")" \
         "$E2E_EXE" --test-threads="$THREADS" "${EXTRA[@]}" </dev/null)
     e2e_status=$?
     leftovers=$(comm -13 <(printf '%s\n' "$mounts_before" | sort) <(fuse_mounts_of "$MY_UID" | sort) | sed '/^$/d')

@@ -19,18 +19,33 @@ use crate::supervisor::EnvChange;
     version,
     about,
     override_usage = "fusebox-run [OPTIONS] [--] COMMAND [ARGS]...",
+    // FUSEBOX_OPTS comes first, so a single-valued option given again on the command
+    // line overrides it rather than being an error.
+    args_override_self = true,
     after_help = "Exit status: COMMAND's own; 128+N if it was killed by signal N; \
-                  125 if the sandbox could not be set up; 126 if COMMAND is not \
-                  executable; 127 if it was not found."
+                  2 for a bad command line; 125 if the sandbox could not be set up; \
+                  126 if COMMAND is not executable; 127 if it was not found. \
+                  Options are also read from $FUSEBOX_OPTS, before the command line's."
 )]
 pub struct Args {
-    /// Allow writes under PATH (repeatable). Default: the current directory, /tmp and $TMPDIR.
+    /// Also allow writes under PATH (repeatable), besides the defaults: the current
+    /// directory, /tmp and $TMPDIR.
     #[arg(short, long = "write", value_name = "PATH")]
     pub write: Vec<PathBuf>,
 
-    /// Allow reads under PATH (repeatable). Default: / (everything).
+    /// Start from an empty write set: only the -w/--write paths (and policy files)
+    /// are writable, not the current directory, /tmp and $TMPDIR.
+    #[arg(long)]
+    pub no_default_write: bool,
+
+    /// Also allow reads under PATH (repeatable), besides the default, / (everything).
     #[arg(long = "read", value_name = "PATH")]
     pub read: Vec<PathBuf>,
+
+    /// Start from an empty read set: only the --read paths (and policy files) are
+    /// readable, not all of /.
+    #[arg(long)]
+    pub no_default_read: bool,
 
     /// Make writes under PATH fail quietly, without a violation (repeatable): for
     /// configure-style probes.
@@ -47,7 +62,8 @@ pub struct Args {
     #[arg(long = "share", value_name = "PATH")]
     pub share: Vec<PathBuf>,
 
-    /// Read policy entries from FILE: lines `read|write|predict|deny PATH`, `#` comments.
+    /// Add the policy entries of FILE (repeatable): lines `read|write|predict|deny PATH`;
+    /// `#` at the start of a line or after a blank starts a comment.
     #[arg(long = "policy", value_name = "FILE")]
     pub policy: Vec<PathBuf>,
 
@@ -119,13 +135,101 @@ pub struct Args {
     #[arg(long, conflicts_with = "check")]
     pub gentoo: bool,
 
+    /// Print the man page (man) or a shell's completion script (bash, zsh, fish) and
+    /// exit: for packagers (scripts/gen-docs.sh).
+    #[arg(long, value_enum, value_name = "WHAT", hide = true, exclusive = true)]
+    pub generate: Option<crate::docs::Generate>,
+
     /// The command to run, and its arguments.
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        required_unless_present_any = ["check", "gentoo"]
+        required_unless_present_any = ["check", "gentoo", "generate"]
     )]
     pub command: Vec<OsString>,
+}
+
+/// The environment variable whose words are fusebox-run options, read before the
+/// command line's (in Gentoo mode too).
+pub const OPTS_VAR: &str = "FUSEBOX_OPTS";
+
+/// A command line that cannot be run as given: exit status 2, like clap's own errors.
+/// The message names the option, file or variable the bad word came from.
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+/// What parsing the command line came to.
+#[derive(Debug)]
+pub enum Parsed {
+    Args(Box<Args>),
+    /// clap's own answer (help, version, or a usage error it formats itself).
+    Clap(clap::Error),
+    /// `$FUSEBOX_OPTS` is unusable: the message says why, naming the variable.
+    Opts(UsageError),
+}
+
+/// `argv` with the words of `opts` (`$FUSEBOX_OPTS`) before its own options. The
+/// variable is parsed alone first, so a bad word in it is reported as coming from it
+/// rather than from the command line.
+pub fn parse_with_opts(argv: &[OsString], opts: Option<&std::ffi::OsStr>) -> Parsed {
+    let opts_words = match opts.map(crate::gentoo::split_words).transpose() {
+        Ok(words) => words.unwrap_or_default(),
+        Err(e) => return Parsed::Opts(UsageError(format!("${OPTS_VAR}: {e}"))),
+    };
+    if !opts_words.is_empty() {
+        if let Err(e) = options_only(&opts_words, opts.unwrap_or_default()) {
+            return Parsed::Opts(e);
+        }
+    }
+    let mut words = argv.iter().take(1).cloned().collect::<Vec<_>>();
+    words.extend(opts_words);
+    words.extend(argv.iter().skip(1).cloned());
+    match Args::try_parse_from(words) {
+        Ok(args) => Parsed::Args(Box::new(args)),
+        Err(e) => Parsed::Clap(e),
+    }
+}
+
+/// Checks that `words` (from `$FUSEBOX_OPTS`) are fusebox-run options and nothing else.
+fn options_only(words: &[OsString], raw: &std::ffi::OsStr) -> std::result::Result<(), UsageError> {
+    let probe = std::iter::once(OsString::from("fusebox-run"))
+        .chain(words.iter().cloned())
+        .chain(["--".into(), "true".into()]);
+    let from_opts = |what: String| {
+        let raw = raw.to_string_lossy().escape_debug().to_string();
+        UsageError(format!("in ${OPTS_VAR}=\"{raw}\": {what}"))
+    };
+    match Args::try_parse_from(probe) {
+        Ok(args) if args.command == ["true"] => Ok(()),
+        Ok(args) => Err(from_opts(format!(
+            "takes fusebox-run options only, not {:?}",
+            args.command[0]
+        ))),
+        // --help or --version there: the whole command line answers it.
+        Err(e)
+            if matches!(
+                e.kind(),
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion
+            ) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(from_opts(first_line(&e.to_string()))),
+    }
+}
+
+/// The first line of a clap error, without its `error: ` prefix.
+fn first_line(text: &str) -> String {
+    let line = text.lines().next().unwrap_or_default();
+    line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -184,20 +288,32 @@ pub struct Config {
     /// Gentoo mode: each process is judged by its own `SANDBOX_*` variables too,
     /// starting from these.
     pub live: Option<crate::gentoo::live::LiveLaunch>,
+    /// What the user should know before the build starts (a stale $TMPDIR, a write set
+    /// that takes in all of / or $HOME), one line each, without the program name.
+    pub warnings: Vec<String>,
 }
 
 impl Config {
-    /// Validates `args` against the environment it runs in (cwd, $TMPDIR).
-    pub fn from_args(args: Args, cwd: PathBuf, tmpdir: Option<OsString>) -> Result<Config> {
-        let policy = policy_entries(&args, &cwd, tmpdir.clone())?;
+    /// Validates `args` against the environment it runs in (cwd, $TMPDIR, $HOME).
+    /// Every error is a [`UsageError`]-style problem with the command line (exit 2).
+    pub fn from_args(args: Args, cwd: PathBuf, env: &HostEnv) -> Result<Config> {
+        let mut warnings = Vec::new();
+        let tmpdir = usable_tmpdir(env.tmpdir.as_deref(), &mut warnings);
+        let mut policy = default_entries(&args, &cwd, tmpdir.as_deref());
+        if !args.no_default_write {
+            warnings.extend(broad_cwd_warning(&cwd, env.home.as_deref()));
+        }
+        policy.extend(option_entries(&args, &cwd)?);
         let log = match &args.log {
             Some(log) => LogPlace::Given(cwd.join(log)),
             None => LogPlace::Private {
                 runtime_dir: std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from),
-                tmp: temp_dir(tmpdir),
+                tmp: tmpdir.unwrap_or_else(|| PathBuf::from("/tmp")),
             },
         };
-        Config::assemble(args, cwd, policy, log)
+        let mut config = Config::assemble(args, cwd, policy, log)?;
+        config.warnings = warnings;
+        Ok(config)
     }
 
     /// The plan from `args` with the policy and log already decided (by
@@ -241,6 +357,7 @@ impl Config {
             mount_helper: args.mount_helper,
             env: Vec::new(),
             live: None,
+            warnings: Vec::new(),
         })
     }
 }
@@ -299,24 +416,81 @@ pub fn shared_path(path: &Path, cwd: &Path, access: ShareAccess) -> Result<Share
     Ok(SharedPath { path: real, access })
 }
 
-/// The policy from the options and policy files, in that order, with the defaults for
-/// a list nothing names: READ `/`, and WRITE the current directory, /tmp and $TMPDIR.
-fn policy_entries(
-    args: &Args,
-    cwd: &Path,
-    tmpdir: Option<OsString>,
-) -> Result<Vec<(List, PathBuf)>> {
-    let mut entries = option_entries(args, cwd)?;
-    let names = |entries: &[(List, PathBuf)], list| entries.iter().any(|(l, _)| *l == list);
-    if !names(&entries, List::Read) {
+/// The variables of the caller's environment that shape the defaults.
+#[derive(Clone, Debug, Default)]
+pub struct HostEnv {
+    pub tmpdir: Option<OsString>,
+    pub home: Option<OsString>,
+}
+
+impl HostEnv {
+    pub fn current() -> HostEnv {
+        HostEnv {
+            tmpdir: std::env::var_os("TMPDIR"),
+            home: std::env::var_os("HOME"),
+        }
+    }
+}
+
+/// The default policy, which the options and policy files add to: READ `/`; WRITE the
+/// current directory, /tmp and $TMPDIR (a build's own tree and its temporary files).
+/// `--no-default-read` and `--no-default-write` leave out a list's defaults. The one
+/// place the defaults are decided.
+fn default_entries(args: &Args, cwd: &Path, tmpdir: Option<&Path>) -> Vec<(List, PathBuf)> {
+    let mut entries = Vec::new();
+    if !args.no_default_read {
         entries.push((List::Read, PathBuf::from("/")));
     }
-    if !names(&entries, List::Write) {
+    if !args.no_default_write {
         for path in default_write_paths(cwd, tmpdir) {
             entries.push((List::Write, path));
         }
     }
-    Ok(entries)
+    entries
+}
+
+/// `$TMPDIR` when it names an existing directory by an absolute path; otherwise none,
+/// with a warning naming it (fusebox then uses /tmp: a stale TMPDIR must not stop
+/// every run).
+fn usable_tmpdir(tmpdir: Option<&std::ffi::OsStr>, warnings: &mut Vec<String>) -> Option<PathBuf> {
+    let tmpdir = Path::new(tmpdir.filter(|t| !t.is_empty())?);
+    let problem = if !tmpdir.is_absolute() {
+        "is not an absolute path"
+    } else if !tmpdir.is_dir() {
+        "is not an existing directory"
+    } else {
+        return Some(tmpdir.to_path_buf());
+    };
+    warnings.push(format!(
+        "TMPDIR={} {problem}: using /tmp instead (the build still sees that TMPDIR)",
+        escaped(tmpdir)
+    ));
+    None
+}
+
+/// A warning when the current directory, writable by default, is `/`, `$HOME` or a
+/// directory above `$HOME`: the build could then write all of it.
+fn broad_cwd_warning(cwd: &Path, home: Option<&std::ffi::OsStr>) -> Option<String> {
+    let home = home
+        .filter(|h| !h.is_empty())
+        .map(|h| std::fs::canonicalize(h).unwrap_or_else(|_| PathBuf::from(h)));
+    let what = if cwd == Path::new("/") {
+        "all of /".to_owned()
+    } else if home.as_deref().is_some_and(|home| home.starts_with(cwd)) {
+        format!("all of {} (your home directory is under it)", escaped(cwd))
+    } else {
+        return None;
+    };
+    Some(format!(
+        "the current directory {} is writable by default, so the build may write {what}; \
+         run from the build's own directory, or use --no-default-write with -w",
+        escaped(cwd)
+    ))
+}
+
+/// `path` for a one-line message: control characters escaped.
+fn escaped(path: &Path) -> String {
+    path.to_string_lossy().escape_debug().to_string()
 }
 
 /// The entries the options and policy files name, in that order, without defaults.
@@ -362,17 +536,10 @@ fn entry(
     Ok((list, absolute))
 }
 
-fn temp_dir(tmpdir: Option<OsString>) -> PathBuf {
-    tmpdir
-        .filter(|t| !t.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"))
-}
-
 /// The current directory, /tmp and $TMPDIR: where builds expect to write.
-fn default_write_paths(cwd: &Path, tmpdir: Option<OsString>) -> Vec<PathBuf> {
+fn default_write_paths(cwd: &Path, tmpdir: Option<&Path>) -> Vec<PathBuf> {
     let mut paths = vec![cwd.to_path_buf(), PathBuf::from("/tmp")];
-    paths.extend(tmpdir.filter(|t| !t.is_empty()).map(PathBuf::from));
+    paths.extend(tmpdir.map(Path::to_path_buf));
     paths
 }
 
@@ -465,36 +632,156 @@ mod tests {
     fn default_write_paths_are_cwd_tmp_and_tmpdir() {
         let cwd = Path::new("/home/u/src");
         assert_eq!(
-            default_write_paths(cwd, Some("/var/tmp/me".into())),
+            default_write_paths(cwd, Some(Path::new("/var/tmp/me"))),
             [cwd, Path::new("/tmp"), Path::new("/var/tmp/me")]
         );
-        assert_eq!(default_write_paths(cwd, Some("".into())).len(), 2);
+        assert_eq!(default_write_paths(cwd, None).len(), 2);
     }
 
     fn config(argv: &[&str], cwd: &Path) -> Result<Config> {
-        Config::from_args(parse(argv).unwrap(), cwd.to_path_buf(), None)
+        Config::from_args(parse(argv).unwrap(), cwd.to_path_buf(), &HostEnv::default())
     }
 
     #[test]
-    fn defaults_fill_the_lists_nothing_names() {
+    fn options_add_to_the_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let c = config(&["true"], dir.path()).unwrap();
+        let defaults = [
+            (List::Read, PathBuf::from("/")),
+            (List::Write, dir.path().to_path_buf()),
+            (List::Write, PathBuf::from("/tmp")),
+        ];
+        assert_eq!(config(&["true"], dir.path()).unwrap().policy, defaults);
+        let c = config(
+            &["--read", "/usr", "-w", "/var", "--deny", "/x", "true"],
+            dir.path(),
+        )
+        .unwrap();
+        let mut want = defaults.to_vec();
+        want.extend([
+            (List::Read, PathBuf::from("/usr")),
+            (List::Write, PathBuf::from("/var")),
+            (List::Deny, PathBuf::from("/x")),
+        ]);
+        assert_eq!(c.policy, want);
+    }
+
+    #[test]
+    fn no_default_options_start_a_list_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&["--no-default-write", "-w", "/var", "true"], dir.path()).unwrap();
         assert_eq!(
             c.policy,
             [
                 (List::Read, PathBuf::from("/")),
-                (List::Write, dir.path().to_path_buf()),
-                (List::Write, PathBuf::from("/tmp")),
+                (List::Write, PathBuf::from("/var"))
             ]
         );
-        let c = config(&["--read", "/usr", "-w", ".", "true"], dir.path()).unwrap();
-        assert_eq!(
-            c.policy,
-            [
-                (List::Read, PathBuf::from("/usr")),
-                (List::Write, dir.path().to_path_buf()),
-            ]
-        );
+        let c = config(&["--no-default-read", "--read", "/usr", "true"], dir.path()).unwrap();
+        assert!(!c.policy.contains(&(List::Read, PathBuf::from("/"))));
+        assert!(c.policy.contains(&(List::Read, PathBuf::from("/usr"))));
+        // Nothing writable at all is allowed: a build that only reads.
+        let c = config(&["--no-default-write", "true"], dir.path()).unwrap();
+        assert!(c.policy.iter().all(|(l, _)| *l != List::Write));
+    }
+
+    #[test]
+    fn a_stale_or_relative_tmpdir_falls_back_to_tmp_with_a_warning() {
+        let dir = tempfile::tempdir().unwrap();
+        for bad in ["/no/such/tmp", "relative/tmp", "/etc/passwd"] {
+            let env = HostEnv {
+                tmpdir: Some(bad.into()),
+                home: None,
+            };
+            let c = Config::from_args(parse(&["true"]).unwrap(), dir.path().into(), &env).unwrap();
+            assert!(
+                matches!(&c.log, LogPlace::Private { tmp, .. } if tmp == Path::new("/tmp")),
+                "{:?}",
+                c.log
+            );
+            assert!(
+                !c.policy
+                    .iter()
+                    .any(|(_, p)| p.ends_with("tmp") && p != Path::new("/tmp"))
+            );
+            assert_eq!(c.warnings.len(), 1, "{:?}", c.warnings);
+            assert!(
+                c.warnings[0].contains(&format!("TMPDIR={bad}")),
+                "{:?}",
+                c.warnings
+            );
+        }
+        let env = HostEnv {
+            tmpdir: Some(dir.path().into()),
+            home: None,
+        };
+        let c = Config::from_args(parse(&["true"]).unwrap(), "/".into(), &env).unwrap();
+        assert!(c.policy.contains(&(List::Write, dir.path().to_path_buf())));
+        assert!(matches!(&c.log, LogPlace::Private { tmp, .. } if tmp == dir.path()));
+    }
+
+    #[test]
+    fn a_cwd_of_root_or_home_or_above_is_warned_about() {
+        let home = tempfile::tempdir().unwrap();
+        let below = home.path().join("src");
+        std::fs::create_dir(&below).unwrap();
+        let env = HostEnv {
+            tmpdir: None,
+            home: Some(home.path().into()),
+        };
+        let warned = |cwd: &Path, argv: &[&str]| {
+            let c = Config::from_args(parse(argv).unwrap(), cwd.into(), &env).unwrap();
+            c.warnings.iter().any(|w| w.contains("writable by default"))
+        };
+        assert!(warned(Path::new("/"), &["true"]));
+        assert!(warned(home.path(), &["true"]));
+        assert!(warned(home.path().parent().unwrap(), &["true"]));
+        assert!(!warned(&below, &["true"]));
+        // Not writable by default: nothing to warn about.
+        assert!(!warned(Path::new("/"), &["--no-default-write", "true"]));
+    }
+
+    fn with_opts(argv: &[&str], opts: &str) -> Parsed {
+        let argv: Vec<OsString> = std::iter::once("fusebox-run")
+            .chain(argv.iter().copied())
+            .map(OsString::from)
+            .collect();
+        parse_with_opts(&argv, Some(std::ffi::OsStr::new(opts)))
+    }
+
+    #[test]
+    fn fusebox_opts_come_before_the_command_line() {
+        let Parsed::Args(args) = with_opts(
+            &["--net", "host", "-w", "/b", "make"],
+            "--net none -w /a -v",
+        ) else {
+            panic!("should parse");
+        };
+        // The command line's single value wins; lists accumulate.
+        assert_eq!(args.net, Net::Host);
+        assert_eq!(args.write, [PathBuf::from("/a"), PathBuf::from("/b")]);
+        assert!(args.verbose);
+        assert_eq!(args.command, ["make"]);
+    }
+
+    #[test]
+    fn a_bad_word_in_fusebox_opts_is_named_as_coming_from_it() {
+        for (opts, want) in [
+            ("--bogus", "--bogus"),
+            ("make -j2", "options only"),
+            ("--net 'none", "unterminated"),
+            ("--net sideways", "sideways"),
+        ] {
+            let Parsed::Opts(e) = with_opts(&["true"], opts) else {
+                panic!("{opts:?} should be refused");
+            };
+            assert!(e.0.contains("FUSEBOX_OPTS") && e.0.contains(want), "{e}");
+            assert_eq!(e.0.lines().count(), 1, "{e}");
+        }
+        // A bad command line with good FUSEBOX_OPTS is clap's error.
+        assert!(matches!(
+            with_opts(&["--bogus", "true"], "-v"),
+            Parsed::Clap(_)
+        ));
     }
 
     #[test]
@@ -508,7 +795,6 @@ mod tests {
                 .contains(&(List::Deny, PathBuf::from("/tmp/secret")))
         );
         assert!(c.policy.contains(&(List::Write, PathBuf::from("/tmp"))));
-        assert!(!c.policy.contains(&(List::Write, dir.path().to_path_buf())));
         std::fs::write(&file, "write /tmp\nwrte /x\n").unwrap();
         let err = config(&["--policy", file.to_str().unwrap(), "true"], dir.path()).unwrap_err();
         assert!(format!("{err:#}").contains("line 2"), "{err:#}");
@@ -524,12 +810,11 @@ mod tests {
 
     #[test]
     fn the_log_defaults_to_the_temp_dir() {
-        let c = Config::from_args(
-            parse(&["true"]).unwrap(),
-            PathBuf::from("/"),
-            Some("/var/tmp".into()),
-        )
-        .unwrap();
+        let env = HostEnv {
+            tmpdir: Some("/var/tmp".into()),
+            home: None,
+        };
+        let c = Config::from_args(parse(&["true"]).unwrap(), PathBuf::from("/"), &env).unwrap();
         let LogPlace::Private { tmp, .. } = c.log else {
             panic!("{:?}", c.log)
         };

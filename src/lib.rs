@@ -15,6 +15,7 @@
 pub mod audit;
 pub mod check;
 pub mod cli;
+pub mod docs;
 pub mod gentoo;
 pub mod mirror;
 pub mod policy;

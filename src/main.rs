@@ -4,10 +4,8 @@
 use std::ffi::{OsStr, OsString};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use clap::Parser;
 use fusebox::audit::terminal;
-use fusebox::cli::{Args, Config};
+use fusebox::cli::{Config, HostEnv, OPTS_VAR, Parsed, parse_with_opts};
 use fusebox::gentoo::argv::{self, Action};
 use fusebox::gentoo::conf::ConfFiles;
 use fusebox::gentoo::env::{Environment, HostFacts, refuse_nesting};
@@ -26,7 +24,14 @@ fn main() -> ExitCode {
     if let Some(invocation) = Invocation::detect(&argv, executed.as_deref()) {
         return exit(gentoo_main(&invocation));
     }
-    let args = Args::parse_from(argv);
+    let args = match parse_with_opts(&argv, std::env::var_os(OPTS_VAR).as_deref()) {
+        Parsed::Args(args) => *args,
+        Parsed::Clap(e) => e.exit(),
+        Parsed::Opts(e) => return exit(usage_error(&e)),
+    };
+    if let Some(what) = args.generate {
+        return exit(generate(what));
+    }
     if args.check {
         return ExitCode::from(if check::run_and_print(args.mount_helper) {
             0
@@ -34,21 +39,49 @@ fn main() -> ExitCode {
             1
         });
     }
-    exit(run(prepare(args)))
-}
-
-fn prepare(args: Args) -> anyhow::Result<Config> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    Config::from_args(args, cwd, std::env::var_os("TMPDIR"))
-}
-
-fn run(config: anyhow::Result<Config>) -> i32 {
-    match config.and_then(|config| sandbox::run(&config)) {
-        Ok(code) => code,
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
         Err(e) => {
-            terminal::error_line(&format!("{e:#}"));
-            EXIT_SETUP_FAILED
+            return exit(setup_error(&format!(
+                "cannot read the current directory: {e}"
+            )));
         }
+    };
+    match Config::from_args(args, cwd, &HostEnv::current()) {
+        Ok(config) => exit(run(&config)),
+        Err(e) => exit(usage_error(&e)),
+    }
+}
+
+/// Runs the plan; a failure to set up the sandbox is 125.
+fn run(config: &Config) -> i32 {
+    for warning in &config.warnings {
+        terminal::error_line(&format!("warning: {warning}"));
+    }
+    match sandbox::run(config) {
+        Ok(code) => code,
+        Err(e) => setup_error(&format!("{e:#}")),
+    }
+}
+
+/// A bad command line (options, their values, policy files, $FUSEBOX_OPTS): one line, 2.
+fn usage_error(e: &dyn std::fmt::Display) -> i32 {
+    terminal::error_line(&format!("{e:#}"));
+    EXIT_USAGE
+}
+
+fn setup_error(message: &str) -> i32 {
+    terminal::error_line(message);
+    EXIT_SETUP_FAILED
+}
+
+/// `--generate`: the man page or a completion script on stdout (packagers' step).
+fn generate(what: fusebox::docs::Generate) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match fusebox::docs::render(what, &mut out).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) => setup_error(&format!("cannot write to stdout: {e}")),
     }
 }
 
@@ -91,17 +124,17 @@ fn gentoo_main(invocation: &Invocation) -> i32 {
     let opts = fusebox_opts(&caller, &conf);
     let options = match fusebox_options(opts.as_deref(), &invocation.fusebox_args) {
         Ok(options) => options,
-        Err(e) => {
-            terminal::error_line(&format!("{e:#}"));
-            return EXIT_USAGE;
-        }
+        Err(e) => return usage_error(&format!("{e:#}")),
     };
-    run(std::env::current_dir()
-        .context("cannot read the current directory")
-        .and_then(|cwd| {
-            let host = HostFacts::gather(&caller);
-            GentooRun::new(&launch, &caller, &conf, &host, &cwd).into_config(options, cwd)
-        }))
+    let cwd = match std::env::current_dir() {
+        Ok(cwd) => cwd,
+        Err(e) => return setup_error(&format!("cannot read the current directory: {e}")),
+    };
+    let host = HostFacts::gather(&caller);
+    match GentooRun::new(&launch, &caller, &conf, &host, &cwd).into_config(options, cwd) {
+        Ok(config) => run(&config),
+        Err(e) => usage_error(&format!("{e:#}")),
+    }
 }
 
 /// `text` on stdout; a closed or full stdout is not worth a panic.

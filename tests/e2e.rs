@@ -11,6 +11,8 @@ mod control;
 mod gentoo;
 #[path = "e2e/integrity.rs"]
 mod integrity;
+#[path = "e2e/packaging.rs"]
+mod packaging;
 #[path = "e2e/policy.rs"]
 mod policy;
 #[path = "e2e/portage.rs"]
@@ -30,6 +32,7 @@ use common::*;
 use control::*;
 use gentoo::*;
 use integrity::*;
+use packaging::*;
 use policy::*;
 use portage::*;
 use record::*;
@@ -98,24 +101,8 @@ fn setup_failure_is_125(h: Helper) {
             "the reason should be one line\n{out}"
         );
     }
-    // A write path that does not exist.
-    let out = Sandbox::new(h)
-        .opts(&["-w", "/nonexistent/fusebox-e2e"])
-        .run(&["/bin/true"]);
-    expect_setup_failure(&out);
-    // A --share path that does not exist, and all of /.
-    let out = Sandbox::new(h)
-        .opts(&["--share", "/nonexistent/fusebox-e2e"])
-        .run(&["/bin/true"]);
-    expect_setup_failure(&out);
-    let out = Sandbox::new(h).opts(&["--share", "/"]).run(&["/bin/true"]);
-    expect_setup_failure(&out);
-    // A hostname the kernel cannot take (longer than 64 bytes).
-    let out = Sandbox::new(h)
-        .opt("--hostname")
-        .opt("x".repeat(100))
-        .run(&["/bin/true"]);
-    expect_setup_failure(&out);
+    // (Bad option values — a missing -w path, a bad --share or --hostname — are usage
+    // errors, status 2: tests/e2e/packaging.rs, usage_errors_exit_2_in_one_line.)
     // fusebox inside fusebox: said as such, not as a missing kernel module.
     let inner = bin();
     let out = Sandbox::new(h).run(&[inner.to_str().unwrap(), "--", "/bin/true"]);
@@ -1559,7 +1546,7 @@ e2e_tests! {
         portage_addwrite_and_addpredict,
         portage_static_program_is_caught,
         portage_fusebox_opts_isolate_the_network,
-        policy_file_errors_are_setup_failures,
+        policy_file_errors_are_usage_errors,
         policy_escape_hard_link_and_rename_into_build_dir,
         policy_escape_symlink_in_build_dir,
         policy_escape_dir_swapped_for_symlink,
@@ -1604,9 +1591,28 @@ e2e_tests! {
         record_precreated_names_do_not_stop_runs,
         record_ignored_signals_stay_ignored,
         record_trace_to_stdout_and_inherited_fds,
+        // issue 16: first contact and packaging (tests/e2e/packaging.rs).
+        usage_errors_exit_2_in_one_line,
+        fusebox_opts_apply_in_plain_mode,
+        write_options_add_to_the_defaults_and_no_default_write_empties_them,
+        a_stale_or_relative_tmpdir_falls_back_to_tmp_with_a_warning,
+        a_warning_on_a_closed_stderr_does_not_stop_the_run,
+        a_cwd_of_root_or_home_is_warned_about,
+        policy_file_comment_after_a_blank_is_not_part_of_the_path,
+        learn_keeps_the_users_deny_entries,
+        learn_widens_to_the_file_under_home_and_says_why,
+        test_command_without_fuse_stops_at_once_naming_the_fix,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
         sigkill_of_fusebox_kills_the_whole_sandbox,
     ],
+}
+
+/// issue 16: the Gentoo ebuild, built and merged by real Portage offline. Once, not per
+/// helper: it is a release build of fusebox (tests/e2e/packaging.rs).
+#[test]
+fn packaging_ebuild_merges_fusebox_offline_in_the_prefix() {
+    let _g = shared();
+    ebuild_merges_fusebox_offline_in_the_prefix();
 }

@@ -78,6 +78,7 @@ impl Auditor {
             access: op.access(),
             path: path.to_path_buf(),
             in_dir: matches!(op, Op::Mkdir | Op::OpenTmpfile),
+            op: op.gentoo_name(),
         };
         let mut attempts = self.attempts.lock().unwrap_or_else(PoisonError::into_inner);
         if attempts.1.insert(attempt.clone()) {

@@ -8,9 +8,11 @@
 //! deny /home/me/.ssh
 //! ```
 //!
-//! Lines are trimmed; blank lines and lines starting with `#` are skipped. The path is
-//! everything after the first run of whitespace, so it may hold spaces. A `#` later in
-//! a line is part of the path: file names may contain it.
+//! Lines are trimmed; blank lines are skipped. A `#` at the start of a line or after a
+//! blank starts a comment (`write /x  # for ccache`), as in shells and make.conf, so a
+//! comment never becomes part of a path; a `#` inside a word (`/a#b`) is part of it.
+//! The path is everything after the first run of whitespace, up to a comment, so it
+//! may hold spaces.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -62,8 +64,8 @@ impl std::error::Error for ParseError {}
 pub fn parse_policy_file(text: &str) -> Result<Vec<(List, PathBuf)>, ParseError> {
     let mut entries = Vec::new();
     for (i, raw) in text.lines().enumerate() {
-        let line = raw.trim();
-        if line.is_empty() || line.starts_with('#') {
+        let line = without_comment(raw).trim();
+        if line.is_empty() {
             continue;
         }
         let err = |kind| ParseError { line: i + 1, kind };
@@ -82,18 +84,45 @@ pub fn parse_policy_file(text: &str) -> Result<Vec<(List, PathBuf)>, ParseError>
     Ok(entries)
 }
 
+/// `line` up to its comment: a `#` first in the line or after a blank.
+fn without_comment(line: &str) -> &str {
+    let mut previous_blank = true;
+    for (i, c) in line.char_indices() {
+        if c == '#' && previous_blank {
+            return &line[..i];
+        }
+        previous_blank = c.is_whitespace();
+    }
+    line
+}
+
+/// Whether `path` can be written in a policy file and read back: a blank followed by
+/// `#` in it would start a comment.
+pub(super) fn fits_in_a_line(path: &str) -> bool {
+    without_comment(path) == path
+}
+
 /// Policy-file text for `entries`. [`super::Policy`] only holds paths this format can
 /// carry (UTF-8, no newline, no trailing whitespace), so the lossy conversion never
 /// loses anything for its entries.
 pub(super) fn render(entries: &[(List, PathBuf)]) -> String {
     let mut out = String::from(HEADER);
     for (list, path) in entries {
-        out.push_str(list.keyword());
-        out.push(' ');
-        out.push_str(&path.to_string_lossy());
-        out.push('\n');
+        render_entry(&mut out, *list, &path.to_string_lossy());
     }
     out
+}
+
+/// One entry's line. A path with a blank followed by `#` cannot be read back from a
+/// policy file: it is left out, in a comment that says so, rather than cut short.
+pub(super) fn render_entry(out: &mut String, list: List, path: &str) {
+    if !fits_in_a_line(path) {
+        out.push_str("# left out (a blank followed by # would start a comment): ");
+    }
+    out.push_str(list.keyword());
+    out.push(' ');
+    out.push_str(path);
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -114,7 +143,10 @@ mod tests {
                     predict\t/var/cache\n\
                     \x20 # indented comment\n\
                     deny /home/me/.ssh\n\
-                    write /weird#name\n";
+                    write /weird#name\n\
+                    write /commented  # a comment\n\
+                    read /tab\t#comment\n\
+                    #write /disabled\n";
         assert_eq!(
             parse_policy_file(text).unwrap(),
             vec![
@@ -123,7 +155,35 @@ mod tests {
                 (List::Predict, PathBuf::from("/var/cache")),
                 (List::Deny, PathBuf::from("/home/me/.ssh")),
                 (List::Write, PathBuf::from("/weird#name")),
+                (List::Write, PathBuf::from("/commented")),
+                (List::Read, PathBuf::from("/tab")),
             ]
+        );
+    }
+
+    #[test]
+    fn a_comment_never_becomes_a_path_and_a_bare_comment_is_no_path() {
+        assert_eq!(
+            parse_err("write # nothing here\n"),
+            "line 1: missing path after \"write\""
+        );
+        assert_eq!(
+            parse_policy_file("deny /a b #c d\n").unwrap(),
+            [(List::Deny, PathBuf::from("/a b"))]
+        );
+    }
+
+    #[test]
+    fn a_path_that_a_comment_would_cut_is_rendered_as_a_comment() {
+        let entries = [
+            (List::Write, PathBuf::from("/a #b")),
+            (List::Write, PathBuf::from("/c")),
+        ];
+        let text = render(&entries);
+        assert!(text.contains("# left out"), "{text}");
+        assert_eq!(
+            parse_policy_file(&text).unwrap(),
+            [(List::Write, PathBuf::from("/c"))]
         );
     }
 

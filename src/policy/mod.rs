@@ -27,7 +27,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use file::{ParseError, ParseErrorKind, parse_policy_file};
-pub use learn::{Attempt, learn};
+pub use learn::{Attempt, Learned, Reason, learn, render_learned};
 pub use shared::SharedPolicy;
 
 /// What an operation does to the path it names.

@@ -306,7 +306,12 @@ fn staging_parent() -> PathBuf {
         .filter(|dir| {
             dir.is_absolute() && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
         })
-        .unwrap_or_else(std::env::temp_dir)
+        .unwrap_or_else(|| {
+            // $TMPDIR when usable; a stale one falls back to /tmp, as the CLI warned.
+            Some(std::env::temp_dir())
+                .filter(|dir| dir.is_absolute() && dir.is_dir())
+                .unwrap_or_else(|| PathBuf::from("/tmp"))
+        })
 }
 
 /// Whether this process runs inside a fusebox sandbox: its `/` is a fusebox mirror.
@@ -339,7 +344,11 @@ pub fn open_dev_fuse() -> std::io::Result<OwnedFd> {
 }
 
 /// fusermount3 on $PATH or in the usual places.
+/// `FUSEBOX_FUSERMOUNT3` overrides the search (to test the diagnostics).
 pub fn find_fusermount3() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("FUSEBOX_FUSERMOUNT3") {
+        return Some(PathBuf::from(path)).filter(|p| p.is_file());
+    }
     let path = std::env::var_os("PATH").unwrap_or_else(|| OsString::from("/usr/bin:/bin"));
     std::env::split_paths(&path)
         .chain([PathBuf::from("/usr/bin"), PathBuf::from("/bin")])

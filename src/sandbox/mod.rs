@@ -27,7 +27,7 @@ use crate::cli::{Config, LogPlace, Net, UidMap};
 use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
-use crate::policy::{List, Policy, SharedPolicy, learn};
+use crate::policy::{List, Policy, SharedPolicy, render_learned};
 use crate::supervisor;
 use crate::sys::{self, Forked};
 use fuse_mount::Method;
@@ -378,10 +378,9 @@ fn write_learned_policy(
     policy: &[(List, PathBuf)],
     auditor: &Auditor,
 ) -> Result<()> {
-    let entries = learn(policy, &auditor.attempts());
-    let text = Policy::from_entries(&entries)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .render();
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let text = render_learned(policy, &auditor.attempts(), home.as_deref())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     file.set_len(0)?;
     file.write_all(text.as_bytes())?;
     Ok(())

@@ -23,8 +23,12 @@ pub fn control_file_adds_a_write_path_and_lock_refuses_changes(h: Helper) {
     let (t, build, other) = build_and_other();
     let third = t.path().join("third");
     std::fs::create_dir(&third).unwrap();
-    let out = Sandbox::new(h).opt("-w").opt(&build).run_sh_args(
-        r#"o=$1 t=$2
+    let out = Sandbox::new(h)
+        .opt("--no-default-write")
+        .opt("-w")
+        .opt(&build)
+        .run_sh_args(
+            r#"o=$1 t=$2
 test -c /dev/fusebox || test -f /dev/fusebox || { echo no-control-file; exit 9; }
 echo before > "$o/f" 2>/dev/null && echo before-written || echo before-denied
 echo "addwrite $o" > /dev/fusebox && echo added
@@ -40,8 +44,8 @@ for line in (b"addwrite /tmp\n", b"nonsense\n"):
     except OSError as e:
         print(line.split()[0].decode(), os.strerror(e.errno))'
 cat /dev/fusebox"#,
-        &[&other, &third],
-    );
+            &[&other, &third],
+        );
     let lines = out.stdout_lines();
     for expected in [
         "before-denied",
@@ -73,6 +77,7 @@ pub fn lock_option_refuses_changes_from_the_start(h: Helper) {
     let (_t, build, other) = build_and_other();
     let out = Sandbox::new(h)
         .opt("--lock")
+        .opt("--no-default-write")
         .opt("-w")
         .opt(&build)
         .run_sh_args(
@@ -89,7 +94,9 @@ pub fn learn_then_policy_gives_a_clean_run(h: Helper) {
     let (t, build, other) = build_and_other();
     let learned = t.path().join("learned.policy");
     let script = r#"mkdir -p "$1/cache/deep" && echo x > "$1/cache/deep/file" && echo y > "$1/top" && echo built"#;
+    // Only the build dir is writable (-w adds to the defaults, which hold /tmp).
     let first = Sandbox::new(h)
+        .opt("--no-default-write")
         .opt("-w")
         .opt(&build)
         .opt("--learn")
@@ -135,7 +142,9 @@ fd = os.open(sys.argv[1], os.O_TMPFILE | os.O_RDWR, 0o600)
 os.write(fd, b"scratch")
 print("made")
 "#;
+    // Only the build dir is writable (-w adds to the defaults, which hold /tmp).
     let first = Sandbox::new(h)
+        .opt("--no-default-write")
         .opt("-w")
         .opt(&build)
         .opt("--learn")
@@ -183,6 +192,7 @@ pub fn trace_records_each_operation(h: Helper) {
     let (t, build, other) = build_and_other();
     let trace = t.path().join("trace.jsonl");
     let out = Sandbox::new(h)
+        .opt("--no-default-write")
         .opt("-w")
         .opt(&build)
         .opt("--trace")

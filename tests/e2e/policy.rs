@@ -318,6 +318,7 @@ impl OpsDirs {
         let out = sb
             .opt("--log")
             .opt(self.log())
+            .opt("--no-default-write")
             .opt("-w")
             .opt(self.a())
             .run_sh_args(&format!("{TRY_FN}{WRITE_OPS}"), &[self.d(), self.a()]);
@@ -328,7 +329,12 @@ impl OpsDirs {
 
 pub fn policy_write_ops_allowed_under_write(h: Helper) {
     let x = OpsDirs::new();
-    let (out, tried) = x.run(Sandbox::new(h).opt("-w").opt(x.d()));
+    let (out, tried) = x.run(
+        Sandbox::new(h)
+            .opt("--no-default-write")
+            .opt("-w")
+            .opt(x.d()),
+    );
     out.ok();
     for (name, _, _) in WRITE_OP_VIOLATIONS {
         tried.expect_ok(name, &out);
@@ -464,7 +470,12 @@ pub fn policy_o_tmpfile_is_judged_on_its_directory(h: Helper) {
     let logdir = tmpdir();
     let log = logdir.path().join("log");
     // -w the build dir only: `protected` (under /tmp) is outside the write set.
-    let sb = sb.opt("-w").opt(&bd).opt("--log").opt(&log);
+    let sb = sb
+        .opt("--no-default-write")
+        .opt("-w")
+        .opt(&bd)
+        .opt("--log")
+        .opt(&log);
     let p = protected.path();
     let out = sb.run(&["python3", "-c", TMPFILE_POLICY_SCRIPT, s(p)]);
     out.expect_code(1); // python exited 0, but there were violations
@@ -600,7 +611,13 @@ pub fn policy_read_list_limits_reads(h: Helper) {
     );
     // What sh, cat and the dynamic loader need, the build's cwd, and the readable dir.
     let cwd = sb.dir().to_path_buf();
-    let mut sb = sb.opt("--log").opt(&log).opt("--read").opt(cwd);
+    // --read adds to the default (all of /): --no-default-read starts from nothing.
+    let mut sb = sb
+        .opt("--no-default-read")
+        .opt("--log")
+        .opt(&log)
+        .opt("--read")
+        .opt(cwd);
     for p in [
         "/usr", "/bin", "/lib", "/lib64", "/lib32", "/libx32", "/etc",
     ] {
@@ -668,7 +685,7 @@ exit 0"#
     let out = Sandbox::new(h)
         .opt("--log")
         .opt(&log2)
-        .opt("-w")
+        .opt("--no-default-write").opt("-w")
         .opt(&dir_foo)
         .run_sh_args(
             &format!("{TRY_FN}try foo sh -c 'echo x > \"$1/x\"' sh \"$1\"\ntry foobar sh -c 'echo x > \"$1/x\"' sh \"$2\"\nexit 0"),
@@ -714,6 +731,7 @@ pub fn policy_log_format_is_gentoos(h: Helper) {
     let out = sb
         .opt("--log")
         .opt(&log)
+        .opt("--no-default-write")
         .opt("-w")
         .opt(logdir.path())
         .cwd(hd.path())
@@ -969,6 +987,7 @@ pub fn policy_audit_lets_operations_succeed(h: Helper) {
         .opt("--audit")
         .opt("--log")
         .opt(&log)
+        .opt("--no-default-write")
         .opt("-w")
         .opt(&a)
         .run_sh_args(
@@ -1022,7 +1041,9 @@ pub fn policy_file_entries_work_like_options(h: Helper) {
     )
     .unwrap();
     let log = p.join("log");
+    // Policy files add to the defaults (which hold /tmp, where P is): start empty.
     let out = Sandbox::new(h)
+        .opt("--no-default-write")
         .opt("--policy")
         .opt(&policy)
         .opt("--log")
@@ -1070,13 +1091,13 @@ exit 0"#
     );
 }
 
-pub fn policy_file_errors_are_setup_failures(h: Helper) {
+pub fn policy_file_errors_are_usage_errors(h: Helper) {
     let t = tmpdir();
     let expect = |content: &str, want: &[&str]| {
         let f = t.path().join("policy");
         std::fs::write(&f, content).unwrap();
         let out = Sandbox::new(h).opt("--policy").opt(&f).run(&["true"]);
-        out.expect_code(125);
+        out.expect_code(2);
         let err = out.stderr.trim();
         assert!(
             err.starts_with("fusebox-run:") && err.lines().count() == 1,
@@ -1097,7 +1118,7 @@ pub fn policy_file_errors_are_setup_failures(h: Helper) {
         .opt("--policy")
         .opt(t.path().join("no-such-policy"))
         .run(&["true"]);
-    out.expect_code(125);
+    out.expect_code(2);
 }
 
 // =============================================================================================
@@ -1113,7 +1134,12 @@ pub fn policy_escape_hard_link_and_rename_into_build_dir(h: Helper) {
     let bd = sb.dir().to_path_buf();
     let logdir = tmpdir();
     let log = logdir.path().join("log");
-    let sb = sb.opt("-w").opt(&bd).opt("--log").opt(&log);
+    let sb = sb
+        .opt("--no-default-write")
+        .opt("-w")
+        .opt(&bd)
+        .opt("--log")
+        .opt(&log);
     let out = sb.run_sh_args(
         &format!(
             r#"{TRY_FN}try link ln "$1" hl
@@ -1149,7 +1175,12 @@ pub fn policy_escape_symlink_in_build_dir(h: Helper) {
     let bd = sb.dir().to_path_buf();
     let logdir = tmpdir();
     let log = logdir.path().join("log");
-    let sb = sb.opt("-w").opt(&bd).opt("--log").opt(&log);
+    let sb = sb
+        .opt("--no-default-write")
+        .opt("-w")
+        .opt(&bd)
+        .opt("--log")
+        .opt(&log);
     let out = sb.run_sh_args(
         &format!(
             r#"{TRY_FN}ln -s "$1/file" flink; ln -s "$1" dlink

@@ -49,21 +49,21 @@ fn s(p: &Path) -> &str {
 
 /// One Portage install, with its repository and the directory its ebuilds try to
 /// write to.
-struct Prefix {
+pub(crate) struct Prefix {
     /// `EPREFIX`: Portage, its configuration and its build directories.
-    eprefix: PathBuf,
+    pub(crate) eprefix: PathBuf,
     /// The repository `fbtest`.
-    repo: PathBuf,
+    pub(crate) repo: PathBuf,
     /// Writable on the host, in none of the sandbox's lists (`FBTEST_OUTSIDE`).
     outside: PathBuf,
     /// What `python3 ${EPREFIX}/usr/bin/ebuild` needs as `PYTHONPATH`.
-    pythonpath: String,
+    pub(crate) pythonpath: String,
 }
 
 /// The install for helper `h`, made once per test process (installs are serialised:
 /// they share the sdist's download cache). A failed install fails every Portage test
 /// of that helper with the same message, at once.
-fn prefix(h: Helper) -> &'static Prefix {
+pub(crate) fn prefix(h: Helper) -> &'static Prefix {
     static DIRECT: OnceLock<Result<Prefix, String>> = OnceLock::new();
     static FUSERMOUNT3: OnceLock<Result<Prefix, String>> = OnceLock::new();
     static INSTALLING: Mutex<()> = Mutex::new(());
