@@ -92,9 +92,15 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Net::Host, value_name = "MODE")]
     pub net: Net,
 
-    /// Give the build its own System V IPC and POSIX message queue namespace.
-    #[arg(long)]
+    /// Give the build its own System V IPC and POSIX message queue namespace (the
+    /// default; kept so that scripts passing it still work).
+    #[arg(long, conflicts_with = "share_ipc")]
     pub unshare_ipc: bool,
+
+    /// Share the host's System V IPC and POSIX message queues with the build (for
+    /// builds that talk to a host daemon through them).
+    #[arg(long)]
+    pub share_ipc: bool,
 
     /// Give the build its own UTS namespace with this hostname.
     #[arg(long, value_name = "NAME")]
@@ -222,7 +228,7 @@ impl Config {
             cache_ttl: args.cache_ttl,
             uid_map: args.uid_map,
             net: args.net,
-            unshare_ipc: args.unshare_ipc,
+            unshare_ipc: !args.share_ipc,
             hostname: args.hostname,
             mount_helper: args.mount_helper,
             env: Vec::new(),

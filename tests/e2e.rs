@@ -1122,6 +1122,13 @@ fn hostname_and_ipc_options(h: Helper) {
     );
 
     let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let out = Sandbox::new(h).run(&["readlink", "/proc/self/ns/ipc"]);
+    out.ok();
+    assert_ne!(
+        out.stdout.trim(),
+        host_ipc.to_str().unwrap(),
+        "by default: a new IPC namespace\n{out}"
+    );
     let out = Sandbox::new(h)
         .opt("--unshare-ipc")
         .run(&["readlink", "/proc/self/ns/ipc"]);
@@ -1129,14 +1136,16 @@ fn hostname_and_ipc_options(h: Helper) {
     assert_ne!(
         out.stdout.trim(),
         host_ipc.to_str().unwrap(),
-        "--unshare-ipc: a new IPC namespace\n{out}"
+        "--unshare-ipc (the default) still accepted\n{out}"
     );
-    let out = Sandbox::new(h).run(&["readlink", "/proc/self/ns/ipc"]);
+    let out = Sandbox::new(h)
+        .opt("--share-ipc")
+        .run(&["readlink", "/proc/self/ns/ipc"]);
     out.ok();
     assert_eq!(
         out.stdout.trim(),
         host_ipc.to_str().unwrap(),
-        "without --unshare-ipc: the host's\n{out}"
+        "--share-ipc: the host's\n{out}"
     );
 }
 

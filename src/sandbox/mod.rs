@@ -2,7 +2,9 @@
 
 pub mod fuse_mount;
 pub mod mounts;
+pub mod seccomp;
 mod shares;
+pub mod terminal;
 pub mod userns;
 pub mod watchdog;
 
@@ -43,13 +45,19 @@ pub fn run(config: &Config) -> Result<i32> {
     let method = fuse_mount::choose(config.mount_helper)?;
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
+    //    SIGTTOU too, as in a shell: we hand the terminal over and take it back.
     supervisor::block_supervised_signals().context("cannot block signals")?;
+    nix::sys::signal::SigSet::from(Signal::SIGTTOU)
+        .thread_block()
+        .context("cannot block signals")?;
 
     // 3. Mount the mirror (direct: in a new user + mount namespace; still one thread).
     let mut mounted = fuse_mount::mount_mirror(method, me, &config.shares)?;
 
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    //    PID 1 says on this pipe when the build stops (see [`terminal`]).
+    let (stops_read, stops_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let plan = ChildPlan {
         new_userns: mounted.needs_userns,
         me,
@@ -68,12 +76,15 @@ pub fn run(config: &Config) -> Result<i32> {
         .context("cannot create the sandbox's namespaces (hint: `fusebox-run --check` tells why)")?
     {
         Forked::Child => {
-            drop(go_write);
-            enter_sandbox(&plan, go_read, root)
+            drop((go_write, stops_read));
+            enter_sandbox(&plan, go_read, root, stops_write)
         }
         Forked::Parent(pid) => pid,
     };
-    drop(go_read);
+    drop((go_read, stops_write));
+    //    PID 1 leads the sandbox's own process group: the build's `kill 0` stays inside.
+    let terminal = terminal::Terminal::new_group(init)
+        .context("cannot give the sandbox its own process group")?;
     // PID 1 has its own copies of the shares' mount trees.
     drop(plan);
 
@@ -106,12 +117,17 @@ pub fn run(config: &Config) -> Result<i32> {
         },
         fuse,
     )?;
+    terminal.hand_over();
+    terminal
+        .watch_stops(stops_read)
+        .context("cannot start the job-control thread")?;
     let mut go = File::from(go_write);
     go.write_all(b"g").context("cannot start the sandbox")?;
     drop(go);
 
     // 7. Supervise until PID 1 exits with the build's status; then clean up.
-    let code = supervisor::supervise_outside(init).context("supervising the sandbox")?;
+    let code = supervisor::supervise_outside(init, &terminal).context("supervising the sandbox")?;
+    terminal.take_back();
     if let Err(e) = mounted.teardown() {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
@@ -340,13 +356,13 @@ impl ChildPlan {
 }
 
 /// PID 1's life: set up, then become the build's init. Never returns.
-fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd) -> ! {
+fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd, stops: OwnedFd) -> ! {
     drop(root);
     if let Err(e) = set_up_inside(plan, go) {
         eprintln!("fusebox-run: {e:#}");
         sys::exit_now(supervisor::EXIT_SETUP_FAILED);
     }
-    supervisor::run_init(&plan.command, &plan.env)
+    supervisor::run_init(&plan.command, &plan.env, stops)
 }
 
 fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
@@ -370,6 +386,10 @@ fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
     enter_cwd(&plan.cwd)?;
     userns::enter_build_namespace(plan.uid_map)
         .context("cannot create the build's user namespace")?;
+    sys::join_new_session_keyring().context("cannot create the sandbox's session keyring")?;
+    // Last: every process of the sandbox, PID 1 included, runs under it.
+    sys::install_seccomp_filter(&seccomp::tty_injection_filter())
+        .context("cannot install the seccomp filter")?;
     // Nothing of ours is worth a core dump or a ptrace from the build.
     let _ = nix::sys::prctl::set_dumpable(false);
     Ok(())

@@ -124,10 +124,13 @@ fn hold(read_end: OwnedFd) -> ! {
     sys::exit_now(0)
 }
 
-/// A forked helper lets go of everything of fusebox-run's: it takes `name`, its stdio
-/// becomes /dev/null, and of its fds only `read_end` stays (as the returned file).
+/// A forked helper lets go of everything of fusebox-run's: it takes `name`, a session
+/// of its own (out of the caller's process group: a `kill 0` there, or the shell's kill
+/// of the job, must not take the watchdog with it), its stdio becomes /dev/null, and of
+/// its fds only `read_end` stays (as the returned file).
 fn detach(name: &std::ffi::CStr, read_end: OwnedFd) -> File {
     let _ = nix::sys::prctl::set_name(name);
+    let _ = nix::unistd::setsid();
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);
