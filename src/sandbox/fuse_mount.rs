@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -24,10 +24,10 @@ use nix::sys::socket::{
     AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
 };
 
+use super::staging;
 use super::userns::{Ids, write_maps};
 use super::watchdog::{NamespaceHolder, Watchdog};
 use crate::cli::{MountHelper, SharedPath};
-use crate::mirror::HostId;
 
 /// Where the direct mount is staged, in fusebox's private mount namespace only: a tmpfs
 /// over /tmp there, as bubblewrap does, so nothing is created on the host.
@@ -75,8 +75,9 @@ pub struct MountedMirror {
     pub fuse: OwnedFd,
     /// Where the mirror is mounted (in fusebox-run's mount namespace).
     pub mountpoint: PathBuf,
-    /// Directories the mirror must hide: the one holding its own mountpoint.
-    pub hidden: Vec<HostId>,
+    /// Directories the mirror must hide: the private parent of the staging directory
+    /// when it was made by this run.
+    pub hidden: Vec<crate::mirror::HostId>,
     /// Whether the sandbox child must create its own user namespace (fusermount3: we
     /// are still in the host's).
     pub needs_userns: bool,
@@ -85,6 +86,14 @@ pub struct MountedMirror {
     /// The `--share` paths, for PID 1 to mount.
     pub shares: Vec<super::shares::Share>,
     teardown: Teardown,
+}
+
+/// What a failed teardown left on the host.
+pub enum Leftover {
+    /// The mirror is still mounted: the run fails (exit 125) whatever the build did.
+    Mount(anyhow::Error),
+    /// An empty directory: a warning.
+    Directory(anyhow::Error),
 }
 
 enum Teardown {
@@ -96,12 +105,15 @@ enum Teardown {
         program: PathBuf,
         staging: tempfile::TempDir,
         watchdog: Watchdog,
+        /// The mount's device: how it is found, wherever it has been moved.
+        dev: u64,
     },
 }
 
 impl MountedMirror {
     /// Unmounts (when the method needs it) and removes what was staged on the host.
-    pub fn teardown(self) -> Result<()> {
+    /// A mount left behind is [`Leftover::Mount`]; a directory, [`Leftover::Directory`].
+    pub fn teardown(self) -> Result<(), Leftover> {
         match self.teardown {
             Teardown::Direct { holder } => {
                 // Kept open until fusebox-run exits: closing it now would let the
@@ -113,26 +125,41 @@ impl MountedMirror {
                 program,
                 staging,
                 watchdog,
+                dev,
             } => {
-                let unmounted = Command::new(&program)
-                    .args(["-u", "-q", "-z", "--"])
-                    .arg(&self.mountpoint)
-                    .status()
-                    .with_context(|| format!("cannot run {}", program.display()))?;
-                if !unmounted.success() {
-                    bail!(
-                        "{} -u {} failed",
-                        program.display(),
-                        self.mountpoint.display()
-                    );
-                }
+                unmount_device(&program, dev).map_err(Leftover::Mount)?;
                 watchdog.done();
-                fs::remove_dir(&self.mountpoint).context("cannot remove the mountpoint")?;
+                fs::remove_dir(&self.mountpoint)
+                    .context("cannot remove the mountpoint")
+                    .map_err(Leftover::Directory)?;
                 staging
                     .close()
                     .context("cannot remove the staging directory")
+                    .map_err(Leftover::Directory)
             }
         }
+    }
+}
+
+/// Unmounts the mount of device `dev` wherever it is now (a few tries: each finds
+/// it afresh in the mount table); an error if it is still mounted.
+pub fn unmount_device(fusermount3: &Path, dev: u64) -> Result<()> {
+    for _ in 0..3 {
+        let Some(at) = staging::mountpoint_of(dev) else {
+            return Ok(());
+        };
+        let _ = Command::new(fusermount3)
+            .args(["-u", "-q", "-z", "--"])
+            .arg(&at)
+            .stdin(Stdio::null())
+            .status();
+    }
+    match staging::mountpoint_of(dev) {
+        None => Ok(()),
+        Some(at) => bail!(
+            "the mirror is still mounted at {} (hint: fusermount3 -u -z that path)",
+            at.display()
+        ),
     }
 }
 
@@ -193,17 +220,14 @@ fn mount_direct(me: Ids, shares: &[SharedPath]) -> Result<MountedMirror> {
 fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
     let program =
         find_fusermount3().ok_or_else(|| anyhow!("fusermount3 not found (hint: install fuse3)"))?;
+    let parent = staging::private_parent()?;
+    let hidden = staging::hidden(std::slice::from_ref(&parent));
     let staging = tempfile::Builder::new()
         .prefix("fusebox-")
-        .tempdir_in(staging_parent())
+        .tempdir_in(&parent)
         .context("cannot create a staging directory")?;
     let mountpoint = staging.path().join("root");
     fs::create_dir(&mountpoint).context("cannot create the mountpoint")?;
-    let meta = fs::metadata(staging.path()).context("cannot stat the staging directory")?;
-    let hidden = HostId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-    };
 
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
@@ -233,12 +257,15 @@ fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
             String::from_utf8_lossy(&output.stderr).trim()
         ),
     };
-    let watchdog = Watchdog::spawn(&program, &mountpoint, staging.path())?;
+    // The mount's device, its handle for the teardown (a stat would wait for the
+    // mirror, which is not served yet: the mount table tells).
+    let dev = mount_device(&mountpoint)?;
+    let watchdog = Watchdog::spawn(&program, dev, staging.path())?;
     Ok(MountedMirror {
         daemon_fds: vec![fuse.as_raw_fd(), watchdog.fd()],
         fuse,
         mountpoint,
-        hidden: vec![hidden],
+        hidden,
         needs_userns: true,
         // PID 1's mount namespace will be a copy of the host's: it takes them itself.
         shares: super::shares::later(shares),
@@ -246,7 +273,19 @@ fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
             program,
             staging,
             watchdog,
+            dev,
         },
+    })
+}
+
+/// The device of the mount at `mountpoint`, from the mount table.
+fn mount_device(mountpoint: &Path) -> Result<u64> {
+    let info = fs::read_to_string("/proc/self/mountinfo").context("cannot read the mount table")?;
+    staging::device_mounted_at(&info, mountpoint).ok_or_else(|| {
+        anyhow!(
+            "the mirror is not in the mount table at {}",
+            mountpoint.display()
+        )
     })
 }
 
@@ -287,16 +326,6 @@ pub fn mount_fuse_fd(fuse: &OwnedFd, mountpoint: &Path, me: Ids) -> nix::Result<
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(options.as_str()),
     )
-}
-
-/// $XDG_RUNTIME_DIR when usable (private to the user, tmpfs), else the temp dir.
-fn staging_parent() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|dir| {
-            dir.is_absolute() && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
-        })
-        .unwrap_or_else(std::env::temp_dir)
 }
 
 /// Whether this process runs inside a fusebox sandbox: its `/` is a fusebox mirror.

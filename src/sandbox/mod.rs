@@ -4,6 +4,7 @@ pub mod fuse_mount;
 pub mod mounts;
 pub mod seccomp;
 mod shares;
+pub mod staging;
 pub mod terminal;
 pub mod userns;
 pub mod watchdog;
@@ -43,6 +44,10 @@ pub fn run(config: &Config) -> Result<i32> {
     let policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut reports = Reports::open(config)?;
     let method = fuse_mount::choose(config.mount_helper)?;
+    //    The mount table of that host root, to tell fusebox mirrors (see mirror/mounts.rs).
+    let mountinfo = File::open("/proc/self/mountinfo").context("cannot read the mount table")?;
+    //    Where every sandbox stages its mounts, guarded by every mirror.
+    let staging_places = staging::places();
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
     //    SIGTTOU too, as in a shell: we hand the terminal over and take it back.
@@ -52,7 +57,11 @@ pub fn run(config: &Config) -> Result<i32> {
         .context("cannot block signals")?;
 
     // 3. Mount the mirror (direct: in a new user + mount namespace; still one thread).
+    //    Their contents are hidden by identity, taken now: the direct way sees a tmpfs
+    //    over /tmp once mounted.
+    let mut hidden = staging::hidden(&staging_places);
     let mut mounted = fuse_mount::mount_mirror(method, me, &config.shares)?;
+    hidden.append(&mut mounted.hidden);
 
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
@@ -103,7 +112,9 @@ pub fn run(config: &Config) -> Result<i32> {
     serve_mirror(
         MirrorOptions {
             root,
-            hidden: mounted.hidden.clone(),
+            hidden,
+            guarded: staging_places,
+            mountinfo: Some(mountinfo),
             policy: Arc::new(shared_policy(policy, config.lock)),
             auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
@@ -128,10 +139,21 @@ pub fn run(config: &Config) -> Result<i32> {
     // 7. Supervise until PID 1 exits with the build's status; then clean up.
     let code = supervisor::supervise_outside(init, &terminal).context("supervising the sandbox")?;
     terminal.take_back();
-    if let Err(e) = mounted.teardown() {
+    let code = match mounted.teardown() {
+        Ok(()) => code,
         // The build's status matters more than a leftover directory: warn, keep it.
-        eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
-    }
+        Err(fuse_mount::Leftover::Directory(e)) => {
+            eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
+            code
+        }
+        // A mount left on the host is not: the run failed.
+        Err(fuse_mount::Leftover::Mount(e)) => {
+            eprintln!(
+                "fusebox-run: cannot unmount the mirror (the build exited with {code}): {e:#}"
+            );
+            supervisor::EXIT_SETUP_FAILED
+        }
+    };
     reports.finish([tracer, debug_log], &config.policy, code)
 }
 

@@ -13,7 +13,6 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 use nix::unistd::pipe2;
@@ -30,14 +29,15 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Forks the watchdog for the mount at `mountpoint` inside `staging`. The returned
-    /// handle's fd must not reach the sandbox (it is close-on-exec; PID 1 closes it).
-    pub fn spawn(fusermount3: &Path, mountpoint: &Path, staging: &Path) -> Result<Watchdog> {
+    /// Forks the watchdog for the mount of device `dev` made inside `staging`. The
+    /// returned handle's fd must not reach the sandbox (it is close-on-exec; PID 1
+    /// closes it).
+    pub fn spawn(fusermount3: &Path, dev: u64, staging: &Path) -> Result<Watchdog> {
         let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
         match sys::fork().context("cannot fork the unmount watchdog")? {
             Forked::Child => {
                 drop(write_end);
-                watch(read_end, fusermount3, mountpoint, staging)
+                watch(read_end, fusermount3, dev, staging)
             }
             Forked::Parent(pid) => Ok(Watchdog {
                 alive: File::from(write_end),
@@ -60,19 +60,16 @@ impl Watchdog {
 
 /// The watchdog's life: hold nothing of fusebox-run's (above all not /dev/fuse, which
 /// would keep the dead mount's connection alive), wait, clean up, exit.
-fn watch(read_end: OwnedFd, fusermount3: &Path, mountpoint: &Path, staging: &Path) -> ! {
+fn watch(read_end: OwnedFd, fusermount3: &Path, dev: u64, staging: &Path) -> ! {
     let fusermount3 = fusermount3.to_path_buf();
-    let (mountpoint, staging): (PathBuf, PathBuf) = (mountpoint.into(), staging.into());
+    let staging: PathBuf = staging.into();
     let mut alive = detach(c"fusebox-watch", read_end);
     let mut word = [0u8; 4];
     // Data: a clean teardown. EOF: fusebox-run died (the sandbox's copy closes as it dies).
     if matches!(alive.read(&mut word), Ok(0) | Err(_)) {
-        let _ = Command::new(&fusermount3)
-            .args(["-u", "-q", "-z", "--"])
-            .arg(&mountpoint)
-            .stdin(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir(&mountpoint);
+        // Found by its device, wherever it is now.
+        let _ = super::fuse_mount::unmount_device(&fusermount3, dev);
+        let _ = std::fs::remove_dir(staging.join("root"));
         let _ = std::fs::remove_dir(&staging);
     }
     sys::exit_now(0)
