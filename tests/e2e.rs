@@ -11,6 +11,8 @@ mod control;
 mod gentoo;
 #[path = "e2e/integrity.rs"]
 mod integrity;
+#[path = "e2e/isolation.rs"]
+mod isolation;
 #[path = "e2e/policy.rs"]
 mod policy;
 #[path = "e2e/portage.rs"]
@@ -28,6 +30,7 @@ use common::*;
 use control::*;
 use gentoo::*;
 use integrity::*;
+use isolation::*;
 use policy::*;
 use portage::*;
 use stress::*;
@@ -1593,9 +1596,19 @@ e2e_tests! {
         stress_fsx_matches_its_model_and_the_host,
         stress_names_tree_stays_consistent,
         stress_race_lookups_stay_consistent_and_memory_bounded,
+        // issue 11: isolation (tests/e2e/isolation.rs)
+        isolation_tiocsti_is_refused_on_a_terminal,
+        isolation_kill_0_stays_inside,
+        isolation_ancestor_rename_cannot_carry_a_denied_entry,
+        isolation_keyring_and_ipc_are_the_sandboxs_own,
+        isolation_control_handles_are_bounded,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
         sigkill_of_fusebox_kills_the_whole_sandbox,
+        // issue 11: isolation (tests/e2e/isolation.rs)
+        isolation_staging_cannot_be_moved_or_killed,
+        isolation_another_sandboxs_mirror_is_unreachable,
+        isolation_a_moved_mount_is_still_unmounted,
     ],
 }

@@ -63,6 +63,10 @@ impl Watchdog {
 fn watch(read_end: OwnedFd, fusermount3: &Path, dev: u64, staging: &Path) -> ! {
     let fusermount3 = fusermount3.to_path_buf();
     let staging: PathBuf = staging.into();
+    // A session of its own, out of the caller's process group: the shell's kill of
+    // the job (or anything's kill of that group) must not take the watchdog along
+    // with fusebox-run, whose mount it is there to remove.
+    let _ = nix::unistd::setsid();
     let mut alive = detach(c"fusebox-watch", read_end);
     let mut word = [0u8; 4];
     // Data: a clean teardown. EOF: fusebox-run died (the sandbox's copy closes as it dies).
@@ -121,13 +125,10 @@ fn hold(read_end: OwnedFd) -> ! {
     sys::exit_now(0)
 }
 
-/// A forked helper lets go of everything of fusebox-run's: it takes `name`, a session
-/// of its own (out of the caller's process group: a `kill 0` there, or the shell's kill
-/// of the job, must not take the watchdog with it), its stdio becomes /dev/null, and of
-/// its fds only `read_end` stays (as the returned file).
+/// A forked helper lets go of everything of fusebox-run's: it takes `name`, its stdio
+/// becomes /dev/null, and of its fds only `read_end` stays (as the returned file).
 fn detach(name: &std::ffi::CStr, read_end: OwnedFd) -> File {
     let _ = nix::sys::prctl::set_name(name);
-    let _ = nix::unistd::setsid();
     if let Ok(null) = File::options().read(true).write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdin(&null);
         let _ = nix::unistd::dup2_stdout(&null);

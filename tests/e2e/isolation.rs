@@ -1,0 +1,322 @@
+//! Isolation (issue 11): the ways a hostile build could leave the sandbox, each tried.
+//!
+//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::common::*;
+
+fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// A python snippet that pushes a byte into its terminal with TIOCSTI.
+const TIOCSTI_PY: &str = "import fcntl, termios\n\
+try:\n    fcntl.ioctl(0, termios.TIOCSTI, b'#')\n    print('STI-ALLOWED')\n\
+except OSError as e:\n    print('STI-REFUSED-%d' % e.errno)\n";
+
+/// TIOCSTI on the inherited terminal is refused (EPERM) inside, whatever the sysctl;
+/// outside, under the same pty, the kernel allows it (so the test can fail).
+pub fn isolation_tiocsti_is_refused_on_a_terminal(h: Helper) {
+    let tmp = tmpdir();
+    let py = tmp.path().join("sti.py");
+    std::fs::write(&py, TIOCSTI_PY).unwrap();
+    let legacy = std::fs::read_to_string("/proc/sys/dev/tty/legacy_tiocsti")
+        .map(|v| v.trim() == "1")
+        .unwrap_or(true);
+    let cmd = format!(
+        "python3 '{py}'; '{bin}' --mount-helper {h} -- python3 '{py}'",
+        py = s(&py),
+        bin = bin().display(),
+        h = h.name()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmd, "/dev/null"])
+        .current_dir(tmp.path())
+        .env_remove("TMPDIR");
+    let out = spawn_command(c, true, Duration::from_secs(60)).wait();
+    out.ok();
+    if legacy {
+        assert!(
+            out.stdout.contains("STI-ALLOWED"),
+            "outside: allowed\n{out}"
+        );
+    }
+    assert!(
+        out.stdout.contains("STI-REFUSED-1"),
+        "inside: EPERM from the seccomp filter\n{out}"
+    );
+}
+
+/// `kill 0` inside reaches the sandbox's own process group only: the caller lives.
+pub fn isolation_kill_0_stays_inside(h: Helper) {
+    for sig in ["TERM", "KILL"] {
+        let script = format!(
+            "'{}' --mount-helper {} -- sh -c 'kill -{sig} 0; sleep 5'; echo alive-$?",
+            bin().display(),
+            h.name()
+        );
+        let out = native(&["setsid", "-w", "sh", "-c", &script], tmpdir().path());
+        out.ok();
+        let code = if sig == "TERM" { 143 } else { 137 };
+        assert!(
+            out.stdout.contains(&format!("alive-{code}")),
+            "kill -{sig} 0 inside must kill the build only\n{out}"
+        );
+    }
+    // kill -STOP 0 stops the build alone: fusebox-run still serves, and continues it.
+    let marker = unique("fusebox-e2e-stop-");
+    let sb = Sandbox::new(h);
+    let mut run = sb.spawn_sh_args("kill -STOP 0; echo continued-$1", &[&marker]);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!run.exited(), "the build is stopped, fusebox-run waits");
+    run.signal(libc::SIGCONT);
+    let out = run.wait();
+    out.ok();
+    assert!(out.stdout.contains("continued-"), "{out}");
+}
+
+/// With fusermount3, a `kill -KILL 0` inside leaves no mount behind (the watchdog is
+/// out of the build's reach), and renaming any staging directory is refused.
+pub fn isolation_staging_cannot_be_moved_or_killed(h: Helper) {
+    let before = fuse_mounts();
+    let out = Sandbox::new(h).run_sh("kill -KILL 0");
+    out.expect_code(137);
+    let out = Sandbox::new(h).run_sh(
+        "for d in /tmp/fusebox-$(id -u) /tmp/fusebox-$(id -u)/* \"$XDG_RUNTIME_DIR\"/fusebox; do \
+           [ -e \"$d\" ] || continue; \
+           mv \"$d\" \"$d.moved\" 2>/dev/null && echo MOVED $d; \
+           rmdir \"$d\" 2>/dev/null && echo REMOVED $d; \
+         done; echo done",
+    );
+    assert!(
+        out.stdout.contains("done") && !out.stdout.contains("MOVED"),
+        "{out}"
+    );
+    assert!(!out.stdout.contains("REMOVED"), "{out}");
+    assert!(
+        wait_until(Duration::from_secs(10), || fuse_mounts().is_subset(&before)),
+        "mounts left: {:?}",
+        fuse_mounts().difference(&before).collect::<Vec<_>>()
+    );
+}
+
+/// While a fusermount3 sandbox runs, another sandbox can neither create nor change
+/// anything through any path into its mirror.
+pub fn isolation_another_sandboxs_mirror_is_unreachable(h: Helper) {
+    let first = Sandbox::new(Helper::Fusermount3);
+    std::fs::write(first.dir().join("f"), "first\n").unwrap();
+    let before = fuse_mounts();
+    let mut running = first.spawn(&["sleep", "20"]);
+    assert!(
+        wait_until(Duration::from_secs(10), || fuse_mounts().len()
+            > before.len()),
+        "the first sandbox's mirror should appear"
+    );
+    let mirrors: Vec<String> = fuse_mounts()
+        .difference(&before)
+        .filter(|l| mountinfo_fstype(l) == Some("fuse.fusebox"))
+        .filter_map(|l| mountinfo_mountpoint(l).map(str::to_string))
+        .collect();
+    assert!(!mirrors.is_empty(), "no fuse.fusebox mount seen");
+    let target = first.dir();
+    let mut script = String::new();
+    for m in &mirrors {
+        for p in [
+            format!("{m}{}/f", s(target)),
+            format!("{m}{}/new", s(target)),
+        ] {
+            script.push_str(&format!(
+                "echo x >> '{p}' 2>/dev/null && echo WROTE '{p}'; \
+                 mkdir '{p}.d' 2>/dev/null && echo MADE '{p}'; "
+            ));
+        }
+    }
+    script.push_str(
+        "for p in /tmp/fusebox-*/*/root \"$XDG_RUNTIME_DIR\"/fusebox/*/root; do \
+           touch \"$p$0/new2\" 2>/dev/null && echo WROTE $p; done; echo done",
+    );
+    let out = Sandbox::new(h)
+        .opt("--write")
+        .opt("/")
+        .run_sh_args(&script, &[s(target)]);
+    running.signal(libc::SIGTERM);
+    let _ = running.wait();
+    assert!(out.stdout.contains("done"), "{out}");
+    assert!(
+        !out.stdout.contains("WROTE") && !out.stdout.contains("MADE"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(target.join("f")).unwrap(),
+        "first\n"
+    );
+    assert!(!target.join("new").exists() && !target.join("new2").exists());
+}
+
+/// renameat2(RENAME_EXCHANGE) of argv[1] and argv[2] (coreutils' mv may lack --exchange).
+const EXCHANGE_PY: &str = "import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); \
+    sys.exit(0 if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) == 0 else 1)";
+
+/// Renaming an ancestor of a DENY entry (or moving one in its place) is refused and
+/// reported at the entry; the denied file is unchanged.
+pub fn isolation_ancestor_rename_cannot_carry_a_denied_entry(h: Helper) {
+    for list in ["--deny", "--predict"] {
+        let sb = Sandbox::new(h);
+        let keys = sb.dir().join("cfg/keys");
+        std::fs::create_dir_all(&keys).unwrap();
+        std::fs::write(keys.join("k"), "SECRET\n").unwrap();
+        std::fs::create_dir(sb.dir().join("evil")).unwrap();
+        let entry = s(&keys).to_string();
+        // The predicted entry is under a writable directory (the cwd): writes there are
+        // allowed anyway, so only DENY changes anything; with --predict fusebox is judged
+        // the same way and lets the rename through.
+        let sb = sb.opts(&[list, &entry]);
+        let out = sb.run_sh(&format!(
+            "mv cfg cfg2 && echo MOVED; cat cfg2/keys/k 2>/dev/null; \
+             echo X > cfg2/keys/k 2>/dev/null; mv cfg2 cfg 2>/dev/null; \
+             python3 -c '{EXCHANGE_PY}' evil cfg && echo EXCHANGED; true"
+        ));
+        if list == "--deny" {
+            assert!(!out.stdout.contains("MOVED"), "{out}");
+            assert!(
+                !out.stdout.contains("SECRET") && !out.stdout.contains("EXCHANGED"),
+                "{out}"
+            );
+            assert_eq!(std::fs::read_to_string(keys.join("k")).unwrap(), "SECRET\n");
+            assert!(
+                out.stderr.contains("F: rename") && out.stderr.contains(&format!("P: {entry}")),
+                "reported at the entry\n{out}"
+            );
+            out.expect_code(1);
+        } else {
+            out.ok();
+        }
+    }
+}
+
+/// A key added to the session keyring inside is not in the caller's; System V shared
+/// memory of the host is not visible by default (--share-ipc shares it).
+pub fn isolation_keyring_and_ipc_are_the_sandboxs_own(h: Helper) {
+    let py = r#"import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_add_key, SYS_keyctl = 248, 250
+ring = libc.syscall(SYS_keyctl, 0, -3, 1)
+if sys.argv[1] == 'add':
+    libc.syscall(SYS_add_key, b'user', b'fusebox-e2e-key', b'v', 1, -3)
+found = libc.syscall(SYS_keyctl, 10, -3, b'user', b'fusebox-e2e-key', 0)
+print('RING', ring, 'FOUND' if found > 0 else 'NOTFOUND')
+"#;
+    let outside = native(&["python3", "-c", py, "look"], tmpdir().path());
+    outside.ok();
+    let inside = Sandbox::new(h).run(&["python3", "-c", py, "add"]);
+    inside.ok();
+    assert!(inside.stdout.contains("FOUND"), "added inside\n{inside}");
+    let ring_out = outside
+        .stdout
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let ring_in = inside.stdout.split_whitespace().nth(1).unwrap().to_string();
+    assert_ne!(
+        ring_in, ring_out,
+        "a new session keyring\n{inside}\n{outside}"
+    );
+    let after = native(&["python3", "-c", py, "look"], tmpdir().path());
+    assert!(
+        after.stdout.contains("NOTFOUND"),
+        "not in the caller's\n{after}"
+    );
+
+    let made = native(&["ipcmk", "-M", "4096"], tmpdir().path());
+    made.ok();
+    let id = made.stdout.split_whitespace().last().unwrap().to_string();
+    let inside = Sandbox::new(h).run(&["ipcs", "-m"]);
+    let shared = Sandbox::new(h).opt("--share-ipc").run(&["ipcs", "-m"]);
+    native(&["ipcrm", "-m", &id], tmpdir().path());
+    inside.ok();
+    shared.ok();
+    let listed = |out: &Out| {
+        out.stdout
+            .lines()
+            .any(|l| l.split_whitespace().nth(1) == Some(id.as_str()))
+    };
+    assert!(!listed(&inside), "host shm hidden by default\n{inside}");
+    assert!(listed(&shared), "--share-ipc shows it\n{shared}");
+}
+
+/// 1,100 control handles, each with a large unfinished declaration: opens past 1,024
+/// fail (ENFILE), buffering past 16 MiB in all fails (ENOMEM), and the daemon's memory
+/// stays bounded.
+pub fn isolation_control_handles_are_bounded(h: Helper) {
+    let py = r#"import os, errno, resource
+hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+fds, nfile, nomem = [], 0, 0
+chunk = b'sandbox-env\0' + b'A=' + b'x' * (900 * 1024)
+for i in range(1100):
+    try:
+        fds.append(os.open('/dev/fusebox', os.O_RDWR))
+    except OSError as e:
+        nfile += e.errno == errno.ENFILE
+for fd in fds:
+    try:
+        os.write(fd, chunk)
+    except OSError as e:
+        nomem += e.errno == errno.ENOMEM
+print('OPEN', len(fds), 'ENFILE', nfile, 'ENOMEM', nomem)
+"#;
+    let out = Sandbox::new(h).run(&["python3", "-c", py]);
+    out.ok();
+    assert!(
+        out.stdout.contains("OPEN 1024 ENFILE 76"),
+        "at most 1,024 handles\n{out}"
+    );
+    let nomem: usize = out
+        .stdout
+        .split_whitespace()
+        .last()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(
+        nomem >= 1024 - 19,
+        "at most ~18 declarations of 900 KiB buffered\n{out}"
+    );
+}
+
+/// A fusermount3 mount moved on the host while the build runs (its staging directory
+/// renamed) is still found, by its device, and unmounted at the end; the direct way
+/// shows no mount on the host at all.
+pub fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
+    let before = fuse_mounts();
+    let sb = Sandbox::new(h);
+    let running = sb.spawn(&["sleep", "4"]);
+    let appeared = wait_until(Duration::from_secs(3), || {
+        fuse_mounts().len() > before.len()
+    });
+    let moved = match h {
+        Helper::Direct => {
+            assert!(!appeared, "the direct way mounts nothing on the host");
+            None
+        }
+        Helper::Fusermount3 => {
+            assert!(appeared, "the mirror should appear on the host");
+            let line = fuse_mounts().difference(&before).next().cloned().unwrap();
+            let root = Path::new(mountinfo_mountpoint(&line).unwrap()).to_path_buf();
+            let staging = root.parent().unwrap().to_path_buf();
+            let moved = staging.with_extension("moved-by-e2e");
+            std::fs::rename(&staging, &moved).unwrap();
+            Some(moved)
+        }
+    };
+    let out = running.wait();
+    let left: Vec<_> = fuse_mounts().difference(&before).cloned().collect();
+    if let Some(moved) = &moved {
+        let _ = std::fs::remove_dir(moved.join("root"));
+        let _ = std::fs::remove_dir(moved);
+    }
+    assert!(left.is_empty(), "mounts left: {left:?}\n{out}");
+    out.ok();
+}
