@@ -1602,6 +1602,7 @@ e2e_tests! {
         isolation_ancestor_rename_cannot_carry_a_denied_entry,
         isolation_keyring_and_ipc_are_the_sandboxs_own,
         isolation_control_handles_are_bounded,
+        isolation_ancestor_rename_against_gentoo_sandbox_deny,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

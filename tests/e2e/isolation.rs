@@ -320,3 +320,52 @@ pub fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
     assert!(left.is_empty(), "mounts left: {left:?}\n{out}");
     out.ok();
 }
+
+/// Gentoo mode: a DENY entry the ebuild's shell adds to its own SANDBOX_DENY holds
+/// against renaming its ancestor too, and the refusal is in SANDBOX_LOG at the entry.
+pub fn isolation_ancestor_rename_against_gentoo_sandbox_deny(h: Helper) {
+    let dir = tempfile::Builder::new()
+        .prefix("fusebox-e2e-iso.")
+        .tempdir_in(home())
+        .unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir_all(work.join("cfg/keys")).unwrap();
+    std::fs::write(work.join("cfg/keys/k"), "SECRET\n").unwrap();
+    let log = dir.path().join("sandbox.log");
+    let script = format!(
+        "addwrite() {{ export SANDBOX_WRITE=\"${{SANDBOX_WRITE}}:$1\"; }}\n\
+         adddeny() {{ export SANDBOX_DENY=\"${{SANDBOX_DENY}}:$1\"; }}\n\
+         addwrite '{w}'\n\
+         adddeny '{w}/cfg/keys'\n\
+         cd '{w}'\n\
+         mv cfg cfg2 && echo MOVED\n\
+         cat cfg2/keys/k 2>/dev/null\n\
+         echo done\n",
+        w = s(&work)
+    );
+    let mut sb = Sandbox::new(h)
+        .cwd(dir.path())
+        .env("SANDBOX_LOG", &log)
+        .env("HOME", dir.path())
+        .env_remove("FUSEBOX_OPTS")
+        .env_remove("PORTAGE_TMPDIR")
+        .env_remove("BASH_ENV");
+    for name in ["ACTIVE", "ON", "READ", "WRITE", "PREDICT", "DENY", "DEBUG"] {
+        sb = sb.env_remove(format!("SANDBOX_{name}"));
+    }
+    let out = sb.run_args(&["--gentoo", "-c", &script]);
+    assert!(out.stdout.contains("done"), "{out}");
+    assert!(
+        !out.stdout.contains("MOVED") && !out.stdout.contains("SECRET"),
+        "{out}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(work.join("cfg/keys/k")).unwrap(),
+        "SECRET\n"
+    );
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        logged.contains("F: rename") && logged.contains(&format!("P: {}/cfg/keys", s(&work))),
+        "reported at the entry in SANDBOX_LOG\n{logged}\n{out}"
+    );
+}
