@@ -132,10 +132,16 @@ impl MountedMirror {
                 fs::remove_dir(&self.mountpoint)
                     .context("cannot remove the mountpoint")
                     .map_err(Leftover::Directory)?;
+                let parent = staging.path().parent().map(Path::to_path_buf);
                 staging
                     .close()
                     .context("cannot remove the staging directory")
-                    .map_err(Leftover::Directory)
+                    .map_err(Leftover::Directory)?;
+                // The private parent too, unless another run stages there now.
+                if let Some(parent) = parent {
+                    let _ = fs::remove_dir(parent);
+                }
+                Ok(())
             }
         }
     }
@@ -220,12 +226,8 @@ fn mount_direct(me: Ids, shares: &[SharedPath]) -> Result<MountedMirror> {
 fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
     let program =
         find_fusermount3().ok_or_else(|| anyhow!("fusermount3 not found (hint: install fuse3)"))?;
-    let parent = staging::private_parent()?;
+    let (parent, staging) = make_staging()?;
     let hidden = staging::hidden(std::slice::from_ref(&parent));
-    let staging = tempfile::Builder::new()
-        .prefix("fusebox-")
-        .tempdir_in(&parent)
-        .context("cannot create a staging directory")?;
     let mountpoint = staging.path().join("root");
     fs::create_dir(&mountpoint).context("cannot create the mountpoint")?;
 
@@ -287,6 +289,21 @@ fn mount_device(mountpoint: &Path) -> Result<u64> {
             mountpoint.display()
         )
     })
+}
+
+/// This run's staging directory in the private parent, and the parent. Another run's
+/// teardown may remove the parent (empty) between our checking it and using it: then
+/// it is made again.
+fn make_staging() -> Result<(PathBuf, tempfile::TempDir)> {
+    let mut tries = 0;
+    loop {
+        let parent = staging::private_parent()?;
+        match tempfile::Builder::new().prefix("fusebox-").tempdir_in(&parent) {
+            Ok(dir) => return Ok((parent, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+            Err(e) => return Err(e).context("cannot create a staging directory"),
+        }
+    }
 }
 
 /// Takes the /dev/fuse fd that fusermount3 sent as SCM_RIGHTS.
