@@ -298,7 +298,10 @@ fn make_staging() -> Result<(PathBuf, tempfile::TempDir)> {
     let mut tries = 0;
     loop {
         let parent = staging::private_parent()?;
-        match tempfile::Builder::new().prefix("fusebox-").tempdir_in(&parent) {
+        match tempfile::Builder::new()
+            .prefix("fusebox-")
+            .tempdir_in(&parent)
+        {
             Ok(dir) => return Ok((parent, dir)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
             Err(e) => return Err(e).context("cannot create a staging directory"),

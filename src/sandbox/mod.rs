@@ -408,13 +408,23 @@ fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
     enter_cwd(&plan.cwd)?;
     userns::enter_build_namespace(plan.uid_map)
         .context("cannot create the build's user namespace")?;
-    sys::join_new_session_keyring().context("cannot create the sandbox's session keyring")?;
+    join_new_session_keyring()?;
     // Last: every process of the sandbox, PID 1 included, runs under it.
     sys::install_seccomp_filter(&seccomp::tty_injection_filter())
         .context("cannot install the seccomp filter")?;
     // Nothing of ours is worth a core dump or a ptrace from the build.
     let _ = nix::sys::prctl::set_dumpable(false);
     Ok(())
+}
+
+/// A fresh session keyring for the sandbox. Where keyctl(2) is refused to us (ENOSYS,
+/// or EPERM from a container's seccomp profile) it is refused to the build as well, so
+/// there is no keyring to share and nothing to do.
+fn join_new_session_keyring() -> Result<()> {
+    match sys::join_new_session_keyring() {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(()),
+        r => r.context("cannot create the sandbox's session keyring"),
+    }
 }
 
 /// Arms the parent-death signal, then waits for `go`. The race is closed: if the parent
