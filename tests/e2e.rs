@@ -1603,6 +1603,7 @@ e2e_tests! {
         isolation_keyring_and_ipc_are_the_sandboxs_own,
         isolation_control_handles_are_bounded,
         isolation_ancestor_rename_against_gentoo_sandbox_deny,
+        isolation_ctrl_z_stops_the_sandbox_as_a_job,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

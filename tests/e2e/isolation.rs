@@ -11,6 +11,16 @@ fn s(p: &Path) -> &str {
     p.to_str().expect("utf-8 path")
 }
 
+/// The fusebox mirrors of this test user visible here (other users' suites may run on
+/// the same machine at the same time).
+fn my_mirrors() -> std::collections::BTreeSet<String> {
+    let mine = format!("user_id={},", my_uid());
+    fuse_mounts()
+        .into_iter()
+        .filter(|l| mountinfo_fstype(l) == Some("fuse.fusebox") && l.contains(&mine))
+        .collect()
+}
+
 /// A python snippet that pushes a byte into its terminal with TIOCSTI.
 const TIOCSTI_PY: &str = "import fcntl, termios\n\
 try:\n    fcntl.ioctl(0, termios.TIOCSTI, b'#')\n    print('STI-ALLOWED')\n\
@@ -80,7 +90,7 @@ pub fn isolation_kill_0_stays_inside(h: Helper) {
 /// With fusermount3, a `kill -KILL 0` inside leaves no mount behind (the watchdog is
 /// out of the build's reach), and renaming any staging directory is refused.
 pub fn isolation_staging_cannot_be_moved_or_killed(h: Helper) {
-    let before = fuse_mounts();
+    let before = my_mirrors();
     let out = Sandbox::new(h).run_sh("kill -KILL 0");
     out.expect_code(137);
     let out = Sandbox::new(h).run_sh(
@@ -96,9 +106,9 @@ pub fn isolation_staging_cannot_be_moved_or_killed(h: Helper) {
     );
     assert!(!out.stdout.contains("REMOVED"), "{out}");
     assert!(
-        wait_until(Duration::from_secs(10), || fuse_mounts().is_subset(&before)),
+        wait_until(Duration::from_secs(10), || my_mirrors().is_subset(&before)),
         "mounts left: {:?}",
-        fuse_mounts().difference(&before).collect::<Vec<_>>()
+        my_mirrors().difference(&before).collect::<Vec<_>>()
     );
 }
 
@@ -107,14 +117,14 @@ pub fn isolation_staging_cannot_be_moved_or_killed(h: Helper) {
 pub fn isolation_another_sandboxs_mirror_is_unreachable(h: Helper) {
     let first = Sandbox::new(Helper::Fusermount3);
     std::fs::write(first.dir().join("f"), "first\n").unwrap();
-    let before = fuse_mounts();
+    let before = my_mirrors();
     let mut running = first.spawn(&["sleep", "20"]);
     assert!(
-        wait_until(Duration::from_secs(10), || fuse_mounts().len()
+        wait_until(Duration::from_secs(10), || my_mirrors().len()
             > before.len()),
         "the first sandbox's mirror should appear"
     );
-    let mirrors: Vec<String> = fuse_mounts()
+    let mirrors: Vec<String> = my_mirrors()
         .difference(&before)
         .filter(|l| mountinfo_fstype(l) == Some("fuse.fusebox"))
         .filter_map(|l| mountinfo_mountpoint(l).map(str::to_string))
@@ -249,11 +259,14 @@ print('RING', ring, 'FOUND' if found > 0 else 'NOTFOUND')
 
 /// 1,100 control handles, each with a large unfinished declaration: opens past 1,024
 /// fail (ENFILE), buffering past 16 MiB in all fails (ENOMEM), and the daemon's memory
-/// stays bounded.
+/// grows by less than the documented bound (16 MiB of declarations plus the handles'
+/// policy texts) while they are all open.
 pub fn isolation_control_handles_are_bounded(h: Helper) {
-    let py = r#"import os, errno, resource
+    let py = r#"import os, errno, resource, sys, time
 hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+print('START', flush=True)
+time.sleep(1)
 fds, nfile, nomem = [], 0, 0
 chunk = b'sandbox-env\0' + b'A=' + b'x' * (900 * 1024)
 for i in range(1100):
@@ -266,9 +279,30 @@ for fd in fds:
         os.write(fd, chunk)
     except OSError as e:
         nomem += e.errno == errno.ENOMEM
-print('OPEN', len(fds), 'ENFILE', nfile, 'ENOMEM', nomem)
+print('OPEN', len(fds), 'ENFILE', nfile, 'ENOMEM', nomem, flush=True)
+print('READY', flush=True)
+time.sleep(2)
 "#;
-    let out = Sandbox::new(h).run(&["python3", "-c", py]);
+    let rss_kib = |pid: i32| -> u64 {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    let sb = Sandbox::new(h);
+    let mut run = sb.spawn(&["python3", "-c", py]);
+    let daemon = run.pid();
+    run.wait_for("the build to start", Duration::from_secs(20), |r| {
+        r.stdout_so_far().contains("START")
+    });
+    let before = rss_kib(daemon);
+    run.wait_for("the handles", Duration::from_secs(60), |r| {
+        r.stdout_so_far().contains("READY")
+    });
+    let during = rss_kib(daemon);
+    let out = run.wait();
     out.ok();
     assert!(
         out.stdout.contains("OPEN 1024 ENFILE 76"),
@@ -277,12 +311,22 @@ print('OPEN', len(fds), 'ENFILE', nfile, 'ENOMEM', nomem)
     let nomem: usize = out
         .stdout
         .split_whitespace()
-        .last()
+        .skip_while(|w| *w != "ENOMEM")
+        .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(
         nomem >= 1024 - 19,
         "at most ~18 declarations of 900 KiB buffered\n{out}"
+    );
+    assert!(
+        before > 0 && during > 0,
+        "the daemon's RSS, read from /proc"
+    );
+    let grown_mib = during.saturating_sub(before) / 1024;
+    assert!(
+        grown_mib < 48,
+        "the daemon grew by {grown_mib} MiB ({before} KiB → {during} KiB)\n{out}"
     );
 }
 
@@ -290,12 +334,10 @@ print('OPEN', len(fds), 'ENFILE', nfile, 'ENOMEM', nomem)
 /// renamed) is still found, by its device, and unmounted at the end; the direct way
 /// shows no mount on the host at all.
 pub fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
-    let before = fuse_mounts();
+    let before = my_mirrors();
     let sb = Sandbox::new(h);
     let running = sb.spawn(&["sleep", "4"]);
-    let appeared = wait_until(Duration::from_secs(3), || {
-        fuse_mounts().len() > before.len()
-    });
+    let appeared = wait_until(Duration::from_secs(3), || my_mirrors().len() > before.len());
     let moved = match h {
         Helper::Direct => {
             assert!(!appeared, "the direct way mounts nothing on the host");
@@ -303,7 +345,7 @@ pub fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
         }
         Helper::Fusermount3 => {
             assert!(appeared, "the mirror should appear on the host");
-            let line = fuse_mounts().difference(&before).next().cloned().unwrap();
+            let line = my_mirrors().difference(&before).next().cloned().unwrap();
             let root = Path::new(mountinfo_mountpoint(&line).unwrap()).to_path_buf();
             let staging = root.parent().unwrap().to_path_buf();
             let moved = staging.with_extension("moved-by-e2e");
@@ -312,7 +354,7 @@ pub fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
         }
     };
     let out = running.wait();
-    let left: Vec<_> = fuse_mounts().difference(&before).cloned().collect();
+    let left: Vec<_> = my_mirrors().difference(&before).cloned().collect();
     if let Some(moved) = &moved {
         let _ = std::fs::remove_dir(moved.join("root"));
         let _ = std::fs::remove_dir(moved);
@@ -367,5 +409,64 @@ pub fn isolation_ancestor_rename_against_gentoo_sandbox_deny(h: Helper) {
     assert!(
         logged.contains("F: rename") && logged.contains(&format!("P: {}/cfg/keys", s(&work))),
         "reported at the entry in SANDBOX_LOG\n{logged}\n{out}"
+    );
+}
+
+/// Job control from outside: a build that has the terminal is stopped by Ctrl-Z, the
+/// caller's shell sees a stopped job (fusebox-run stops too), `fg` continues it with the
+/// terminal, and the shell gets its terminal back at the end.
+pub fn isolation_ctrl_z_stops_the_sandbox_as_a_job(h: Helper) {
+    let marker = unique("fusebox-e2e-jobz-");
+    let tmp = tmpdir();
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", "bash --norc --noprofile -i", "/dev/null"])
+        .current_dir(tmp.path())
+        .env("TERM", "dumb")
+        .env("PS1", "e2e$ ")
+        .env_remove("TMPDIR");
+    let out = {
+        let mut run = spawn_command(c, true, Duration::from_secs(60));
+        run.wait_for("the shell's prompt", Duration::from_secs(30), |r| {
+            !r.stdout_so_far().is_empty()
+        });
+        std::thread::sleep(Duration::from_millis(300));
+        run.write_stdin(
+            format!(
+                "'{}' --mount-helper {} -- sh -c 'sleep 2; read line; echo \"GOT-$line\"' {marker}\n",
+                bin().display(),
+                h.name()
+            )
+            .as_bytes(),
+        );
+        std::thread::sleep(Duration::from_millis(1200));
+        run.write_stdin(b"\x1a");
+        std::thread::sleep(Duration::from_millis(700));
+        run.write_stdin(b"jobs; echo STOP\"\"PED-$?\n");
+        std::thread::sleep(Duration::from_millis(500));
+        run.write_stdin(b"fg\n");
+        std::thread::sleep(Duration::from_millis(2500));
+        // Read by the build from the terminal: it has the foreground again.
+        run.write_stdin(b"typed\n");
+        std::thread::sleep(Duration::from_millis(700));
+        run.write_stdin(b"echo BACK\"\"-$?\nexit\n");
+        let out = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run.wait()));
+        kill_pids(&procs_matching(&marker));
+        match out {
+            Ok(out) => out,
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    };
+    let s = &out.stdout;
+    assert!(
+        s.contains("Stopped") && s.contains("STOPPED-0"),
+        "Ctrl-Z stops the job in the caller's shell\n{out}"
+    );
+    assert!(
+        s.contains("GOT-typed"),
+        "fg: the build reads the terminal\n{out}"
+    );
+    assert!(
+        s.contains("BACK-0"),
+        "the shell has its terminal back\n{out}"
     );
 }
