@@ -20,8 +20,8 @@ use crate::supervisor::EnvChange;
     about,
     override_usage = "fusebox-run [OPTIONS] [--] COMMAND [ARGS]...",
     after_help = "Exit status: COMMAND's own; 128+N if it was killed by signal N; \
-                  125 if the sandbox could not be set up; 126 if COMMAND is not \
-                  executable; 127 if it was not found."
+                  125 if the sandbox could not be set up (or its mount removed); 126 if \
+                  COMMAND is not executable; 127 if it was not found."
 )]
 pub struct Args {
     /// Allow writes under PATH (repeatable). Default: the current directory, /tmp and $TMPDIR.
