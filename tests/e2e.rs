@@ -1612,5 +1612,6 @@ e2e_tests! {
         isolation_staging_cannot_be_moved_or_killed,
         isolation_another_sandboxs_mirror_is_unreachable,
         isolation_a_moved_mount_is_still_unmounted,
+        isolation_a_failed_teardown_fails_the_run,
     ],
 }

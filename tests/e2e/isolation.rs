@@ -470,3 +470,45 @@ pub fn isolation_ctrl_z_stops_the_sandbox_as_a_job(h: Helper) {
         "the shell has its terminal back\n{out}"
     );
 }
+
+/// A mount fusebox cannot remove from the host (here fusermount3 -u fails) makes the
+/// run fail with 125 and say where the mount is, whatever the build's status; the
+/// direct way has nothing on the host to remove.
+pub fn isolation_a_failed_teardown_fails_the_run(h: Helper) {
+    let tools = tmpdir();
+    let wrapper = tools.path().join("fusermount3");
+    std::fs::write(
+        &wrapper,
+        "#!/bin/sh\ncase \"$1\" in -u) exit 1;; esac\nexec /usr/bin/fusermount3 \"$@\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let before = my_mirrors();
+    let path = format!("{}:/usr/bin:/bin", s(tools.path()));
+    let out = Sandbox::new(h).env("PATH", &path).run(&["true"]);
+    let left: Vec<String> = my_mirrors().difference(&before).cloned().collect();
+    for line in &left {
+        let at = mountinfo_mountpoint(line).unwrap();
+        native(&["/usr/bin/fusermount3", "-u", "-z", at], tools.path());
+    }
+    match h {
+        Helper::Direct => {
+            out.ok();
+            assert!(left.is_empty(), "{left:?}");
+        }
+        Helper::Fusermount3 => {
+            out.expect_code(125);
+            assert!(
+                out.stderr
+                    .contains("cannot unmount the mirror (the build exited with 0)")
+                    && out.stderr.contains("still mounted at"),
+                "{out}"
+            );
+            assert_eq!(left.len(), 1, "the mount the run reported\n{out}");
+        }
+    }
+}
