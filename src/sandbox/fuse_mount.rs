@@ -105,8 +105,8 @@ enum Teardown {
         program: PathBuf,
         staging: tempfile::TempDir,
         watchdog: Watchdog,
-        /// The mount's device: how it is found, wherever it has been moved.
-        dev: u64,
+        /// How the mount is found, wherever it has been moved.
+        mount: staging::MountKey,
     },
 }
 
@@ -125,9 +125,9 @@ impl MountedMirror {
                 program,
                 staging,
                 watchdog,
-                dev,
+                mount,
             } => {
-                unmount_device(&program, dev).map_err(Leftover::Mount)?;
+                unmount(&program, mount).map_err(Leftover::Mount)?;
                 watchdog.done();
                 fs::remove_dir(&self.mountpoint)
                     .context("cannot remove the mountpoint")
@@ -147,25 +147,32 @@ impl MountedMirror {
     }
 }
 
-/// Unmounts the mount of device `dev` wherever it is now (a few tries: each finds
-/// it afresh in the mount table); an error if it is still mounted.
-pub fn unmount_device(fusermount3: &Path, dev: u64) -> Result<()> {
+/// Unmounts `mount` wherever it is now. Once fusermount3 says it unmounted it, it is
+/// not looked for again: its id and device may then already belong to another mount.
+/// A few tries, each finding it afresh; an error naming where it is if it stays.
+pub fn unmount(fusermount3: &Path, mount: staging::MountKey) -> Result<()> {
+    let mut last = None;
     for _ in 0..3 {
-        let Some(at) = staging::mountpoint_of(dev) else {
+        let Some(at) = staging::mountpoint_of(mount) else {
             return Ok(());
         };
-        let _ = Command::new(fusermount3)
+        let unmounted = Command::new(fusermount3)
             .args(["-u", "-q", "-z", "--"])
             .arg(&at)
             .stdin(Stdio::null())
-            .status();
+            .status()
+            .is_ok_and(|s| s.success());
+        if unmounted {
+            return Ok(());
+        }
+        last = Some(at);
     }
-    match staging::mountpoint_of(dev) {
-        None => Ok(()),
+    match last {
         Some(at) => bail!(
             "the mirror is still mounted at {} (hint: fusermount3 -u -z that path)",
             at.display()
         ),
+        None => Ok(()),
     }
 }
 
@@ -259,10 +266,10 @@ fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
             String::from_utf8_lossy(&output.stderr).trim()
         ),
     };
-    // The mount's device, its handle for the teardown (a stat would wait for the
-    // mirror, which is not served yet: the mount table tells).
-    let dev = mount_device(&mountpoint)?;
-    let watchdog = Watchdog::spawn(&program, dev, staging.path())?;
+    // The mount's id and device, its handle for the teardown (a stat would wait for
+    // the mirror, which is not served yet: the mount table tells).
+    let mount = mount_key(&mountpoint)?;
+    let watchdog = Watchdog::spawn(&program, mount, staging.path())?;
     Ok(MountedMirror {
         daemon_fds: vec![fuse.as_raw_fd(), watchdog.fd()],
         fuse,
@@ -275,15 +282,15 @@ fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
             program,
             staging,
             watchdog,
-            dev,
+            mount,
         },
     })
 }
 
-/// The device of the mount at `mountpoint`, from the mount table.
-fn mount_device(mountpoint: &Path) -> Result<u64> {
+/// The key of the mount at `mountpoint`, from the mount table.
+fn mount_key(mountpoint: &Path) -> Result<staging::MountKey> {
     let info = fs::read_to_string("/proc/self/mountinfo").context("cannot read the mount table")?;
-    staging::device_mounted_at(&info, mountpoint).ok_or_else(|| {
+    staging::key_of_mount_at(&info, mountpoint).ok_or_else(|| {
         anyhow!(
             "the mirror is not in the mount table at {}",
             mountpoint.display()

@@ -8,9 +8,9 @@
 //! or to an ancestor (renaming one would move the mounts they hold), whatever its
 //! policy says: no build can name, enter or move any sandbox's mountpoint.
 //!
-//! Teardown finds the mount by its device number in the mount table, not by the path
-//! it was made at: a mount that was moved anyway (a rename on the host) is still found
-//! and unmounted where it is now.
+//! Teardown finds the mount by its [`MountKey`] in the mount table, not by the path it
+//! was made at: a mount that was moved anyway (a rename on the host) is still found and
+//! unmounted where it is now.
 
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -97,39 +97,44 @@ pub fn private_parent() -> Result<PathBuf> {
     Ok(place)
 }
 
-/// Where the mount of device `dev` is now, by the mount table of this process's mount
-/// namespace (`None`: not mounted).
-pub fn mountpoint_of(dev: u64) -> Option<PathBuf> {
+/// A mount as the mount table names it: its mount id and its device. Both are unique
+/// while the mount exists (and may be reused by another mount once it is gone: so a
+/// key is looked up only while the mount is known to be there).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MountKey {
+    pub id: u64,
+    pub dev: u64,
+}
+
+/// Where the mount `key` is now, by the mount table of this process's mount namespace
+/// (`None`: not mounted).
+pub fn mountpoint_of(key: MountKey) -> Option<PathBuf> {
     let info = fs::read_to_string("/proc/self/mountinfo").ok()?;
-    find_mountpoint(&info, dev)
+    mounts(&info)
+        .filter(|(k, _)| *k == key)
+        .map(|(_, at)| at)
+        .last()
 }
 
-/// [`mountpoint_of`] on a mountinfo text: the last mount of `dev` (mount points are
-/// octal-escaped: `\040` for a space, `\012` for a newline).
-fn find_mountpoint(mountinfo: &str, dev: u64) -> Option<PathBuf> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split(' ');
-            let (major, minor) = fields.nth(2)?.split_once(':')?;
-            let this = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
-            let point = fields.nth(1)?;
-            (this == dev).then(|| unescape(point))
-        })
-        .next_back()
+/// The key of the last mount at `mountpoint` in a mountinfo text.
+pub fn key_of_mount_at(mountinfo: &str, mountpoint: &Path) -> Option<MountKey> {
+    mounts(mountinfo)
+        .filter(|(_, at)| at == mountpoint)
+        .map(|(key, _)| key)
+        .last()
 }
 
-/// The device of the last mount at `mountpoint` in a mountinfo text.
-pub fn device_mounted_at(mountinfo: &str, mountpoint: &Path) -> Option<u64> {
-    mountinfo
-        .lines()
-        .filter_map(|line| {
-            let mut fields = line.split(' ');
-            let (major, minor) = fields.nth(2)?.split_once(':')?;
-            let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
-            (unescape(fields.nth(1)?) == mountpoint).then_some(dev)
-        })
-        .next_back()
+/// Each mount's key and mount point, from a mountinfo text (`id parent major:minor root
+/// mountpoint …`; mount points octal-escaped: `\040` for a space, `\012` a newline).
+fn mounts(mountinfo: &str) -> impl Iterator<Item = (MountKey, PathBuf)> + '_ {
+    mountinfo.lines().filter_map(|line| {
+        let mut fields = line.split(' ');
+        let id = fields.next()?.parse().ok()?;
+        let (major, minor) = fields.nth(1)?.split_once(':')?;
+        let dev = libc::makedev(major.parse().ok()?, minor.parse().ok()?);
+        let point = fields.nth(1)?;
+        Some((MountKey { id, dev }, unescape(point)))
+    })
 }
 
 fn unescape(field: &str) -> PathBuf {
@@ -157,24 +162,25 @@ fn unescape(field: &str) -> PathBuf {
     PathBuf::from(std::ffi::OsString::from_vec(out))
 }
 
-/// Whether `path` is at or below one of `places`.
-pub fn is_under(path: &Path, places: &[PathBuf]) -> bool {
-    places.iter().any(|p| path.starts_with(p))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn a_moved_mount_is_found_by_its_device() {
+    fn mounts_are_keyed_by_id_and_device() {
         let info = "22 1 259:1 / / rw - ext4 /dev/vda1 rw\n\
                     40 22 0:50 / /tmp/fusebox-1000/fusebox-a\\040b/root rw - fuse.fusebox fusebox rw\n";
-        assert_eq!(
-            find_mountpoint(info, libc::makedev(0, 50)),
-            Some(PathBuf::from("/tmp/fusebox-1000/fusebox-a b/root"))
-        );
-        assert_eq!(find_mountpoint(info, libc::makedev(0, 51)), None);
+        let at = PathBuf::from("/tmp/fusebox-1000/fusebox-a b/root");
+        let key = MountKey {
+            id: 40,
+            dev: libc::makedev(0, 50),
+        };
+        assert_eq!(key_of_mount_at(info, &at), Some(key));
+        let found: Vec<_> = mounts(info).filter(|(k, _)| *k == key).collect();
+        assert_eq!(found, [(key, at)]);
+        // The same device under another mount id is another mount.
+        let other = MountKey { id: 41, ..key };
+        assert!(mounts(info).all(|(k, _)| k != other));
     }
 
     #[test]
@@ -185,9 +191,5 @@ mod tests {
             places.last(),
             Some(&PathBuf::from(format!("/tmp/fusebox-{uid}")))
         );
-        assert!(is_under(
-            &places.last().unwrap().join("fusebox-x/root"),
-            &places
-        ));
     }
 }

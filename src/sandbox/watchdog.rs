@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use nix::unistd::pipe2;
 
+use super::staging::MountKey;
 use crate::sys::{self, Forked};
 
 /// The fd number the watchdog keeps its end of the pipe on.
@@ -29,15 +30,15 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Forks the watchdog for the mount of device `dev` made inside `staging`. The
+    /// Forks the watchdog for `mount`, made inside `staging`. The
     /// returned handle's fd must not reach the sandbox (it is close-on-exec; PID 1
     /// closes it).
-    pub fn spawn(fusermount3: &Path, dev: u64, staging: &Path) -> Result<Watchdog> {
+    pub fn spawn(fusermount3: &Path, mount: MountKey, staging: &Path) -> Result<Watchdog> {
         let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
         match sys::fork().context("cannot fork the unmount watchdog")? {
             Forked::Child => {
                 drop(write_end);
-                watch(read_end, fusermount3, dev, staging)
+                watch(read_end, fusermount3, mount, staging)
             }
             Forked::Parent(pid) => Ok(Watchdog {
                 alive: File::from(write_end),
@@ -60,7 +61,7 @@ impl Watchdog {
 
 /// The watchdog's life: hold nothing of fusebox-run's (above all not /dev/fuse, which
 /// would keep the dead mount's connection alive), wait, clean up, exit.
-fn watch(read_end: OwnedFd, fusermount3: &Path, dev: u64, staging: &Path) -> ! {
+fn watch(read_end: OwnedFd, fusermount3: &Path, mount: MountKey, staging: &Path) -> ! {
     let fusermount3 = fusermount3.to_path_buf();
     let staging: PathBuf = staging.into();
     // A session of its own, out of the caller's process group: the shell's kill of
@@ -71,8 +72,8 @@ fn watch(read_end: OwnedFd, fusermount3: &Path, dev: u64, staging: &Path) -> ! {
     let mut word = [0u8; 4];
     // Data: a clean teardown. EOF: fusebox-run died (the sandbox's copy closes as it dies).
     if matches!(alive.read(&mut word), Ok(0) | Err(_)) {
-        // Found by its device, wherever it is now.
-        let _ = super::fuse_mount::unmount_device(&fusermount3, dev);
+        // Found by its key, wherever it is now.
+        let _ = super::fuse_mount::unmount(&fusermount3, mount);
         let _ = std::fs::remove_dir(staging.join("root"));
         let _ = std::fs::remove_dir(&staging);
     }
