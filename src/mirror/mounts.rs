@@ -33,20 +33,37 @@ impl Mirrors {
     }
 
     /// Whether the host device `dev` is a fusebox mirror. A table that cannot be read
-    /// counts a new device as a mirror: refusing a mount point is the safe mistake.
+    /// counts a device as a mirror: refusing a mount point is the safe mistake.
+    ///
+    /// A device known as a mirror stays one (its number is not reused while the
+    /// mirror is mounted; if it is unmounted, refusing its number costs little). A
+    /// device known as no mirror is trusted only while the mount table is unchanged
+    /// (a non-blocking poll of the table for POLLPRI, which the kernel raises on every
+    /// change): an anonymous device number freed by one mount (a tmpfs, an sshfs) can
+    /// be the next mirror's.
     pub fn is_mirror(&self, dev: u64) -> bool {
         let Some(file) = &self.mountinfo else {
             return false;
         };
-        if let Some(&known) = self
+        let known = self
             .known
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&dev)
-        {
-            return known;
+            .copied();
+        if known == Some(true) {
+            return true;
         }
-        let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
+        // One thread at a time polls (the poll consumes the change) and refreshes.
+        let file = file.lock().unwrap_or_else(PoisonError::into_inner);
+        if known == Some(false) && !table_changed(&file) {
+            return false;
+        }
+        self.refresh(file, dev)
+    }
+
+    /// Reads the mount table again and answers for `dev` by it.
+    fn refresh(&self, mut file: std::sync::MutexGuard<'_, File>, dev: u64) -> bool {
         let mut text = String::new();
         let read = file
             .seek(SeekFrom::Start(0))
@@ -55,12 +72,22 @@ impl Mirrors {
         if read.is_err() {
             return true;
         }
+        known.retain(|_, mirror| *mirror);
         for (d, mirror) in mount_types(&text) {
-            known.insert(d, mirror);
+            *known.entry(d).or_insert(mirror) |= mirror;
         }
         // A device in no mount's line (a btrfs subvolume) is no mirror; remember it.
         *known.entry(dev).or_insert(false)
     }
+}
+
+/// Whether the mount table changed since it was last polled (or opened).
+fn table_changed(file: &File) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(file.as_fd(), PollFlags::POLLPRI)];
+    // An error: say it changed, and read the table again.
+    !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0))
 }
 
 /// Each mount's device and whether it is a fusebox mirror, from a mountinfo text
@@ -103,5 +130,23 @@ mod tests {
         assert!(!mirrors.is_mirror(libc::makedev(8, 1)));
         assert!(!mirrors.is_mirror(libc::makedev(0, 99)));
         assert!(!Mirrors::new(None).is_mirror(libc::makedev(0, 50)));
+    }
+
+    #[test]
+    fn a_device_known_as_no_mirror_is_asked_again_after_a_change() {
+        let mirrors = Mirrors::new(Some(File::open("/proc/self/mountinfo").unwrap()));
+        let dev = libc::makedev(0, 4094);
+        assert!(!mirrors.is_mirror(dev));
+        // Nothing changed: the cached answer, without reading the table.
+        assert!(!table_changed(
+            &mirrors.mountinfo.as_ref().unwrap().lock().unwrap()
+        ));
+        // Pretend the number became a mirror's: a changed table would be read again.
+        mirrors
+            .known
+            .write()
+            .unwrap()
+            .insert(libc::makedev(0, 4095), true);
+        assert!(mirrors.is_mirror(libc::makedev(0, 4095)));
     }
 }
