@@ -72,6 +72,8 @@ fn main() -> Result<()> {
     let opts = MirrorOptions {
         root: open_path(&root_path)?,
         hidden,
+        guarded: Vec::new(),
+        mountinfo: None,
         policy: Arc::new(SharedPolicy::new(Policy::new(args.write))),
         auditor: Arc::new(Auditor::new(
             Arc::new(fusebox::audit::Record::new()),

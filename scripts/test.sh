@@ -170,6 +170,8 @@ if [ "$(id -u)" = 0 ]; then
     # fusermount3's empty staging dirs (may remain after a SIGKILL, as documented) and the
     # temp dirs of tests that were killed; never across a mount.
     find /tmp -mindepth 2 -maxdepth 2 -path '/tmp/fusebox-*/root' -user "$TEST_UID" -type d -empty -delete 2>/dev/null || true
+    find "/tmp/fusebox-$TEST_UID" -mindepth 2 -maxdepth 2 -path "/tmp/fusebox-$TEST_UID/fusebox-*/root" -user "$TEST_UID" -type d -empty -delete 2>/dev/null || true
+    find "/tmp/fusebox-$TEST_UID" -mindepth 1 -maxdepth 1 -name 'fusebox-*' -user "$TEST_UID" -type d -empty -delete 2>/dev/null || true
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*' -user "$TEST_UID" -type d -empty -delete 2>/dev/null || true
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-e2e.*' -user "$TEST_UID" -type d \
         -exec rm -rf --one-file-system {} + 2>/dev/null || true

@@ -23,9 +23,9 @@ use crate::supervisor::EnvChange;
     // line overrides it rather than being an error.
     args_override_self = true,
     after_help = "Exit status: COMMAND's own; 128+N if it was killed by signal N; \
-                  2 for a bad command line; 125 if the sandbox could not be set up; \
-                  126 if COMMAND is not executable; 127 if it was not found. \
-                  Options are also read from $FUSEBOX_OPTS, before the command line's."
+                  2 for a bad command line; 125 if the sandbox could not be set up (or its \
+                  mount removed); 126 if COMMAND is not executable; 127 if it was not \
+                  found. Options are also read from $FUSEBOX_OPTS, before the command line's."
 )]
 pub struct Args {
     /// Also allow writes under PATH (repeatable), besides the defaults: the current
@@ -112,9 +112,15 @@ pub struct Args {
     #[arg(long, value_enum, default_value_t = Net::Host, value_name = "MODE")]
     pub net: Net,
 
-    /// Give the build its own System V IPC and POSIX message queue namespace.
-    #[arg(long)]
+    /// Give the build its own System V IPC and POSIX message queue namespace (the
+    /// default; kept so that scripts passing it still work).
+    #[arg(long, conflicts_with = "share_ipc")]
     pub unshare_ipc: bool,
+
+    /// Share the host's System V IPC and POSIX message queues with the build (for
+    /// builds that talk to a host daemon through them).
+    #[arg(long)]
+    pub share_ipc: bool,
 
     /// Give the build its own UTS namespace with this hostname.
     #[arg(long, value_name = "NAME")]
@@ -352,7 +358,7 @@ impl Config {
             cache_ttl: args.cache_ttl,
             uid_map: args.uid_map,
             net: args.net,
-            unshare_ipc: args.unshare_ipc,
+            unshare_ipc: !args.share_ipc,
             hostname: args.hostname,
             mount_helper: args.mount_helper,
             env: Vec::new(),

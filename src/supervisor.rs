@@ -8,6 +8,9 @@
 //! no races between a signal and a wait.
 
 use std::ffi::{CString, OsStr, OsString};
+use std::fs::File;
+use std::io::Write;
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,7 @@ use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use crate::sandbox::job_control::Terminal;
 use crate::sys::{self, Forked};
 
 /// The build's status could not be had: setup failed.
@@ -69,19 +73,26 @@ pub fn exit_code(status: WaitStatus) -> Option<i32> {
 /// fusebox-run's side: forwards signals to `init` until it exits, then returns the
 /// build's exit code (init exits with it).
 ///
-/// A signal the kernel generated (a terminal's Ctrl-C or resize) went to the whole
-/// foreground process group, which the build shares, so it already arrived: forwarding
-/// it too would deliver it twice. Only signals sent by a process are passed on.
-pub fn supervise_outside(init: Pid) -> std::io::Result<i32> {
+/// A signal the kernel generated (a terminal's Ctrl-C or resize) went to the terminal's
+/// foreground process group, the sandbox's when the build has the terminal: forwarding
+/// it too would deliver it twice. Only signals sent by a process are passed on. A
+/// SIGCONT (the caller's `fg` or `bg`) goes to the sandbox's whole group, with the
+/// terminal's foreground when fusebox-run has it (see [`Terminal`]).
+pub fn supervise_outside(init: Pid, terminal: &Terminal) -> std::io::Result<i32> {
     let set = supervised_signals();
     loop {
         if let Some(code) = reap(init)? {
             return Ok(code);
         }
         let info = sys::wait_signal(&set)?;
-        if info.signal != Signal::SIGCHLD && info.from_process() {
+        match info.signal {
+            Signal::SIGCHLD => {}
+            Signal::SIGCONT if info.from_process() => terminal.continued(),
             // ESRCH: init is already gone; its exit is the next SIGCHLD.
-            let _ = kill(init, info.signal);
+            signal if info.from_process() => {
+                let _ = kill(init, signal);
+            }
+            _ => {}
         }
     }
 }
@@ -106,8 +117,9 @@ fn reap(pid: Pid) -> std::io::Result<Option<i32>> {
 pub type EnvChange = (OsString, Option<OsString>);
 
 /// PID 1 of the sandbox: starts `command` with `env` applied to the environment, then
-/// supervises until it ends. Never returns.
-pub fn run_init(command: &[OsString], env: &[EnvChange]) -> ! {
+/// supervises until it ends, writing a byte to `stops` each time the build stops (for
+/// fusebox-run's job control, see [`Terminal`]). Never returns.
+pub fn run_init(command: &[OsString], env: &[EnvChange], stops: OwnedFd) -> ! {
     // So that `ps` inside tells PID 1 from the build (comm is what ps shows).
     let _ = nix::sys::prctl::set_name(c"fusebox-init");
     let build = match sys::fork() {
@@ -118,7 +130,7 @@ pub fn run_init(command: &[OsString], env: &[EnvChange]) -> ! {
             sys::exit_now(EXIT_SETUP_FAILED);
         }
     };
-    let code = supervise_inside(build);
+    let code = supervise_inside(build, &mut File::from(stops));
     // The build is over: nothing it started may outlive it. kill(-1) from PID 1 reaches
     // every other process of the namespace.
     let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
@@ -126,14 +138,24 @@ pub fn run_init(command: &[OsString], env: &[EnvChange]) -> ! {
     sys::exit_now(code)
 }
 
-/// Forwards signals to `build` and reaps orphans until `build` exits.
-fn supervise_inside(build: Pid) -> i32 {
+/// Forwards signals to `build` and reaps orphans until `build` exits; says on `stops`
+/// when the build stops.
+///
+/// Only signals from outside the sandbox (fusebox-run's forwarding, or a host process)
+/// are forwarded. The build shares PID 1's process group, so its own `kill 0` reaches
+/// PID 1 too: forwarding that back would deliver it twice. A terminal's Ctrl-C (sent by
+/// the kernel) reached the build directly, for the same reason.
+fn supervise_inside(build: Pid, stops: &mut File) -> i32 {
     let set = supervised_signals();
     loop {
         // Reap everything that has ended; orphans are reparented to us.
         loop {
-            match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+            match waitpid(None, Some(WaitPidFlag::WNOHANG | WaitPidFlag::WUNTRACED)) {
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
+                Ok(WaitStatus::Stopped(pid, _)) if pid == build => {
+                    // fusebox-run may be gone (EPIPE): then nobody is doing job control.
+                    let _ = stops.write_all(b"s");
+                }
                 Ok(status) if status.pid() == Some(build) => {
                     if let Some(code) = exit_code(status) {
                         return code;
@@ -148,9 +170,7 @@ fn supervise_inside(build: Pid) -> i32 {
         }
         match sys::wait_signal(&set) {
             Ok(info) if info.signal == Signal::SIGCHLD => {}
-            // As outside: what the kernel sent (a terminal's Ctrl-C) reached the build
-            // too, since it shares our process group.
-            Ok(info) if info.from_process() => {
+            Ok(info) if info.from_outside() => {
                 let _ = kill(build, info.signal);
             }
             Ok(_) => {}

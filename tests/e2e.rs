@@ -11,6 +11,8 @@ mod control;
 mod gentoo;
 #[path = "e2e/integrity.rs"]
 mod integrity;
+#[path = "e2e/isolation.rs"]
+mod isolation;
 #[path = "e2e/packaging.rs"]
 mod packaging;
 #[path = "e2e/policy.rs"]
@@ -32,6 +34,7 @@ use common::*;
 use control::*;
 use gentoo::*;
 use integrity::*;
+use isolation::*;
 use packaging::*;
 use policy::*;
 use portage::*;
@@ -1112,6 +1115,13 @@ fn hostname_and_ipc_options(h: Helper) {
     );
 
     let host_ipc = std::fs::read_link("/proc/self/ns/ipc").unwrap();
+    let out = Sandbox::new(h).run(&["readlink", "/proc/self/ns/ipc"]);
+    out.ok();
+    assert_ne!(
+        out.stdout.trim(),
+        host_ipc.to_str().unwrap(),
+        "by default: a new IPC namespace\n{out}"
+    );
     let out = Sandbox::new(h)
         .opt("--unshare-ipc")
         .run(&["readlink", "/proc/self/ns/ipc"]);
@@ -1119,14 +1129,16 @@ fn hostname_and_ipc_options(h: Helper) {
     assert_ne!(
         out.stdout.trim(),
         host_ipc.to_str().unwrap(),
-        "--unshare-ipc: a new IPC namespace\n{out}"
+        "--unshare-ipc (the default) still accepted\n{out}"
     );
-    let out = Sandbox::new(h).run(&["readlink", "/proc/self/ns/ipc"]);
+    let out = Sandbox::new(h)
+        .opt("--share-ipc")
+        .run(&["readlink", "/proc/self/ns/ipc"]);
     out.ok();
     assert_eq!(
         out.stdout.trim(),
         host_ipc.to_str().unwrap(),
-        "without --unshare-ipc: the host's\n{out}"
+        "--share-ipc: the host's\n{out}"
     );
 }
 
@@ -1602,10 +1614,23 @@ e2e_tests! {
         learn_keeps_the_users_deny_entries,
         learn_widens_to_the_file_under_home_and_says_why,
         test_command_without_fuse_stops_at_once_naming_the_fix,
+        // issue 11: isolation (tests/e2e/isolation.rs)
+        isolation_tiocsti_is_refused_on_a_terminal,
+        isolation_kill_0_stays_inside,
+        isolation_ancestor_rename_cannot_carry_a_denied_entry,
+        isolation_keyring_and_ipc_are_the_sandboxs_own,
+        isolation_control_handles_are_bounded,
+        isolation_ancestor_rename_against_gentoo_sandbox_deny,
+        isolation_ctrl_z_stops_the_sandbox_as_a_job,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
         sigkill_of_fusebox_kills_the_whole_sandbox,
+        // issue 11: isolation (tests/e2e/isolation.rs)
+        isolation_staging_cannot_be_moved_or_killed,
+        isolation_another_sandboxs_mirror_is_unreachable,
+        isolation_a_moved_mount_is_still_unmounted,
+        isolation_a_failed_teardown_fails_the_run,
     ],
 }
 

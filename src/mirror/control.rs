@@ -55,6 +55,16 @@ const DECLARATION_END: &[u8] = b"end";
 /// that long, and the daemon must not buffer without bound.
 const MAX_DECLARATION: usize = 1 << 20;
 
+/// All open control handles together buffer at most this much of unfinished
+/// declarations; a write beyond it fails with ENOMEM (and drops that handle's
+/// unfinished declaration). 16 declarations of the largest size at once.
+pub const MAX_PENDING_TOTAL: usize = 16 * MAX_DECLARATION;
+
+/// At most this many control handles are open at once (ENFILE beyond): each holds the
+/// policy's text as it was when opened. With [`MAX_PENDING_TOTAL`], what the control
+/// file can make the daemon hold is bounded whatever the build does.
+pub const MAX_HANDLES: usize = 1024;
+
 /// One command written to the control file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -108,6 +118,16 @@ pub struct Writes {
 }
 
 impl Writes {
+    /// The bytes of an unfinished declaration held.
+    pub fn pending(&self) -> usize {
+        self.declaration.len()
+    }
+
+    /// Whether `data` would be buffered (it starts or continues a declaration).
+    fn buffers(&self, data: &[u8]) -> bool {
+        !self.declaration.is_empty() || data.starts_with(DECLARATION_HEADER)
+    }
+
     /// The commands `data` completes. Outside a declaration each line is a command;
     /// a write that starts with [`DECLARATION_HEADER`] starts one, which ends with its
     /// `end` record, in this write or a later one.
@@ -161,13 +181,20 @@ fn end_of_declaration(bytes: &[u8]) -> Option<usize> {
 /// was then, or the startup file) and gathers what is written to it.
 #[derive(Debug)]
 pub struct Control {
-    handles: Mutex<HashMap<u64, OpenFile>>,
+    handles: Mutex<Handles>,
     next: AtomicU64,
     created: SystemTime,
     uid: u32,
     gid: u32,
     /// The shell startup file served as [`BASHRC_NAME`], in Gentoo mode.
     bashrc: Option<&'static str>,
+}
+
+#[derive(Debug, Default)]
+struct Handles {
+    open: HashMap<u64, OpenFile>,
+    /// The sum of the open handles' unfinished declarations.
+    pending: usize,
 }
 
 #[derive(Debug)]
@@ -181,7 +208,7 @@ impl Control {
     /// startup file `bashrc` when there is one.
     pub fn new(uid: u32, gid: u32, bashrc: Option<&'static str>) -> Self {
         Control {
-            handles: Mutex::new(HashMap::new()),
+            handles: Mutex::new(Handles::default()),
             next: AtomicU64::new(FIRST_HANDLE),
             created: SystemTime::now(),
             uid,
@@ -232,15 +259,19 @@ impl Control {
         self.bashrc
     }
 
-    /// A new handle reading `text`.
-    pub fn open(&self, text: String) -> u64 {
+    /// A new handle reading `text`; ENFILE when [`MAX_HANDLES`] are open.
+    pub fn open(&self, text: String) -> Result<u64, Errno> {
+        let mut handles = self.lock();
+        if handles.open.len() >= MAX_HANDLES {
+            return Err(Errno::ENFILE);
+        }
         let fh = self.next.fetch_add(1, Ordering::Relaxed);
         let file = OpenFile {
             text: Arc::new(text.into_bytes()),
             writes: Writes::default(),
         };
-        self.lock().insert(fh, file);
-        fh
+        handles.open.insert(fh, file);
+        Ok(fh)
     }
 
     pub fn is_handle(fh: u64) -> bool {
@@ -251,6 +282,7 @@ impl Control {
     pub fn read(&self, fh: u64, offset: u64, size: u32) -> Result<Vec<u8>, Errno> {
         let text = self
             .lock()
+            .open
             .get(&fh)
             .map(|f| f.text.clone())
             .ok_or(Errno::EBADF)?;
@@ -261,20 +293,31 @@ impl Control {
         Ok(text[start..end].to_vec())
     }
 
-    /// The commands a write on `fh` completes (see [`Writes::take`]).
+    /// The commands a write on `fh` completes (see [`Writes::take`]); ENOMEM when
+    /// buffering `data` would pass [`MAX_PENDING_TOTAL`].
     pub fn write(&self, fh: u64, data: &[u8]) -> Result<Vec<Command>, Errno> {
-        self.lock()
-            .get_mut(&fh)
-            .ok_or(Errno::EBADF)?
-            .writes
-            .take(data)
+        let mut handles = self.lock();
+        let Handles { open, pending } = &mut *handles;
+        let writes = &mut open.get_mut(&fh).ok_or(Errno::EBADF)?.writes;
+        let before = writes.pending();
+        if writes.buffers(data) && *pending + data.len() > MAX_PENDING_TOTAL {
+            *pending -= before;
+            *writes = Writes::default();
+            return Err(Errno::ENOMEM);
+        }
+        let result = writes.take(data);
+        *pending = *pending - before + writes.pending();
+        result
     }
 
     pub fn release(&self, fh: u64) {
-        self.lock().remove(&fh);
+        let mut handles = self.lock();
+        if let Some(file) = handles.open.remove(&fh) {
+            handles.pending -= file.writes.pending();
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, OpenFile>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Handles> {
         self.handles.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -282,6 +325,31 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn handles_and_pending_declarations_are_bounded() {
+        let control = Control::new(0, 0, None);
+        let fhs: Vec<u64> = (0..MAX_HANDLES)
+            .map(|_| control.open(String::new()).unwrap())
+            .collect();
+        assert_eq!(control.open(String::new()), Err(Errno::ENFILE));
+        let mut chunk = DECLARATION_HEADER.to_vec();
+        chunk.resize(MAX_DECLARATION - 16, b'a');
+        let full = MAX_PENDING_TOTAL / chunk.len();
+        for &fh in &fhs[..full] {
+            assert_eq!(control.write(fh, &chunk), Ok(Vec::new()));
+        }
+        assert_eq!(control.write(fhs[full], &chunk), Err(Errno::ENOMEM));
+        assert!(control.lock().pending <= MAX_PENDING_TOTAL);
+        // Closing a handle gives its share back.
+        control.release(fhs[0]);
+        assert_eq!(control.write(fhs[full], &chunk), Ok(Vec::new()));
+        for fh in fhs {
+            control.release(fh);
+        }
+        assert_eq!(control.lock().pending, 0);
+        assert!(control.open(String::new()).is_ok());
+    }
 
     #[test]
     fn commands_parse() {
@@ -412,7 +480,7 @@ mod tests {
     #[test]
     fn reads_follow_offsets() {
         let c = Control::new(1, 1, None);
-        let fh = c.open("read /\n".into());
+        let fh = c.open("read /\n".into()).unwrap();
         assert!(Control::is_handle(fh));
         assert_eq!(c.read(fh, 0, 4).unwrap(), b"read");
         assert_eq!(c.read(fh, 4, 100).unwrap(), b" /\n");

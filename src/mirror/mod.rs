@@ -21,6 +21,7 @@ mod errno;
 mod fdcache;
 mod handle;
 mod inode;
+mod mounts;
 mod ops;
 mod resolve;
 mod sys;
@@ -41,6 +42,13 @@ pub struct MirrorOptions {
     /// Directories whose contents the mirror hides (lookup → ENOENT, readdir → only . and ..):
     /// the staging directory that holds the mirror's own mountpoint.
     pub hidden: Vec<HostId>,
+    /// Paths the build may read but never change, rename or move by renaming an
+    /// ancestor, whatever the policy and `--audit` say: the staging directories that
+    /// hold fusebox mirrors' mountpoints.
+    pub guarded: Vec<PathBuf>,
+    /// `/proc/self/mountinfo` opened before any namespace was entered: it keeps showing
+    /// the mount table of the host root the mirror serves (see `mounts.rs`).
+    pub mountinfo: Option<std::fs::File>,
     /// Decides every operation (and can change while the build runs).
     pub policy: Arc<crate::policy::SharedPolicy>,
     /// Receives the violations the policy reports.

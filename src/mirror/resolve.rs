@@ -37,7 +37,16 @@ use super::handle::Handle;
 use super::inode::{Chain, HostId, Link, Store};
 use crate::audit::{Auditor, Breach, Op, Traced, Tracer};
 use crate::gentoo::live::{LiveTable, Request, Vars};
-use crate::policy::{List, PolicyError, SharedPolicy, Verdict};
+use crate::policy::{Access, List, PolicyError, SharedPolicy, Verdict, entries_moved_by};
+
+/// The policy's answer for one path, as [`Resolver::enforce`] acts on it.
+struct Decision {
+    verdict: Verdict,
+    /// The caller wants it in the debug log (Gentoo mode's `SANDBOX_DEBUG`).
+    debug: bool,
+    /// Whose rule it breaks: `--audit` lets only the policy's through.
+    breach: Breach,
+}
 
 /// The process a request came from: its thread id in fusebox-run's (the host's) PID
 /// namespace.
@@ -208,6 +217,10 @@ pub struct Resolver {
     /// their nodes: see [`Resolver::pin_until_forgotten`].
     pinned: Mutex<HashMap<u64, OwnedFd>>,
     hidden: HashSet<HostId>,
+    /// fusebox's own paths, which the build may never change or move.
+    guarded: Vec<PathBuf>,
+    /// Which host devices are fusebox mirrors, never to be entered.
+    mirrors: super::mounts::Mirrors,
     policy: Arc<SharedPolicy>,
     auditor: Arc<Auditor>,
     tracer: Option<Arc<Tracer>>,
@@ -240,6 +253,8 @@ impl Resolver {
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
             pinned: Mutex::new(HashMap::new()),
             hidden: opts.hidden.into_iter().collect(),
+            guarded: opts.guarded,
+            mirrors: super::mounts::Mirrors::new(opts.mountinfo),
             policy: opts.policy,
             auditor: opts.auditor,
             tracer: opts.tracer,
@@ -450,6 +465,8 @@ impl Resolver {
 
     /// THE decision: the policy's verdict on `check` at `path`, reported when it is a
     /// violation. Predicted writes fail quietly; `--audit` lets violations through.
+    /// A write to one of fusebox's own paths (see [`MirrorOptions::guarded`]) is
+    /// refused and reported whatever the policy and `--audit` say.
     fn judge(&self, path: &Path, check: Check) -> OpResult<()> {
         let (op, caller, journal) = match check {
             Check::Internal => return Ok(()),
@@ -463,14 +480,97 @@ impl Resolver {
                 journal,
             } => (op, caller, journal),
         };
-        // fusebox's own reports first: whatever the lists, `--audit` or a process's
-        // `SANDBOX_ON=0` say, the build never changes them.
-        let (verdict, debug, breach) = if self.policy.refuses_as_protected(op.access(), path) {
-            (Verdict::Deny, false, Breach::Report)
-        } else {
-            let (verdict, debug) = self.verdict(op, path, caller);
-            (verdict, debug, Breach::Policy)
+        if op.access() == Access::Write && self.guarded.iter().any(|g| path.starts_with(g)) {
+            return self.refuse_guarded(op, path, caller, journal);
+        }
+        let decision = self.decide(op, path, caller);
+        self.enforce(op, path, caller, journal, decision)
+    }
+
+    /// A rename of `name` (either of its names) moves everything below it: each guarded
+    /// entry there (DENY and PREDICT, fusebox's and in Gentoo mode the caller's own,
+    /// fusebox's reports, and fusebox's own paths) is judged as a write by `check`'s
+    /// caller, and the first refusal refuses the rename. A predicted entry is reported
+    /// too: moving it is no configure probe. See [`crate::policy::entries_moved_by`],
+    /// where a new list of guarded paths plugs in.
+    pub fn judge_moved(&self, name: &Path, check: Check) -> OpResult<()> {
+        let Check::Op {
+            op,
+            caller,
+            journal,
+        } = check
+        else {
+            return Ok(());
         };
+        if let Some(own) = entries_moved_by(name, &self.guarded).next() {
+            return self.refuse_guarded(op, own, caller, journal);
+        }
+        let mut entries = self.policy.guarded_entries_moved_by(name);
+        if let Some(live) = &self.live {
+            let state = live.state_for(caller.pid, Request::Other);
+            entries.extend(
+                state
+                    .policy
+                    .guarded_entries_moved_by(name)
+                    .map(Path::to_path_buf),
+            );
+        }
+        for entry in entries {
+            let mut decision = self.decide(op, &entry, caller);
+            if decision.verdict == Verdict::Predict {
+                decision.verdict = Verdict::Deny;
+            }
+            self.enforce(op, &entry, caller, journal, decision)?;
+        }
+        Ok(())
+    }
+
+    /// Refuses and reports a write to one of fusebox's own paths, even under `--audit`:
+    /// letting it through would leave a mount behind on the host.
+    fn refuse_guarded(
+        &self,
+        op: Op,
+        path: &Path,
+        caller: Caller,
+        journal: Option<&Journal>,
+    ) -> OpResult<()> {
+        note(journal, op, path, Verdict::Deny);
+        self.auditor.report(op, path, caller.pid, Breach::Report);
+        Err(Errno::EACCES)
+    }
+
+    /// What to do about `op` at `path`. fusebox's own reports first: whatever the
+    /// lists, `--audit` or a process's `SANDBOX_ON=0` say, the build never changes them.
+    fn decide(&self, op: Op, path: &Path, caller: Caller) -> Decision {
+        if self.policy.refuses_as_protected(op.access(), path) {
+            return Decision {
+                verdict: Verdict::Deny,
+                debug: false,
+                breach: Breach::Report,
+            };
+        }
+        let (verdict, debug) = self.verdict(op, path, caller);
+        Decision {
+            verdict,
+            debug,
+            breach: Breach::Policy,
+        }
+    }
+
+    /// Acts on `decision`: notes it, logs it for debugging, refuses or reports it.
+    fn enforce(
+        &self,
+        op: Op,
+        path: &Path,
+        caller: Caller,
+        journal: Option<&Journal>,
+        decision: Decision,
+    ) -> OpResult<()> {
+        let Decision {
+            verdict,
+            debug,
+            breach,
+        } = decision;
         note(journal, op, path, verdict);
         if debug {
             self.debug_log(op, path, caller, verdict);
@@ -600,7 +700,14 @@ impl Resolver {
 
     /// Records the object now named `name` in `parent` as one more kernel reference
     /// (lookup and every creating op end here).
+    ///
+    /// A fusebox mirror mounted there (another sandbox's, or this one's) is refused
+    /// (EACCES): writing through it would be judged by that sandbox's policy, on its
+    /// build's behalf. Nothing below it can be reached without registering it first.
     pub fn register(&self, parent: u64, entry: &EntryAt, st: &FileStat) -> OpResult<EntryOut> {
+        if st.st_dev != self.root_host.dev && self.mirrors.is_mirror(st.st_dev) {
+            return Err(Errno::EACCES);
+        }
         let kind = kind_of_stat(st)?;
         let info = self
             .store

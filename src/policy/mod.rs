@@ -19,6 +19,7 @@
 //! `--policy FILE` format.
 
 mod file;
+mod guard;
 mod learn;
 mod path;
 mod shared;
@@ -27,6 +28,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use file::{ParseError, ParseErrorKind, parse_policy_file};
+pub use guard::entries_moved_by;
 pub use learn::{Attempt, Learned, Reason, learn, render_learned};
 pub use shared::SharedPolicy;
 
@@ -246,6 +248,17 @@ impl Policy {
         self.prefixes[list.index()]
             .iter()
             .any(|p| path::covers(p, path))
+    }
+
+    /// The DENY and PREDICT entries (and realpaths), and the protected paths (fusebox's
+    /// reports), that renaming `name` would move, each to be judged as a write (see
+    /// [`entries_moved_by`]).
+    pub fn guarded_entries_moved_by<'a>(
+        &'a self,
+        name: &'a Path,
+    ) -> impl Iterator<Item = &'a Path> + 'a {
+        let guarded = [List::Deny, List::Predict].map(|l| &self.prefixes[l.index()]);
+        entries_moved_by(name, guarded.into_iter().flatten().chain(&self.protected))
     }
 
     /// Judges `access` to the absolute, normalised sandbox path `path`.

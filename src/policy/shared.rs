@@ -57,6 +57,16 @@ impl SharedPolicy {
         self.read().policy.refuses_as_protected(access, path)
     }
 
+    /// [`Policy::guarded_entries_moved_by`] under a read lock (empty, without
+    /// allocating, when no entry is moved).
+    pub fn guarded_entries_moved_by(&self, name: &Path) -> Vec<PathBuf> {
+        self.read()
+            .policy
+            .guarded_entries_moved_by(name)
+            .map(Path::to_path_buf)
+            .collect()
+    }
+
     /// [`Policy::add`], unless the policy is locked.
     pub fn add(&self, list: List, path: &Path) -> Result<(), PolicyError> {
         self.add_resolving(list, path, super::path::realpath)

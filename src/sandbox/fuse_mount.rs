@@ -13,7 +13,7 @@ use std::ffi::OsString;
 use std::fs::{self, OpenOptions};
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -24,10 +24,10 @@ use nix::sys::socket::{
     AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType, recvmsg, socketpair,
 };
 
+use super::staging;
 use super::userns::{Ids, write_maps};
 use super::watchdog::{NamespaceHolder, Watchdog};
 use crate::cli::{MountHelper, SharedPath};
-use crate::mirror::HostId;
 
 /// Where the direct mount is staged, in fusebox's private mount namespace only: a tmpfs
 /// over /tmp there, as bubblewrap does, so nothing is created on the host.
@@ -75,8 +75,9 @@ pub struct MountedMirror {
     pub fuse: OwnedFd,
     /// Where the mirror is mounted (in fusebox-run's mount namespace).
     pub mountpoint: PathBuf,
-    /// Directories the mirror must hide: the one holding its own mountpoint.
-    pub hidden: Vec<HostId>,
+    /// Directories the mirror must hide: the private parent of the staging directory
+    /// when it was made by this run.
+    pub hidden: Vec<crate::mirror::HostId>,
     /// Whether the sandbox child must create its own user namespace (fusermount3: we
     /// are still in the host's).
     pub needs_userns: bool,
@@ -85,6 +86,14 @@ pub struct MountedMirror {
     /// The `--share` paths, for PID 1 to mount.
     pub shares: Vec<super::shares::Share>,
     teardown: Teardown,
+}
+
+/// What a failed teardown left on the host.
+pub enum Leftover {
+    /// The mirror is still mounted: the run fails (exit 125) whatever the build did.
+    Mount(anyhow::Error),
+    /// An empty directory: a warning.
+    Directory(anyhow::Error),
 }
 
 enum Teardown {
@@ -96,22 +105,15 @@ enum Teardown {
         program: PathBuf,
         staging: tempfile::TempDir,
         watchdog: Watchdog,
+        /// How the mount is found, wherever it has been moved.
+        mount: staging::MountKey,
     },
 }
 
 impl MountedMirror {
-    /// The directory on the host that holds the mountpoint (fusermount3 only: the
-    /// direct mount's lives in fusebox's own mount namespace). The build must not
-    /// rename or remove it: the unmount names it.
-    pub fn host_staging_dir(&self) -> Option<&Path> {
-        match &self.teardown {
-            Teardown::Direct { .. } => None,
-            Teardown::Fusermount3 { staging, .. } => Some(staging.path()),
-        }
-    }
-
     /// Unmounts (when the method needs it) and removes what was staged on the host.
-    pub fn teardown(self) -> Result<()> {
+    /// A mount left behind is [`Leftover::Mount`]; a directory, [`Leftover::Directory`].
+    pub fn teardown(self) -> Result<(), Leftover> {
         match self.teardown {
             Teardown::Direct { holder } => {
                 // Kept open until fusebox-run exits: closing it now would let the
@@ -123,26 +125,54 @@ impl MountedMirror {
                 program,
                 staging,
                 watchdog,
+                mount,
             } => {
-                let unmounted = Command::new(&program)
-                    .args(["-u", "-q", "-z", "--"])
-                    .arg(&self.mountpoint)
-                    .status()
-                    .with_context(|| format!("cannot run {}", program.display()))?;
-                if !unmounted.success() {
-                    bail!(
-                        "{} -u {} failed",
-                        program.display(),
-                        self.mountpoint.display()
-                    );
-                }
+                unmount(&program, mount).map_err(Leftover::Mount)?;
                 watchdog.done();
-                fs::remove_dir(&self.mountpoint).context("cannot remove the mountpoint")?;
+                fs::remove_dir(&self.mountpoint)
+                    .context("cannot remove the mountpoint")
+                    .map_err(Leftover::Directory)?;
+                let parent = staging.path().parent().map(Path::to_path_buf);
                 staging
                     .close()
                     .context("cannot remove the staging directory")
+                    .map_err(Leftover::Directory)?;
+                // The private parent too, unless another run stages there now.
+                if let Some(parent) = parent {
+                    let _ = fs::remove_dir(parent);
+                }
+                Ok(())
             }
         }
+    }
+}
+
+/// Unmounts `mount` wherever it is now. Once fusermount3 says it unmounted it, it is
+/// not looked for again: its id and device may then already belong to another mount.
+/// A few tries, each finding it afresh; an error naming where it is if it stays.
+pub fn unmount(fusermount3: &Path, mount: staging::MountKey) -> Result<()> {
+    let mut last = None;
+    for _ in 0..3 {
+        let Some(at) = staging::mountpoint_of(mount) else {
+            return Ok(());
+        };
+        let unmounted = Command::new(fusermount3)
+            .args(["-u", "-q", "-z", "--"])
+            .arg(&at)
+            .stdin(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if unmounted {
+            return Ok(());
+        }
+        last = Some(at);
+    }
+    match last {
+        Some(at) => bail!(
+            "the mirror is still mounted at {} (hint: fusermount3 -u -z that path)",
+            at.display()
+        ),
+        None => Ok(()),
     }
 }
 
@@ -203,17 +233,10 @@ fn mount_direct(me: Ids, shares: &[SharedPath]) -> Result<MountedMirror> {
 fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
     let program =
         find_fusermount3().ok_or_else(|| anyhow!("fusermount3 not found (hint: install fuse3)"))?;
-    let staging = tempfile::Builder::new()
-        .prefix("fusebox-")
-        .tempdir_in(staging_parent())
-        .context("cannot create a staging directory")?;
+    let (parent, staging) = make_staging()?;
+    let hidden = staging::hidden(std::slice::from_ref(&parent));
     let mountpoint = staging.path().join("root");
     fs::create_dir(&mountpoint).context("cannot create the mountpoint")?;
-    let meta = fs::metadata(staging.path()).context("cannot stat the staging directory")?;
-    let hidden = HostId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-    };
 
     let (ours, theirs) = socketpair(
         AddressFamily::Unix,
@@ -243,12 +266,15 @@ fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
             String::from_utf8_lossy(&output.stderr).trim()
         ),
     };
-    let watchdog = Watchdog::spawn(&program, &mountpoint, staging.path())?;
+    // The mount's id and device, its handle for the teardown (a stat would wait for
+    // the mirror, which is not served yet: the mount table tells).
+    let mount = mount_key(&mountpoint)?;
+    let watchdog = Watchdog::spawn(&program, mount, staging.path())?;
     Ok(MountedMirror {
         daemon_fds: vec![fuse.as_raw_fd(), watchdog.fd()],
         fuse,
         mountpoint,
-        hidden: vec![hidden],
+        hidden,
         needs_userns: true,
         // PID 1's mount namespace will be a copy of the host's: it takes them itself.
         shares: super::shares::later(shares),
@@ -256,8 +282,38 @@ fn mount_fusermount3(shares: &[SharedPath]) -> Result<MountedMirror> {
             program,
             staging,
             watchdog,
+            mount,
         },
     })
+}
+
+/// The key of the mount at `mountpoint`, from the mount table.
+fn mount_key(mountpoint: &Path) -> Result<staging::MountKey> {
+    let info = fs::read_to_string("/proc/self/mountinfo").context("cannot read the mount table")?;
+    staging::key_of_mount_at(&info, mountpoint).ok_or_else(|| {
+        anyhow!(
+            "the mirror is not in the mount table at {}",
+            mountpoint.display()
+        )
+    })
+}
+
+/// This run's staging directory in the private parent, and the parent. Another run's
+/// teardown may remove the parent (empty) between our checking it and using it: then
+/// it is made again.
+fn make_staging() -> Result<(PathBuf, tempfile::TempDir)> {
+    let mut tries = 0;
+    loop {
+        let parent = staging::private_parent()?;
+        match tempfile::Builder::new()
+            .prefix("fusebox-")
+            .tempdir_in(&parent)
+        {
+            Ok(dir) => return Ok((parent, dir)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && tries < 3 => tries += 1,
+            Err(e) => return Err(e).context("cannot create a staging directory"),
+        }
+    }
 }
 
 /// Takes the /dev/fuse fd that fusermount3 sent as SCM_RIGHTS.
@@ -297,21 +353,6 @@ pub fn mount_fuse_fd(fuse: &OwnedFd, mountpoint: &Path, me: Ids) -> nix::Result<
         MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
         Some(options.as_str()),
     )
-}
-
-/// $XDG_RUNTIME_DIR when usable (private to the user, tmpfs), else the temp dir.
-fn staging_parent() -> PathBuf {
-    std::env::var_os("XDG_RUNTIME_DIR")
-        .map(PathBuf::from)
-        .filter(|dir| {
-            dir.is_absolute() && nix::unistd::access(dir, nix::unistd::AccessFlags::W_OK).is_ok()
-        })
-        .unwrap_or_else(|| {
-            // $TMPDIR when usable; a stale one falls back to /tmp, as the CLI warned.
-            Some(std::env::temp_dir())
-                .filter(|dir| dir.is_absolute() && dir.is_dir())
-                .unwrap_or_else(|| PathBuf::from("/tmp"))
-        })
 }
 
 /// Whether this process runs inside a fusebox sandbox: its `/` is a fusebox mirror.

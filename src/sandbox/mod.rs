@@ -1,8 +1,11 @@
 //! Setting up the sandbox, in order. [`run`] reads top to bottom as the steps happen.
 
 pub mod fuse_mount;
+pub mod job_control;
 pub mod mounts;
+pub mod seccomp;
 mod shares;
+pub mod staging;
 pub mod userns;
 pub mod watchdog;
 
@@ -49,18 +52,29 @@ pub fn run(config: &Config) -> Result<i32> {
         policy.protect(path);
     }
     let method = fuse_mount::choose(config.mount_helper)?;
+    //    The mount table of that host root, to tell fusebox mirrors (see mirror/mounts.rs).
+    let mountinfo = File::open("/proc/self/mountinfo").context("cannot read the mount table")?;
+    //    Where every sandbox stages its mounts, guarded by every mirror.
+    let staging_places = staging::places();
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
+    //    SIGTTOU too, as in a shell: we hand the terminal over and take it back.
     supervisor::block_supervised_signals().context("cannot block signals")?;
+    nix::sys::signal::SigSet::from(Signal::SIGTTOU)
+        .thread_block()
+        .context("cannot block signals")?;
 
     // 3. Mount the mirror (direct: in a new user + mount namespace; still one thread).
+    //    Their contents are hidden by identity, taken now: the direct way sees a tmpfs
+    //    over /tmp once mounted.
+    let mut hidden = staging::hidden(&staging_places);
     let mut mounted = fuse_mount::mount_mirror(method, me, &config.shares)?;
-    if let Some(staging) = mounted.host_staging_dir() {
-        policy.protect(staging);
-    }
+    hidden.append(&mut mounted.hidden);
 
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    //    PID 1 says on this pipe when the build stops (see [`job_control`]).
+    let (stops_read, stops_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     let plan = ChildPlan {
         new_userns: mounted.needs_userns,
         me,
@@ -79,12 +93,15 @@ pub fn run(config: &Config) -> Result<i32> {
         .context("cannot create the sandbox's namespaces (hint: `fusebox-run --check` tells why)")?
     {
         Forked::Child => {
-            drop(go_write);
-            enter_sandbox(&plan, go_read, root)
+            drop((go_write, stops_read));
+            enter_sandbox(&plan, go_read, root, stops_write)
         }
         Forked::Parent(pid) => pid,
     };
-    drop(go_read);
+    drop((go_read, stops_write));
+    //    PID 1 leads the sandbox's own process group: the build's `kill 0` stays inside.
+    let job = job_control::Terminal::new_group(init)
+        .context("cannot give the sandbox its own process group")?;
     // PID 1 has its own copies of the shares' mount trees.
     drop(plan);
 
@@ -103,7 +120,9 @@ pub fn run(config: &Config) -> Result<i32> {
     serve_mirror(
         MirrorOptions {
             root,
-            hidden: mounted.hidden.clone(),
+            hidden,
+            guarded: staging_places,
+            mountinfo: Some(mountinfo),
             policy: Arc::new(shared_policy(policy, config.lock)),
             auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
@@ -117,19 +136,34 @@ pub fn run(config: &Config) -> Result<i32> {
         },
         fuse,
     )?;
+    job.hand_over();
+    job.watch_stops(stops_read)
+        .context("cannot start the job-control thread")?;
     let mut go = File::from(go_write);
     go.write_all(b"g").context("cannot start the sandbox")?;
     drop(go);
 
     // 7. Supervise until PID 1 exits with the build's status; then clean up.
-    let code = supervisor::supervise_outside(init).context("supervising the sandbox")?;
+    let code = supervisor::supervise_outside(init, &job).context("supervising the sandbox")?;
+    job.take_back();
     //    From here on SIGTERM and SIGINT end fusebox-run at once, whatever it waits for
     //    (a mount of the fusermount3 kind is then unmounted by its watchdog).
     supervisor::unblock_supervised_signals();
-    if let Err(e) = mounted.teardown() {
+    let code = match mounted.teardown() {
+        Ok(()) => code,
         // The build's status matters more than a leftover directory: warn, keep it.
-        terminal::error_line(&format!("warning: cleaning up the mirror: {e:#}"));
-    }
+        Err(fuse_mount::Leftover::Directory(e)) => {
+            terminal::error_line(&format!("warning: cleaning up the mirror: {e:#}"));
+            code
+        }
+        // A mount left on the host is not: the run failed.
+        Err(fuse_mount::Leftover::Mount(e)) => {
+            terminal::error_line(&format!(
+                "cannot unmount the mirror (the build exited with {code}): {e:#}"
+            ));
+            supervisor::EXIT_SETUP_FAILED
+        }
+    };
     Ok(reports.finish([tracer, debug_log], &config.policy, code))
 }
 
@@ -463,13 +497,13 @@ impl ChildPlan {
 }
 
 /// PID 1's life: set up, then become the build's init. Never returns.
-fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd) -> ! {
+fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd, stops: OwnedFd) -> ! {
     drop(root);
     if let Err(e) = set_up_inside(plan, go) {
         terminal::error_line(&format!("{e:#}"));
         sys::exit_now(supervisor::EXIT_SETUP_FAILED);
     }
-    supervisor::run_init(&plan.command, &plan.env)
+    supervisor::run_init(&plan.command, &plan.env, stops)
 }
 
 fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
@@ -493,9 +527,23 @@ fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
     enter_cwd(&plan.cwd)?;
     userns::enter_build_namespace(plan.uid_map)
         .context("cannot create the build's user namespace")?;
+    join_new_session_keyring()?;
+    // Last: every process of the sandbox, PID 1 included, runs under it.
+    sys::install_seccomp_filter(&seccomp::tty_injection_filter())
+        .context("cannot install the seccomp filter")?;
     // Nothing of ours is worth a core dump or a ptrace from the build.
     let _ = nix::sys::prctl::set_dumpable(false);
     Ok(())
+}
+
+/// A fresh session keyring for the sandbox. Where keyctl(2) is refused to us (ENOSYS,
+/// or EPERM from a container's seccomp profile) it is refused to the build as well, so
+/// there is no keyring to share and nothing to do.
+fn join_new_session_keyring() -> Result<()> {
+    match sys::join_new_session_keyring() {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(()),
+        r => r.context("cannot create the sandbox's session keyring"),
+    }
 }
 
 /// Arms the parent-death signal, then waits for `go`. The race is closed: if the parent

@@ -13,11 +13,11 @@ use std::io::Read;
 use std::os::fd::{AsRawFd, OwnedFd};
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result};
 use nix::unistd::pipe2;
 
+use super::staging::MountKey;
 use crate::sys::{self, Forked};
 
 /// The fd number the watchdog keeps its end of the pipe on.
@@ -30,14 +30,15 @@ pub struct Watchdog {
 }
 
 impl Watchdog {
-    /// Forks the watchdog for the mount at `mountpoint` inside `staging`. The returned
-    /// handle's fd must not reach the sandbox (it is close-on-exec; PID 1 closes it).
-    pub fn spawn(fusermount3: &Path, mountpoint: &Path, staging: &Path) -> Result<Watchdog> {
+    /// Forks the watchdog for `mount`, made inside `staging`. The
+    /// returned handle's fd must not reach the sandbox (it is close-on-exec; PID 1
+    /// closes it).
+    pub fn spawn(fusermount3: &Path, mount: MountKey, staging: &Path) -> Result<Watchdog> {
         let (read_end, write_end) = pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("pipe")?;
         match sys::fork().context("cannot fork the unmount watchdog")? {
             Forked::Child => {
                 drop(write_end);
-                watch(read_end, fusermount3, mountpoint, staging)
+                watch(read_end, fusermount3, mount, staging)
             }
             Forked::Parent(pid) => Ok(Watchdog {
                 alive: File::from(write_end),
@@ -60,19 +61,20 @@ impl Watchdog {
 
 /// The watchdog's life: hold nothing of fusebox-run's (above all not /dev/fuse, which
 /// would keep the dead mount's connection alive), wait, clean up, exit.
-fn watch(read_end: OwnedFd, fusermount3: &Path, mountpoint: &Path, staging: &Path) -> ! {
+fn watch(read_end: OwnedFd, fusermount3: &Path, mount: MountKey, staging: &Path) -> ! {
     let fusermount3 = fusermount3.to_path_buf();
-    let (mountpoint, staging): (PathBuf, PathBuf) = (mountpoint.into(), staging.into());
+    let staging: PathBuf = staging.into();
+    // A session of its own, out of the caller's process group: the shell's kill of
+    // the job (or anything's kill of that group) must not take the watchdog along
+    // with fusebox-run, whose mount it is there to remove.
+    let _ = nix::unistd::setsid();
     let mut alive = detach(c"fusebox-watch", read_end);
     let mut word = [0u8; 4];
     // Data: a clean teardown. EOF: fusebox-run died (the sandbox's copy closes as it dies).
     if matches!(alive.read(&mut word), Ok(0) | Err(_)) {
-        let _ = Command::new(&fusermount3)
-            .args(["-u", "-q", "-z", "--"])
-            .arg(&mountpoint)
-            .stdin(Stdio::null())
-            .status();
-        let _ = std::fs::remove_dir(&mountpoint);
+        // Found by its key, wherever it is now.
+        let _ = super::fuse_mount::unmount(&fusermount3, mount);
+        let _ = std::fs::remove_dir(staging.join("root"));
         let _ = std::fs::remove_dir(&staging);
     }
     sys::exit_now(0)

@@ -46,7 +46,7 @@ impl Call<'_> {
             BASHRC_ID => self.control.bashrc()?.to_owned(),
             _ => return None,
         };
-        Some(Ok((self.control.open(text), FileIo::Direct)))
+        Some(self.control.open(text).map(|fh| (fh, FileIo::Direct)))
     }
 
     pub(crate) fn control_read(

@@ -198,6 +198,11 @@ impl Call<'_> {
         let src_st = self.existing(parent, name)?.ok_or(Errno::ENOENT)?;
         let src = self.res.entry(parent, name, self.check(Op::Rename))?;
         let dst = self.res.entry(newparent, newname, self.check(Op::Rename))?;
+        // What the two names hold moves too (or is replaced): guarded entries below
+        // either are judged as writes. (A directory cannot be hard-linked: a link
+        // moves nothing below its names.)
+        self.res.judge_moved(&src.path, self.check(Op::Rename))?;
+        self.res.judge_moved(&dst.path, self.check(Op::Rename))?;
         let dst_victim = Victim::at(&dst)?;
         let nix_flags = nix::fcntl::RenameFlags::from_bits_retain(flags.bits());
         let _changing = self.res.changing_names();
