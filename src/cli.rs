@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
+use crate::policy::secrets::{self, SecretsSet};
 use crate::policy::{List, parse_policy_file};
 use crate::supervisor::EnvChange;
 
@@ -40,6 +41,21 @@ pub struct Args {
     /// Refuse and report reads and writes under PATH, whatever else allows them (repeatable).
     #[arg(long = "deny", value_name = "PATH")]
     pub deny: Vec<PathBuf>,
+
+    /// Turn off the built-in secrets set (SSH and GnuPG keys, cloud and registry tokens,
+    /// browser profiles…), which is otherwise denied for reading and writing and
+    /// reported. `--read PATH` re-allows one entry; --show-defaults lists them.
+    #[arg(long, overrides_with = "default_deny")]
+    pub no_default_deny: bool,
+
+    /// Turn the secrets set on: the default, except in Gentoo mode (FUSEBOX_OPTS).
+    #[arg(long, overrides_with = "no_default_deny")]
+    pub default_deny: bool,
+
+    /// Print the policy these options give (defaults and the secrets set included, one
+    /// reason per secret) in the --policy file format, and exit.
+    #[arg(long, conflicts_with_all = ["check", "gentoo"])]
+    pub show_defaults: bool,
 
     /// Mount the host's own PATH, read-only, over the mirror's (repeatable): FIFOs and
     /// Unix sockets under it then reach processes outside, which through the mirror they
@@ -119,7 +135,7 @@ pub struct Args {
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        required_unless_present_any = ["check", "gentoo"]
+        required_unless_present_any = ["check", "gentoo", "show_defaults"]
     )]
     pub command: Vec<OsString>,
 }
@@ -152,8 +168,11 @@ pub struct Config {
     pub command: Vec<OsString>,
     /// The working directory, the same path inside as outside.
     pub cwd: PathBuf,
-    /// The policy's entries, absolute, in the order given (defaults included).
+    /// The policy's entries, absolute, in the order given (defaults included), without
+    /// the secrets set.
     pub policy: Vec<(List, PathBuf)>,
+    /// The secrets set in force: DENY entries added to `policy` when the run starts.
+    pub secrets: SecretsSet,
     /// Where violations are logged.
     pub log: PathBuf,
     pub audit: bool,
@@ -190,7 +209,87 @@ impl Config {
             Some(log) => cwd.join(log),
             None => temp_dir(tmpdir).join(default_log_name()),
         };
-        Config::assemble(args, cwd, policy, log)
+        let secrets_on = !args.no_default_deny;
+        let mut config = Config::assemble(args, cwd, policy, log)?;
+        config.set_secrets(secrets_on, &secrets::Facts::of_this_process(&config.cwd))?;
+        Ok(config)
+    }
+
+    /// Turns the secrets set on (for the user `facts` describes) or off. A READ entry
+    /// naming a secret re-allows it; one inside a secret, or a `--share` that would
+    /// expose one, is an error.
+    pub fn set_secrets(&mut self, on: bool, facts: &secrets::Facts) -> Result<()> {
+        if !on {
+            self.secrets = SecretsSet::off();
+            return Ok(());
+        }
+        let reads: Vec<Vec<PathBuf>> = self
+            .policy
+            .iter()
+            .filter(|(list, _)| *list == List::Read)
+            .map(|(_, path)| spellings(path))
+            .collect();
+        self.secrets =
+            SecretsSet::new(secrets::resolve(facts), &reads, spellings).map_err(|inside| {
+                anyhow::anyhow!(
+                    "--read {}: inside the secret {}, which can only be re-allowed whole: \
+                     --read {} (fusebox-run --show-defaults lists the secrets)",
+                    inside.read.display(),
+                    inside.secret.display(),
+                    inside.secret.display()
+                )
+            })?;
+        for secret in &self.secrets.denied {
+            if crate::policy::Policy::empty()
+                .add_resolving(List::Deny, &secret.path, |_| None)
+                .is_err()
+            {
+                bail!(
+                    "the secret {:?} ({}) cannot be held in the policy (a newline, bytes that \
+                     are not UTF-8, or trailing blanks): fix the variable that names it, or \
+                     use --no-default-deny",
+                    secret.path,
+                    secret.reason
+                );
+            }
+            if let Some(share) = self.shares.iter().find(|share| {
+                spellings(&secret.path)
+                    .iter()
+                    .any(|s| s.starts_with(&share.path) || share.path.starts_with(s))
+            }) {
+                bail!(
+                    "--share {}: it would expose the secret {} ({}), which shared paths \
+                     cannot guard; re-allow it with --read {} or share a narrower directory",
+                    share.path.display(),
+                    secret.path.display(),
+                    secret.reason,
+                    secret.path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy the run enforces: the entries, then the secrets set as DENY entries.
+    pub fn enforced_policy(&self) -> Vec<(List, PathBuf)> {
+        let secrets = self
+            .secrets
+            .denied
+            .iter()
+            .map(|s| (List::Deny, s.path.clone()));
+        self.policy.iter().cloned().chain(secrets).collect()
+    }
+
+    /// `--show-defaults`: the policy in force as a policy file, the secrets commented.
+    pub fn show_policy(&self) -> String {
+        let mut out = String::from(
+            "# fusebox-run --show-defaults: the policy these options give, as a --policy file\n",
+        );
+        for (list, path) in &self.policy {
+            out.push_str(&format!("{list} {}\n", path.display()));
+        }
+        out.push_str(&self.secrets.render());
+        out
     }
 
     /// The plan from `args` with the policy and log already decided (by
@@ -214,6 +313,7 @@ impl Config {
             trace,
             cwd,
             policy,
+            secrets: SecretsSet::off(),
             log,
             // Learning needs the whole run: a refusal would end it early.
             audit: args.audit || args.learn.is_some(),
@@ -345,6 +445,14 @@ fn default_write_paths(cwd: &Path, tmpdir: Option<OsString>) -> Vec<PathBuf> {
     let mut paths = vec![cwd.to_path_buf(), PathBuf::from("/tmp")];
     paths.extend(tmpdir.filter(|t| !t.is_empty()).map(PathBuf::from));
     paths
+}
+
+/// `path` as given and as its realpath, when that exists and differs: the two ways a
+/// secret or a READ entry can be spelled.
+fn spellings(path: &Path) -> Vec<PathBuf> {
+    let mut names = vec![path.to_path_buf()];
+    names.extend(std::fs::canonicalize(path).ok().filter(|real| real != path));
+    names
 }
 
 /// `/a/./b/../c` → `/a/c`, without touching the filesystem.

@@ -31,7 +31,25 @@ fn main() -> ExitCode {
             1
         });
     }
+    if args.show_defaults {
+        return exit(show_defaults(prepare(args)));
+    }
     exit(run(prepare(args)))
+}
+
+/// `--show-defaults`: the policy the options give, on stdout (1 when stdout fails).
+fn show_defaults(config: anyhow::Result<Config>) -> i32 {
+    use std::io::Write;
+    match config {
+        Ok(config) => match std::io::stdout().write_all(config.show_policy().as_bytes()) {
+            Ok(()) => 0,
+            Err(e) => {
+                let _ = writeln!(std::io::stderr(), "fusebox-run: cannot print: {e}");
+                1
+            }
+        },
+        Err(e) => run(Err(e)),
+    }
 }
 
 fn prepare(args: Args) -> anyhow::Result<Config> {

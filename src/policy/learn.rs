@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Access, List, path};
+use super::{Access, List, Policy, PolicyError, path};
 
 /// A refused operation, as learning needs it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -50,6 +50,67 @@ pub fn learn(entries: &[(List, PathBuf)], violations: &[Attempt]) -> Vec<(List, 
         add_covering(&mut learned, list, attempt.scope());
     }
     learned
+}
+
+/// `violations` with each attempt inside a secret (an entry of `secrets`) widened to
+/// the secret itself where its scope would lie inside it: a READ entry inside a secret
+/// is refused (the secret is re-allowed whole, by naming it).
+pub fn clamp_to_secrets(violations: &[Attempt], secrets: &[PathBuf]) -> Vec<Attempt> {
+    violations
+        .iter()
+        .map(|attempt| {
+            let scope = attempt.scope();
+            match secrets
+                .iter()
+                .find(|s| path::covers(s, &scope) && **s != scope)
+            {
+                Some(secret) => Attempt {
+                    access: attempt.access,
+                    path: secret.clone(),
+                    in_dir: true,
+                },
+                None => attempt.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The entries of `secrets` that `violations` touched, each once, in the order of
+/// `secrets`.
+pub fn touched_secrets<'a>(violations: &[Attempt], secrets: &'a [PathBuf]) -> Vec<&'a Path> {
+    secrets
+        .iter()
+        .filter(|s| violations.iter().any(|a| path::covers(s, &a.path)))
+        .map(PathBuf::as_path)
+        .collect()
+}
+
+/// The learned policy as a policy file: `entries`, then each secret the run touched as
+/// a `read` line (which re-allows it) under a comment that says so — never a line
+/// that opens a secret silently.
+pub fn render_learned(
+    entries: &[(List, PathBuf)],
+    secrets: &[(&Path, &str)],
+) -> Result<String, PolicyError> {
+    let reallows = |(list, path): &&(List, PathBuf)| {
+        *list == List::Read && secrets.iter().any(|(s, _)| s == path)
+    };
+    let plain: Vec<(List, PathBuf)> = entries.iter().filter(|e| !reallows(e)).cloned().collect();
+    let mut text = Policy::from_entries(&plain)?.render();
+    if !secrets.is_empty() {
+        text.push_str(
+            "# SECRETS: the run touched these entries of fusebox's secrets set, and each\n\
+             # line below re-allows one to the build. Keep a line only if the build must\n\
+             # read that secret; delete it to keep the secret denied.\n",
+        );
+    }
+    for (secret, reason) in secrets {
+        let line = Policy::from_entries(&[(List::Read, secret.to_path_buf())])?;
+        text.push_str(&format!("# secret re-allowed: {reason}\n"));
+        text.push_str(&line.render().lines().skip(1).collect::<Vec<_>>().join("\n"));
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 /// Adds `dir` to `list` unless an entry of that list covers it already; drops the
@@ -143,6 +204,47 @@ mod tests {
                 e(List::Read, "/w/secret")
             ]
         );
+    }
+
+    #[test]
+    fn a_secret_is_re_allowed_whole_and_only_under_a_comment() {
+        use super::super::parse_policy_file;
+        let secrets = vec![
+            PathBuf::from("/h/.ssh"),
+            PathBuf::from("/h/.aws/credentials"),
+            PathBuf::from("/h/.gnupg"),
+        ];
+        let base = [e(List::Read, "/usr"), e(List::Write, "/src")];
+        let violations = [
+            read("/h/.ssh/keys/id_ed25519"),
+            read("/h/.aws/credentials"),
+            read("/etc/passwd"),
+        ];
+        // The scope inside ~/.ssh widens to ~/.ssh itself (a read inside a secret is
+        // refused); the file secret's scope, its directory, is left alone.
+        let clamped = clamp_to_secrets(&violations, &secrets);
+        let entries = learn(&base, &clamped);
+        assert!(entries.contains(&e(List::Read, "/h/.ssh")));
+        assert!(entries.contains(&e(List::Read, "/h/.aws")));
+        let touched = touched_secrets(&violations, &secrets);
+        assert_eq!(
+            touched,
+            [Path::new("/h/.ssh"), Path::new("/h/.aws/credentials")]
+        );
+        let with_reasons: Vec<(&Path, &str)> = touched.iter().map(|p| (*p, "keys")).collect();
+        let text = render_learned(&entries, &with_reasons).unwrap();
+        // Every line that names a secret follows a comment saying so.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if *line == "read /h/.ssh" || *line == "read /h/.aws/credentials" {
+                assert!(lines[i - 1].starts_with("# secret re-allowed:"), "{text}");
+            }
+        }
+        assert_eq!(text.matches("read /h/.ssh\n").count(), 1, "{text}");
+        assert!(!text.contains(".gnupg"), "{text}");
+        let parsed = parse_policy_file(&text).unwrap();
+        assert!(parsed.contains(&e(List::Read, "/h/.aws/credentials")));
+        assert!(parsed.contains(&e(List::Read, "/etc")));
     }
 
     #[test]

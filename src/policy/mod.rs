@@ -21,13 +21,14 @@
 mod file;
 mod learn;
 mod path;
+pub mod secrets;
 mod shared;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 pub use file::{ParseError, ParseErrorKind, parse_policy_file};
-pub use learn::{Attempt, learn};
+pub use learn::{Attempt, clamp_to_secrets, learn, render_learned, touched_secrets};
 pub use shared::SharedPolicy;
 
 /// What an operation does to the path it names.

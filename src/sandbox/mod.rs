@@ -24,7 +24,9 @@ use crate::cli::{Config, Net, UidMap};
 use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
-use crate::policy::{List, Policy, SharedPolicy, learn};
+use crate::policy::{
+    Policy, SharedPolicy, clamp_to_secrets, learn, render_learned, touched_secrets,
+};
 use crate::supervisor;
 use crate::sys::{self, Forked};
 use fuse_mount::Method;
@@ -38,7 +40,8 @@ pub fn run(config: &Config) -> Result<i32> {
     let root = open_host_root()?;
     let me = Ids::current();
     //    The policy (realpaths) and the files we report to, likewise as the host sees them.
-    let policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let policy =
+        Policy::from_entries(&config.enforced_policy()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut reports = Reports::open(config)?;
     let method = fuse_mount::choose(config.mount_helper)?;
 
@@ -116,7 +119,7 @@ pub fn run(config: &Config) -> Result<i32> {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
     }
-    reports.finish([tracer, debug_log], &config.policy, code)
+    reports.finish([tracer, debug_log], config, code)
 }
 
 /// How the mirror shows host owners: a mount inside our user namespace (direct) can
@@ -203,17 +206,12 @@ impl Reports {
 
     /// After the build: the trace and debug log on disk, the learned policy written,
     /// the summary printed; the exit code, 1 instead of 0 when there were violations.
-    fn finish(
-        self,
-        writers: [Option<Arc<Tracer>>; 2],
-        policy: &[(List, PathBuf)],
-        code: i32,
-    ) -> Result<i32> {
+    fn finish(self, writers: [Option<Arc<Tracer>>; 2], config: &Config, code: i32) -> Result<i32> {
         for writer in writers.into_iter().flatten() {
             writer.finish();
         }
         if let Some(file) = &self.learned {
-            write_learned_policy(file, policy, &self.auditor)?;
+            write_learned_policy(file, config, &self.auditor)?;
         }
         Ok(report_violations(&self.auditor, code))
     }
@@ -238,15 +236,19 @@ fn host_file(option: &str, path: Option<&Path>) -> Result<Option<HostFile>> {
 }
 
 /// `--learn`: the policy widened for what this run was refused, as a policy file.
-fn write_learned_policy(
-    file: &HostFile,
-    policy: &[(List, PathBuf)],
-    auditor: &Auditor,
-) -> Result<()> {
-    let entries = learn(policy, &auditor.attempts());
-    let text = Policy::from_entries(&entries)
-        .map_err(|e| anyhow::anyhow!("{e}"))?
-        .render();
+/// A secret the run touched is re-allowed only under a comment that says so.
+fn write_learned_policy(file: &HostFile, config: &Config, auditor: &Auditor) -> Result<()> {
+    let attempts = auditor.attempts();
+    let secrets = config.secrets.paths();
+    let entries = learn(&config.policy, &clamp_to_secrets(&attempts, &secrets));
+    let touched: Vec<(&Path, &str)> = touched_secrets(&attempts, &secrets)
+        .into_iter()
+        .filter_map(|path| {
+            let secret = config.secrets.denied.iter().find(|s| s.path == path)?;
+            Some((path, secret.reason))
+        })
+        .collect();
+    let text = render_learned(&entries, &touched).map_err(|e| anyhow::anyhow!("{e}"))?;
     file.write(text.as_bytes())
         .with_context(|| format!("cannot write {}", file.path().display()))
 }
