@@ -15,6 +15,8 @@ mod integrity;
 mod policy;
 #[path = "e2e/portage.rs"]
 mod portage;
+#[path = "e2e/secrets.rs"]
+mod secrets;
 #[path = "e2e/stress.rs"]
 mod stress;
 
@@ -30,6 +32,7 @@ use gentoo::*;
 use integrity::*;
 use policy::*;
 use portage::*;
+use secrets::*;
 use stress::*;
 
 // =============================================================================================
@@ -1584,6 +1587,16 @@ e2e_tests! {
         stress_fsx_matches_its_model_and_the_host,
         stress_names_tree_stays_consistent,
         stress_race_lookups_stay_consistent_and_memory_bounded,
+        // issue 17: the secrets set (tests/e2e/secrets.rs).
+        secrets_reads_are_refused_and_reported,
+        secrets_read_option_and_no_default_deny,
+        secrets_writes_links_and_renames_are_refused,
+        secrets_renaming_an_ancestor_opens_no_way,
+        secrets_key_swapped_for_a_symlink,
+        secrets_show_defaults_and_bad_options,
+        secrets_ordinary_builds_have_no_violation,
+        secrets_learn_comments_a_secret_it_re_allows,
+        secrets_gentoo_mode_only_on_request,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [
