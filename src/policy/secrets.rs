@@ -315,41 +315,51 @@ pub struct InsideSecret {
 }
 
 impl SecretsSet {
-    /// `secrets` with each one a READ entry names re-allowed. `reads` are the READ
-    /// entries, each with its other spellings (its realpath); `spellings` gives a
-    /// secret's (itself and its realpath when it exists).
+    /// `secrets` with each one a READ entry names re-allowed, together with the
+    /// entries inside it (`--read ~/.ssh` lets the agent socket below it go too). `reads`
+    /// are the READ entries, each with its other spellings (its realpath); `spellings`
+    /// gives a secret's (itself and its realpath when it exists). A READ entry inside an
+    /// entry that stays denied is an error.
     pub fn new(
         secrets: Vec<Secret>,
         reads: &[Vec<PathBuf>],
         spellings: impl Fn(&Path) -> Vec<PathBuf>,
     ) -> Result<SecretsSet, InsideSecret> {
+        let named: Vec<Vec<PathBuf>> = secrets.iter().map(|s| spellings(&s.path)).collect();
+        let is_named = |names: &[PathBuf]| {
+            reads
+                .iter()
+                .flatten()
+                .any(|read| names.iter().any(|n| n == read))
+        };
+        let reallowed_roots: Vec<&PathBuf> = named
+            .iter()
+            .filter(|names| is_named(names))
+            .flatten()
+            .collect();
         let mut set = SecretsSet {
             on: true,
             ..SecretsSet::default()
         };
-        for secret in secrets {
-            let names = spellings(&secret.path);
-            let mut reallowed = false;
-            for read in reads.iter().flatten() {
-                if names.iter().any(|n| n == read) {
-                    reallowed = true;
-                } else if names.iter().any(|n| path::covers(n, read)) {
-                    return Err(InsideSecret {
-                        read: reads
-                            .iter()
-                            .find(|r| r.contains(read))
-                            .and_then(|r| r.first())
-                            .unwrap_or(read)
-                            .clone(),
-                        secret: secret.path,
-                    });
-                }
-            }
+        for (secret, names) in secrets.into_iter().zip(&named) {
+            let reallowed = names
+                .iter()
+                .any(|n| reallowed_roots.iter().any(|root| path::covers(root, n)));
             if reallowed {
                 set.reallowed.push(secret);
-            } else {
-                set.denied.push(secret);
+                continue;
             }
+            let inside = reads.iter().find(|read| {
+                read.iter()
+                    .any(|r| names.iter().any(|n| path::covers(n, r) && n != r))
+            });
+            if let Some(read) = inside {
+                return Err(InsideSecret {
+                    read: read[0].clone(),
+                    secret: secret.path,
+                });
+            }
+            set.denied.push(secret);
         }
         Ok(set)
     }
@@ -561,6 +571,39 @@ mod tests {
                 read: "/home/u/.ssh/known_hosts".into(),
                 secret: "/home/u/.ssh".into()
             }
+        );
+    }
+
+    #[test]
+    fn re_allowing_an_entry_re_allows_the_entries_inside_it() {
+        let mut f = facts();
+        f.env = vec![("SSH_AUTH_SOCK".into(), "/run/user/1000/gcr/ssh".into())];
+        // The agent's socket alone is inside gcr, which stays denied: refused.
+        let reads = [vec![PathBuf::from("/run/user/1000/gcr/ssh")]];
+        let err = SecretsSet::new(resolve(&f), &reads, same).unwrap_err();
+        assert_eq!(err.secret, Path::new("/run/user/1000/gcr"));
+        // gcr re-allowed: the socket inside it goes with it, nothing else does.
+        let reads = [vec![PathBuf::from("/run/user/1000/gcr")]];
+        let set = SecretsSet::new(resolve(&f), &reads, same).unwrap();
+        let back: Vec<&Path> = set.reallowed.iter().map(|s| s.path.as_path()).collect();
+        assert_eq!(
+            back,
+            [
+                Path::new("/run/user/1000/gcr/ssh"),
+                Path::new("/run/user/1000/gcr")
+            ]
+        );
+        // Both named: fine too.
+        let reads = [
+            vec![PathBuf::from("/run/user/1000/gcr")],
+            vec![PathBuf::from("/run/user/1000/gcr/ssh")],
+        ];
+        assert_eq!(
+            SecretsSet::new(resolve(&f), &reads, same)
+                .unwrap()
+                .reallowed
+                .len(),
+            2
         );
     }
 
