@@ -213,7 +213,9 @@ impl Reports {
         if let Some(file) = &self.learned {
             write_learned_policy(file, config, &self.auditor)?;
         }
-        Ok(report_violations(&self.auditor, code))
+        let code = report_violations(&self.auditor, code);
+        tell_secrets_touched(&self.auditor, &config.secrets);
+        Ok(code)
     }
 }
 
@@ -263,6 +265,25 @@ fn report_violations(auditor: &Auditor, code: i32) -> i32 {
         }
         None => code,
     }
+}
+
+/// After the summary: which entries of the secrets set the build tried, and how to
+/// re-allow one, so a refused secret is never mistaken for an ordinary violation.
+fn tell_secrets_touched(auditor: &Auditor, secrets: &crate::policy::secrets::SecretsSet) {
+    use std::io::Write;
+    let paths = secrets.paths();
+    let touched = touched_secrets(&auditor.attempts(), &paths);
+    if touched.is_empty() {
+        return;
+    }
+    let list: Vec<String> = touched.iter().map(|p| format!("{p:?}")).collect();
+    let _ = writeln!(
+        std::io::stderr(),
+        " * The build tried to use {} of your secrets: {}. If it must, re-allow one with \
+         --read ENTRY (fusebox-run --show-defaults lists the set).",
+        touched.len(),
+        list.join(", ")
+    );
 }
 
 /// Starts the FUSE session threads. The handshake (FUSE_INIT) happens here, before the

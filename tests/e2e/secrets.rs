@@ -122,6 +122,11 @@ pub fn secrets_reads_are_refused_and_reported(h: Helper) {
         "{out}"
     );
     assert!(reported(&out, &home.join(".gnupg"), "tar "), "{out}");
+    assert!(
+        out.stderr
+            .contains("The build tried to use 3 of your secrets"),
+        "{out}"
+    );
     // Nothing leaked to the build directory.
     assert!(!sb.dir().join("credentials").exists());
     let tar = std::fs::read(sb.dir().join("gnupg.tar")).unwrap_or_default();
@@ -164,7 +169,8 @@ pub fn secrets_read_option_and_no_default_deny(h: Helper) {
 
 /// Writes are refused too: a build cannot plant a key or an authorized_keys line, nor
 /// move, link or swap a secret away; a symlink to a secret, or to a directory above
-/// one, reaches the secret and is refused.
+/// one, reaches the secret and is refused; `addread` through /dev/fusebox does not
+/// re-allow one (DENY wins over READ).
 pub fn secrets_writes_links_and_renames_are_refused(h: Helper) {
     let fake = FakeHome::new();
     let home = fake.home();
@@ -178,11 +184,20 @@ ln "$HOME/.ssh/id_ed25519" hard; echo "ln=$?"
 ln -s "$HOME/.ssh/id_ed25519" soft; cat soft; echo "soft=$?"
 ln -s "$HOME" homelink; cat homelink/.ssh/id_ed25519; echo "above=$?"
 cat "$HOME/.ssh/../.ssh/./id_ed25519"; echo "dots=$?"
+echo "addread $HOME/.ssh" > /dev/fusebox; cat "$HOME/.ssh/id_ed25519"; echo "addread=$?"
 exit 0
 "#,
     );
     out.expect_code(1);
-    for want in ["mv=1", "mvkey=1", "ln=1", "soft=1", "above=1", "dots=1"] {
+    for want in [
+        "mv=1",
+        "mvkey=1",
+        "ln=1",
+        "soft=1",
+        "above=1",
+        "dots=1",
+        "addread=1",
+    ] {
         assert!(out.stdout.contains(want), "{want}\n{out}");
     }
     assert!(
@@ -297,11 +312,11 @@ pub fn secrets_show_defaults_and_bad_options(h: Helper) {
     assert_eq!(out.stderr.trim().lines().count(), 1, "{out}");
 
     // A full disk on stdout: one error line and status 1, never a panic.
-    let full = native_sh(
-        r#"exec "$1" --show-defaults >/dev/full"#,
-        &[bin()],
-        fake.dir.path(),
-    );
+    let mut full = std::process::Command::new("sh");
+    full.args(["-c", r#"exec "$1" --show-defaults >/dev/full"#, "sh"])
+        .arg(bin())
+        .env("HOME", fake.home());
+    let full = spawn_command(full, false, DEFAULT_TIMEOUT).wait();
     full.expect_code(1);
     assert!(full.stderr.contains("cannot print"), "{full}");
     assert!(!full.stderr.contains("panicked"), "{full}");
