@@ -249,6 +249,14 @@ pub fn secrets_key_swapped_for_a_symlink(h: Helper) {
     assert!(reported(&out, &key, "cat "), "{out}");
 }
 
+/// A command line refused before the build starts: 125 as a setup error, or 2 where
+/// command-line errors are usage errors (issue 16); never the build's own status.
+#[track_caller]
+fn expect_refused_before_start(out: &Out) {
+    assert!(matches!(out.code(), Some(2 | 125)), "{out}");
+    assert!(out.stderr.starts_with("fusebox-run: "), "{out}");
+}
+
 /// `--show-defaults` prints the set as a policy file, one reason per entry, which
 /// `--policy` reads back; `--read` and `--no-default-deny` show in it; bad uses of
 /// `--read` and `--share` are refused with one line saying what to do.
@@ -303,13 +311,28 @@ pub fn secrets_show_defaults_and_bad_options(h: Helper) {
     // A read inside a secret cannot punch a hole in it: re-allow the entry whole.
     let known = ssh.join("known_hosts");
     let out = fake.sandbox(h).opts(&["--read", s(&known)]).run(&["true"]);
-    out.expect_code(125);
+    expect_refused_before_start(&out);
     assert!(out.stderr.contains(&format!("--read {}", s(&ssh))), "{out}");
     // Sharing a directory that holds a secret would bypass the mirror's judgement.
     let out = fake.sandbox(h).opts(&["--share", s(&home)]).run(&["true"]);
-    out.expect_code(125);
+    expect_refused_before_start(&out);
     assert!(out.stderr.contains("would expose the secret"), "{out}");
     assert_eq!(out.stderr.trim().lines().count(), 1, "{out}");
+
+    // A HOME whose name cannot be held in a policy (a newline and an escape sequence):
+    // refused in one escaped line that names the way out, never silently unguarded.
+    let odd = fake.dir.path().join("odd\nhome\x1b[31m");
+    let out = fake.sandbox(h).env("HOME", &odd).run(&["true"]);
+    expect_refused_before_start(&out);
+    assert_eq!(out.stderr.trim_end().lines().count(), 1, "{out}");
+    assert!(!out.stderr.contains('\x1b'), "{out}");
+    assert!(out.stderr.contains("--no-default-deny"), "{out}");
+    let out = fake
+        .sandbox(h)
+        .env("HOME", &odd)
+        .opt("--no-default-deny")
+        .run(&["true"]);
+    out.ok();
 
     // A full disk on stdout: one error line and status 1, never a panic.
     let mut full = std::process::Command::new("sh");
