@@ -586,6 +586,80 @@ mod tests {
         );
     }
 
+    fn facts_for_home(home: &Path) -> crate::policy::secrets::Facts {
+        crate::policy::secrets::Facts {
+            homes: vec![home.to_path_buf()],
+            uid: 1000,
+            cwd: PathBuf::from("/nowhere"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_secrets_set_is_enforced_as_deny_entries_unless_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        let facts = facts_for_home(&home);
+        let mut c = config(&["true"], dir.path()).unwrap();
+        c.set_secrets(true, &facts).unwrap();
+        let enforced = c.enforced_policy();
+        assert_eq!(&enforced[..c.policy.len()], &c.policy[..]);
+        assert!(enforced.contains(&(List::Deny, home.join(".ssh"))));
+        assert!(
+            enforced[c.policy.len()..]
+                .iter()
+                .all(|(l, _)| *l == List::Deny)
+        );
+        assert!(
+            c.show_policy()
+                .contains(&format!("deny {}\n", home.join(".ssh").display()))
+        );
+        c.set_secrets(false, &facts).unwrap();
+        assert_eq!(c.enforced_policy(), c.policy);
+        let off = config(&["--no-default-deny", "true"], dir.path()).unwrap();
+        assert!(!off.secrets.on && off.secrets.denied.is_empty());
+        // The last of --default-deny / --no-default-deny wins.
+        let args = parse(&["--no-default-deny", "--default-deny", "true"]).unwrap();
+        assert!(args.default_deny && !args.no_default_deny);
+    }
+
+    #[test]
+    fn reads_inside_a_secret_and_shares_holding_one_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = std::fs::canonicalize(dir.path()).unwrap().join("home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh/known_hosts"), "").unwrap();
+        let facts = facts_for_home(&home);
+        let known = home.join(".ssh/known_hosts");
+        let mut c = config(&["--read", known.to_str().unwrap(), "true"], dir.path()).unwrap();
+        let err = c.set_secrets(true, &facts).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("--read {}", home.join(".ssh").display())),
+            "{err}"
+        );
+        let ssh = home.join(".ssh");
+        let mut c = config(&["--read", ssh.to_str().unwrap(), "true"], dir.path()).unwrap();
+        c.set_secrets(true, &facts).unwrap();
+        assert_eq!(c.secrets.reallowed.len(), 1);
+        let mut c = config(&["--share", home.to_str().unwrap(), "true"], dir.path()).unwrap();
+        let err = c.set_secrets(true, &facts).unwrap_err().to_string();
+        assert!(err.contains("would expose the secret"), "{err}");
+        // Shared and re-allowed: nothing left to expose under it.
+        let mut c = config(
+            &[
+                "--share",
+                ssh.to_str().unwrap(),
+                "--read",
+                ssh.to_str().unwrap(),
+                "true",
+            ],
+            dir.path(),
+        )
+        .unwrap();
+        c.set_secrets(true, &facts).unwrap();
+    }
+
     #[test]
     fn policy_files_add_entries_and_report_bad_lines() {
         let dir = tempfile::tempdir().unwrap();
