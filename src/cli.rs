@@ -239,7 +239,14 @@ impl Config {
                     inside.secret.display()
                 )
             })?;
+        self.refuse_unguardable_secrets()
+    }
+
+    /// Each denied secret must be one the policy can hold and no `--share` (which the
+    /// mirror does not judge) may expose.
+    fn refuse_unguardable_secrets(&self) -> Result<()> {
         for secret in &self.secrets.denied {
+            // The policy's own check: what a policy file could not hold, it refuses.
             if crate::policy::Policy::empty()
                 .add_resolving(List::Deny, &secret.path, |_| None)
                 .is_err()
