@@ -1596,6 +1596,7 @@ e2e_tests! {
         secrets_show_defaults_and_bad_options,
         secrets_ordinary_builds_have_no_violation,
         secrets_learn_comments_a_secret_it_re_allows,
+        secrets_audit_still_refuses_them,
         secrets_gentoo_mode_only_on_request,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.

@@ -6,13 +6,15 @@ use std::sync::{Mutex, PoisonError};
 
 use super::{Op, Violation, ViolationLog, gentoo};
 use crate::policy::Attempt;
+use crate::policy::secrets::SecretsSet;
 
 /// What a reported violation does to the operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enforcement {
     /// Refused with EACCES (the default).
     Deny,
-    /// Let through, but still logged (`--audit`): to see what a build needs.
+    /// Let through, but still logged (`--audit`): to see what a build needs. Never a
+    /// secret's: the secrets set is refused all the same.
     AuditOnly,
 }
 
@@ -22,6 +24,9 @@ pub struct Auditor {
     log: ViolationLog,
     verbose: bool,
     enforcement: Enforcement,
+    /// Refused even under `--audit`: a run to learn what a build needs must not hand
+    /// it the user's keys.
+    secrets: SecretsSet,
     /// What was refused, for `--learn`.
     attempts: Mutex<Vec<Attempt>>,
 }
@@ -32,12 +37,19 @@ impl Auditor {
             log,
             verbose,
             enforcement,
+            secrets: SecretsSet::off(),
             attempts: Mutex::new(Vec::new()),
         }
     }
 
+    /// The same auditor, refusing what falls under `secrets` whatever the enforcement.
+    pub fn refusing_secrets(mut self, secrets: SecretsSet) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
     /// Records that process `pid` attempted `op` on `path`; true when the operation
-    /// may go ahead all the same (`--audit`).
+    /// may go ahead all the same (`--audit`, except on a secret).
     pub fn report(&self, op: Op, path: &Path, pid: u32) -> bool {
         let violation = Violation::new(op, path.to_path_buf(), command_line(pid));
         self.attempts
@@ -57,7 +69,7 @@ impl Auditor {
                 self.log.path().display()
             );
         }
-        self.enforcement == Enforcement::AuditOnly
+        self.enforcement == Enforcement::AuditOnly && self.secrets.holding(path).is_none()
     }
 
     /// Every reported violation's access and path, in order.
@@ -126,6 +138,24 @@ mod tests {
                 ("/src/f".into(), false)
             ]
         );
+        assert_eq!(auditor.violations(), 3);
+    }
+
+    #[test]
+    fn audit_lets_violations_through_but_never_a_secret() {
+        use crate::policy::secrets::Secret;
+        let dir = tempfile::tempdir().unwrap();
+        let log = ViolationLog::create(dir.path().join("log")).unwrap();
+        let ssh = Secret {
+            path: "/home/u/.ssh".into(),
+            reason: "keys",
+        };
+        let secrets = SecretsSet::new(vec![ssh], &[], |p| vec![p.to_path_buf()]).unwrap();
+        let auditor = Auditor::new(log, false, Enforcement::AuditOnly).refusing_secrets(secrets);
+        let pid = std::process::id();
+        assert!(auditor.report(Op::OpenRd, Path::new("/etc/passwd"), pid));
+        assert!(!auditor.report(Op::OpenRd, Path::new("/home/u/.ssh/id_ed25519"), pid));
+        assert!(auditor.report(Op::OpenRd, Path::new("/home/u/.sshx"), pid));
         assert_eq!(auditor.violations(), 3);
     }
 }

@@ -174,7 +174,10 @@ impl Reports {
         .flatten()
         .collect();
         Ok(Reports {
-            auditor: Arc::new(Auditor::new(log, config.verbose, enforcement)),
+            auditor: Arc::new(
+                Auditor::new(log, config.verbose, enforcement)
+                    .refusing_secrets(config.secrets.clone()),
+            ),
             learned: host_file("--learn", config.learn.as_deref())?,
             trace,
             debug_log,

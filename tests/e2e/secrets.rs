@@ -402,6 +402,11 @@ pub fn secrets_learn_comments_a_secret_it_re_allows(h: Helper) {
     let script = r#"cat "$HOME/.ssh/id_ed25519"; echo "cat=$?"; exit 0"#;
     let out = fake.sandbox(h).opt("--learn").opt(&learned).run_sh(script);
     out.expect_code(1);
+    // Learning lets violations through, but never hands the build a secret.
+    assert!(
+        out.stdout.contains("cat=1") && !out.stdout.contains(KEY),
+        "{out}"
+    );
     let text = std::fs::read_to_string(&learned).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     let line = format!("read {}", s(&ssh));
@@ -415,6 +420,35 @@ pub fn secrets_learn_comments_a_secret_it_re_allows(h: Helper) {
     let again = fake.sandbox(h).opt("--policy").opt(&learned).run_sh(script);
     again.ok();
     assert!(again.stdout.contains(KEY), "{again}");
+}
+
+/// `--audit` lets an ordinary violation through (here a `--deny` of the user's own) but
+/// still refuses a secret; both are reported.
+pub fn secrets_audit_still_refuses_them(h: Helper) {
+    let fake = FakeHome::new();
+    let other = fake.dir.path().join("other.txt");
+    std::fs::write(&other, "not a secret\n").unwrap();
+    let out = fake
+        .sandbox(h)
+        .opts(&["--audit", "--deny", s(&other)])
+        .run_sh_args(
+            r#"cat "$1"; echo "other=$?"; cat "$HOME/.ssh/id_ed25519"; echo "cat=$?"; exit 0"#,
+            &[&other],
+        );
+    out.expect_code(1);
+    assert!(
+        out.stdout.contains("not a secret") && out.stdout.contains("other=0"),
+        "{out}"
+    );
+    assert!(
+        out.stdout.contains("cat=1") && !out.stdout.contains(KEY),
+        "{out}"
+    );
+    assert!(reported(&out, &other, "cat "), "{out}");
+    assert!(
+        reported(&out, &fake.home().join(".ssh/id_ed25519"), "cat "),
+        "{out}"
+    );
 }
 
 /// Gentoo mode keeps Gentoo's semantics (no secrets set) unless FUSEBOX_OPTS asks.
