@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Parser, ValueEnum};
 
+use crate::policy::secrets::{self, SecretsSet};
 use crate::policy::{List, parse_policy_file};
 use crate::supervisor::EnvChange;
 
@@ -55,6 +56,21 @@ pub struct Args {
     /// Refuse and report reads and writes under PATH, whatever else allows them (repeatable).
     #[arg(long = "deny", value_name = "PATH")]
     pub deny: Vec<PathBuf>,
+
+    /// Turn off the built-in secrets set (SSH and GnuPG keys, cloud and registry tokens,
+    /// browser profiles…), which is otherwise denied for reading and writing and
+    /// reported. `--read PATH` re-allows one entry; --show-defaults lists them.
+    #[arg(long, overrides_with = "default_deny")]
+    pub no_default_deny: bool,
+
+    /// Turn the secrets set on: the default, except in Gentoo mode (FUSEBOX_OPTS).
+    #[arg(long, overrides_with = "no_default_deny")]
+    pub default_deny: bool,
+
+    /// Print the policy these options give (defaults and the secrets set included, one
+    /// reason per secret) in the --policy file format, and exit.
+    #[arg(long, conflicts_with_all = ["check", "gentoo"])]
+    pub show_defaults: bool,
 
     /// Mount the host's own PATH, read-only, over the mirror's (repeatable): FIFOs and
     /// Unix sockets under it then reach processes outside, which through the mirror they
@@ -150,7 +166,7 @@ pub struct Args {
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        required_unless_present_any = ["check", "gentoo", "generate"]
+        required_unless_present_any = ["check", "gentoo", "generate", "show_defaults"]
     )]
     pub command: Vec<OsString>,
 }
@@ -266,8 +282,11 @@ pub struct Config {
     pub command: Vec<OsString>,
     /// The working directory, the same path inside as outside.
     pub cwd: PathBuf,
-    /// The policy's entries, absolute, in the order given (defaults included).
+    /// The policy's entries, absolute, in the order given (defaults included), without
+    /// the secrets set.
     pub policy: Vec<(List, PathBuf)>,
+    /// The secrets set in force: DENY entries added to `policy` when the run starts.
+    pub secrets: SecretsSet,
     /// Where violations are logged.
     pub log: LogPlace,
     pub audit: bool,
@@ -317,9 +336,95 @@ impl Config {
                 tmp: tmpdir.unwrap_or_else(|| PathBuf::from("/tmp")),
             },
         };
+        let secrets_on = !args.no_default_deny;
         let mut config = Config::assemble(args, cwd, policy, log)?;
         config.warnings = warnings;
+        config.set_secrets(secrets_on, &secrets::Facts::of_this_process(&config.cwd))?;
         Ok(config)
+    }
+
+    /// Turns the secrets set on (for the user `facts` describes) or off. A READ entry
+    /// naming a secret re-allows it; one inside a secret, or a `--share` that would
+    /// expose one, is an error.
+    pub fn set_secrets(&mut self, on: bool, facts: &secrets::Facts) -> Result<()> {
+        if !on {
+            self.secrets = SecretsSet::off();
+            return Ok(());
+        }
+        let reads: Vec<Vec<PathBuf>> = self
+            .policy
+            .iter()
+            .filter(|(list, _)| *list == List::Read)
+            .map(|(_, path)| spellings(path))
+            .collect();
+        self.secrets =
+            SecretsSet::new(secrets::resolve(facts), &reads, spellings).map_err(|inside| {
+                anyhow::anyhow!(
+                    "--read {}: inside the secret {}, which can only be re-allowed whole: \
+                     --read {} (fusebox-run --show-defaults lists the secrets)",
+                    inside.read.display(),
+                    inside.secret.display(),
+                    inside.secret.display()
+                )
+            })?;
+        self.refuse_unguardable_secrets()
+    }
+
+    /// Each denied secret must be one the policy can hold and no `--share` (which the
+    /// mirror does not judge) may expose.
+    fn refuse_unguardable_secrets(&self) -> Result<()> {
+        for secret in &self.secrets.denied {
+            // The policy's own check: what a policy file could not hold, it refuses.
+            if crate::policy::Policy::empty()
+                .add_resolving(List::Deny, &secret.path, |_| None)
+                .is_err()
+            {
+                bail!(
+                    "the secret {:?} ({}) cannot be held in the policy (a newline, bytes that \
+                     are not UTF-8, or trailing blanks): fix the variable that names it, or \
+                     use --no-default-deny",
+                    secret.path,
+                    secret.reason
+                );
+            }
+            if let Some(share) = self.shares.iter().find(|share| {
+                spellings(&secret.path)
+                    .iter()
+                    .any(|s| s.starts_with(&share.path) || share.path.starts_with(s))
+            }) {
+                bail!(
+                    "--share {}: it would expose the secret {} ({}), which shared paths \
+                     cannot guard; re-allow it with --read {} or share a narrower directory",
+                    share.path.display(),
+                    secret.path.display(),
+                    secret.reason,
+                    secret.path.display()
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy the run enforces: the entries, then the secrets set as DENY entries.
+    pub fn enforced_policy(&self) -> Vec<(List, PathBuf)> {
+        let secrets = self
+            .secrets
+            .denied
+            .iter()
+            .map(|s| (List::Deny, s.path.clone()));
+        self.policy.iter().cloned().chain(secrets).collect()
+    }
+
+    /// `--show-defaults`: the policy in force as a policy file, the secrets commented.
+    pub fn show_policy(&self) -> String {
+        let mut out = String::from(
+            "# fusebox-run --show-defaults: the policy these options give, as a --policy file\n",
+        );
+        for (list, path) in &self.policy {
+            out.push_str(&format!("{list} {}\n", path.display()));
+        }
+        out.push_str(&self.secrets.render());
+        out
     }
 
     /// The plan from `args` with the policy and log already decided (by
@@ -350,6 +455,7 @@ impl Config {
             trace,
             cwd,
             policy,
+            secrets: SecretsSet::off(),
             log,
             // Learning needs the whole run: a refusal would end it early.
             audit: args.audit || args.learn.is_some(),
@@ -547,6 +653,14 @@ fn default_write_paths(cwd: &Path, tmpdir: Option<&Path>) -> Vec<PathBuf> {
     let mut paths = vec![cwd.to_path_buf(), PathBuf::from("/tmp")];
     paths.extend(tmpdir.map(Path::to_path_buf));
     paths
+}
+
+/// `path` as given and as its realpath, when that exists and differs: the two ways a
+/// secret or a READ entry can be spelled.
+fn spellings(path: &Path) -> Vec<PathBuf> {
+    let mut names = vec![path.to_path_buf()];
+    names.extend(std::fs::canonicalize(path).ok().filter(|real| real != path));
+    names
 }
 
 /// `/a/./b/../c` → `/a/c`, without touching the filesystem.
@@ -788,6 +902,80 @@ mod tests {
             with_opts(&["--bogus", "true"], "-v"),
             Parsed::Clap(_)
         ));
+    }
+
+    fn facts_for_home(home: &Path) -> crate::policy::secrets::Facts {
+        crate::policy::secrets::Facts {
+            homes: vec![home.to_path_buf()],
+            uid: 1000,
+            cwd: PathBuf::from("/nowhere"),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_secrets_set_is_enforced_as_deny_entries_unless_turned_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        let facts = facts_for_home(&home);
+        let mut c = config(&["true"], dir.path()).unwrap();
+        c.set_secrets(true, &facts).unwrap();
+        let enforced = c.enforced_policy();
+        assert_eq!(&enforced[..c.policy.len()], &c.policy[..]);
+        assert!(enforced.contains(&(List::Deny, home.join(".ssh"))));
+        assert!(
+            enforced[c.policy.len()..]
+                .iter()
+                .all(|(l, _)| *l == List::Deny)
+        );
+        assert!(
+            c.show_policy()
+                .contains(&format!("deny {}\n", home.join(".ssh").display()))
+        );
+        c.set_secrets(false, &facts).unwrap();
+        assert_eq!(c.enforced_policy(), c.policy);
+        let off = config(&["--no-default-deny", "true"], dir.path()).unwrap();
+        assert!(!off.secrets.on && off.secrets.denied.is_empty());
+        // The last of --default-deny / --no-default-deny wins.
+        let args = parse(&["--no-default-deny", "--default-deny", "true"]).unwrap();
+        assert!(args.default_deny && !args.no_default_deny);
+    }
+
+    #[test]
+    fn reads_inside_a_secret_and_shares_holding_one_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = std::fs::canonicalize(dir.path()).unwrap().join("home");
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".ssh/known_hosts"), "").unwrap();
+        let facts = facts_for_home(&home);
+        let known = home.join(".ssh/known_hosts");
+        let mut c = config(&["--read", known.to_str().unwrap(), "true"], dir.path()).unwrap();
+        let err = c.set_secrets(true, &facts).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("--read {}", home.join(".ssh").display())),
+            "{err}"
+        );
+        let ssh = home.join(".ssh");
+        let mut c = config(&["--read", ssh.to_str().unwrap(), "true"], dir.path()).unwrap();
+        c.set_secrets(true, &facts).unwrap();
+        assert_eq!(c.secrets.reallowed.len(), 1);
+        let mut c = config(&["--share", home.to_str().unwrap(), "true"], dir.path()).unwrap();
+        let err = c.set_secrets(true, &facts).unwrap_err().to_string();
+        assert!(err.contains("would expose the secret"), "{err}");
+        // Shared and re-allowed: nothing left to expose under it.
+        let mut c = config(
+            &[
+                "--share",
+                ssh.to_str().unwrap(),
+                "--read",
+                ssh.to_str().unwrap(),
+                "true",
+            ],
+            dir.path(),
+        )
+        .unwrap();
+        c.set_secrets(true, &facts).unwrap();
     }
 
     #[test]

@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             1
         });
     }
+    let show_defaults = args.show_defaults;
     let cwd = match std::env::current_dir() {
         Ok(cwd) => cwd,
         Err(e) => {
@@ -48,8 +49,25 @@ fn main() -> ExitCode {
         }
     };
     match Config::from_args(args, cwd, &HostEnv::current()) {
+        Ok(config) if show_defaults => exit(print_policy(&config)),
         Ok(config) => exit(run(&config)),
         Err(e) => exit(usage_error(&e)),
+    }
+}
+
+/// `--show-defaults`: the policy the options give, on stdout (1 when stdout fails).
+fn print_policy(config: &Config) -> i32 {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out
+        .write_all(config.show_policy().as_bytes())
+        .and_then(|()| out.flush())
+    {
+        Ok(()) => 0,
+        Err(e) => {
+            terminal::error_line(&format!("cannot print: {e}"));
+            1
+        }
     }
 }
 

@@ -21,6 +21,8 @@ mod policy;
 mod portage;
 #[path = "e2e/record.rs"]
 mod record;
+#[path = "e2e/secrets.rs"]
+mod secrets;
 #[path = "e2e/stress.rs"]
 mod stress;
 
@@ -39,6 +41,7 @@ use packaging::*;
 use policy::*;
 use portage::*;
 use record::*;
+use secrets::*;
 use stress::*;
 
 // =============================================================================================
@@ -1622,6 +1625,17 @@ e2e_tests! {
         isolation_control_handles_are_bounded,
         isolation_ancestor_rename_against_gentoo_sandbox_deny,
         isolation_ctrl_z_stops_the_sandbox_as_a_job,
+        // issue 17: the secrets set (tests/e2e/secrets.rs).
+        secrets_reads_are_refused_and_reported,
+        secrets_read_option_and_no_default_deny,
+        secrets_writes_links_and_renames_are_refused,
+        secrets_renaming_an_ancestor_opens_no_way,
+        secrets_key_swapped_for_a_symlink,
+        secrets_show_defaults_and_bad_options,
+        secrets_ordinary_builds_have_no_violation,
+        secrets_learn_comments_a_secret_it_re_allows,
+        secrets_audit_still_refuses_them,
+        secrets_gentoo_mode_only_on_request,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

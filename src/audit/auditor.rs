@@ -8,13 +8,15 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Op, Record, Violation, ViolationLog, gentoo, terminal};
 use crate::policy::Attempt;
+use crate::policy::secrets::SecretsSet;
 
 /// What a reported violation does to the operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Enforcement {
     /// Refused with EACCES (the default).
     Deny,
-    /// Let through, but still logged (`--audit`): to see what a build needs.
+    /// Let through, but still logged (`--audit`): to see what a build needs. Never a
+    /// secret's: the secrets set is refused all the same.
     AuditOnly,
 }
 
@@ -35,6 +37,9 @@ pub struct Auditor {
     log: ViolationLog,
     verbose: bool,
     enforcement: Enforcement,
+    /// Refused even under `--audit`: a run to learn what a build needs must not hand
+    /// it the user's keys.
+    secrets: SecretsSet,
     /// What the policy refused, each once, in order: for `--learn`.
     attempts: Mutex<(Vec<Attempt>, HashSet<Attempt>)>,
 }
@@ -51,12 +56,20 @@ impl Auditor {
             log,
             verbose,
             enforcement,
+            secrets: SecretsSet::off(),
             attempts: Mutex::new(Default::default()),
         }
     }
 
+    /// The same auditor, refusing what falls under `secrets` whatever the enforcement.
+    pub fn refusing_secrets(mut self, secrets: SecretsSet) -> Self {
+        self.secrets = secrets;
+        self
+    }
+
     /// Records that process `pid` attempted `op` on `path`; true when the operation
-    /// may go ahead all the same (`--audit`, for a [`Breach::Policy`]).
+    /// may go ahead all the same (`--audit`, for a [`Breach::Policy`] on anything but
+    /// a secret).
     pub fn report(&self, op: Op, path: &Path, pid: u32, breach: Breach) -> bool {
         let violation = Violation::new(op, path.to_path_buf(), command_line(pid));
         self.record.add_violation(&violation);
@@ -70,7 +83,9 @@ impl Auditor {
             self.record
                 .output_failed("violation log", self.log.path(), e);
         }
-        breach == Breach::Policy && self.enforcement == Enforcement::AuditOnly
+        breach == Breach::Policy
+            && self.enforcement == Enforcement::AuditOnly
+            && self.secrets.holding(path).is_none()
     }
 
     fn note_attempt(&self, op: Op, path: &Path) {
@@ -190,5 +205,25 @@ mod report_tests {
         assert_eq!(auditor.record().failures().len(), 1);
         assert!(auditor.summary().unwrap().contains("P: /b\n"));
         assert_eq!(auditor.record().exit_status(0), 1);
+    }
+
+    #[test]
+    fn audit_lets_violations_through_but_never_a_secret() {
+        use crate::policy::secrets::Secret;
+        let dir = tempfile::tempdir().unwrap();
+        let log = ViolationLog::create(dir.path().join("log")).unwrap();
+        let ssh = Secret {
+            path: "/home/u/.ssh".into(),
+            reason: "keys",
+        };
+        let secrets = SecretsSet::new(vec![ssh], &[], |p| vec![p.to_path_buf()]).unwrap();
+        let auditor = Auditor::new(Arc::new(Record::new()), log, false, Enforcement::AuditOnly)
+            .refusing_secrets(secrets);
+        let pid = std::process::id();
+        let report = |path: &str| auditor.report(Op::OpenRd, Path::new(path), pid, Breach::Policy);
+        assert!(report("/etc/passwd"));
+        assert!(!report("/home/u/.ssh/id_ed25519"));
+        assert!(report("/home/u/.sshx"));
+        assert_eq!(auditor.record().violations(), 3);
     }
 }

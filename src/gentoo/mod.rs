@@ -336,12 +336,16 @@ impl GentooRun {
         }
         let policy = crate::cli::option_entries(&options, &cwd)?;
         let verbose = self.verbose || options.verbose;
+        // Gentoo's semantics have no built-in secrets set: only FUSEBOX_OPTS asks for it.
+        let secrets_on = options.default_deny;
         let mut config = Config::assemble(
             options,
             cwd.clone(),
             policy,
             crate::cli::LogPlace::Given(self.log),
         )?;
+        let facts = crate::policy::secrets::Facts::of_this_process(&cwd);
+        config.set_secrets(secrets_on, &facts)?;
         if let Some(ipc) = self.portage_ipc.filter(|dir| dir.is_dir()) {
             config
                 .shares

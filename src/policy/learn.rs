@@ -172,16 +172,58 @@ fn add_covering(
     added.push((list, scope));
 }
 
+/// `violations` with each attempt inside a secret (an entry of `secrets`) widened to
+/// the secret itself where its scope would lie inside it: a READ entry inside a secret
+/// is refused (the secret is re-allowed whole, by naming it).
+pub fn clamp_to_secrets(
+    violations: &[Attempt],
+    secrets: &[PathBuf],
+    home: Option<&Path>,
+) -> Vec<Attempt> {
+    violations
+        .iter()
+        .map(|attempt| {
+            let scope = attempt.scope(home).unwrap_or_else(|| attempt.path.clone());
+            match secrets
+                .iter()
+                .find(|s| path::covers(s, &scope) && **s != scope)
+            {
+                Some(secret) => Attempt {
+                    path: secret.clone(),
+                    in_dir: true,
+                    ..attempt.clone()
+                },
+                None => attempt.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The entries of `secrets` that `violations` touched, each once, in the order of
+/// `secrets`.
+pub fn touched_secrets<'a>(violations: &[Attempt], secrets: &'a [PathBuf]) -> Vec<&'a Path> {
+    secrets
+        .iter()
+        .filter(|s| violations.iter().any(|a| path::covers(s, &a.path)))
+        .map(PathBuf::as_path)
+        .collect()
+}
+
 /// The learned policy as a policy file: each added entry after a `# why:` line (the
 /// operation, its first path, how many refusals it allows), each kept DENY that
-/// refused something after a `# kept:` line. Fails when an entry cannot be held by a
+/// refused something after a `# kept:` line. A secret the run touched (`secrets`, with
+/// the reason it is one) is re-allowed only in a block of its own, each line under a
+/// comment that says so — never silently. Fails when an entry cannot be held by a
 /// policy (the run's own entries were checked before it started, so it does not).
 pub fn render_learned(
     entries: &[(List, PathBuf)],
     violations: &[Attempt],
     home: Option<&Path>,
+    secrets: &[(&Path, &str)],
 ) -> Result<String, PolicyError> {
     let learned = learn(entries, violations, home);
+    let reallows = |l: &Learned| l.list == List::Read && secrets.iter().any(|(s, _)| *s == l.path);
+    let learned: Vec<Learned> = learned.into_iter().filter(|l| !reallows(l)).collect();
     let pairs: Vec<(List, PathBuf)> = learned.iter().map(|l| (l.list, l.path.clone())).collect();
     Policy::from_entries(&pairs)?;
     let mut out = file::render(&[]);
@@ -209,6 +251,18 @@ pub fn render_learned(
             attempt.op,
             shown(&attempt.path)
         ));
+    }
+    if !secrets.is_empty() {
+        out.push_str(
+            "# SECRETS: the run touched these entries of fusebox's secrets set, and each\n\
+             # line below re-allows one to the build. Keep a line only if the build must\n\
+             # read that secret; delete it to keep the secret denied.\n",
+        );
+    }
+    for (secret, reason) in secrets {
+        out.push_str(&format!("# secret re-allowed: {reason}\n"));
+        let norm = path::normalise(secret).unwrap_or_else(|| secret.to_path_buf());
+        file::render_entry(&mut out, List::Read, &norm.to_string_lossy());
     }
     Ok(out)
 }
@@ -381,7 +435,7 @@ mod tests {
         assert_eq!(pairs(&learned), [e(List::Write, "/var/tmp/d")]);
         let violations = [write("/home/u/evil\nname"), write("/home/u/a #b")];
         assert_eq!(pairs(&learn(&[], &violations, home())), []);
-        let text = render_learned(&[], &violations, home()).unwrap();
+        let text = render_learned(&[], &violations, home(), &[]).unwrap();
         assert!(
             text.contains(
                 "# not learned (a policy file cannot hold its name): open_wr /home/u/evil\\nname\n"
@@ -400,7 +454,7 @@ mod tests {
             write("/var/tmp/b/x"),
             read("/home/u/.ssh/id\nrsa"),
         ];
-        let text = render_learned(&base, &violations, home()).unwrap();
+        let text = render_learned(&base, &violations, home(), &[]).unwrap();
         assert_eq!(
             text,
             "# fusebox policy: one \"LIST PATH\" per line; LIST is read, write, predict or deny\n\
@@ -470,5 +524,44 @@ mod tests {
             ]
         );
         assert!(Policy::from_entries(&learned).is_ok());
+    }
+
+    #[test]
+    fn a_secret_is_re_allowed_whole_and_only_under_a_comment() {
+        let secrets = vec![
+            PathBuf::from("/h/.ssh"),
+            PathBuf::from("/h/.aws/credentials"),
+            PathBuf::from("/h/.gnupg"),
+        ];
+        let base = [e(List::Read, "/usr"), e(List::Write, "/src")];
+        let violations = [
+            read("/h/.ssh/keys/id_ed25519"),
+            read("/h/.aws/credentials"),
+            read("/etc/passwd"),
+        ];
+        // The scope inside ~/.ssh widens to ~/.ssh itself (a read inside a secret is
+        // refused whole or not at all).
+        let clamped = clamp_to_secrets(&violations, &secrets, None);
+        let entries = pairs(&learn(&base, &clamped, None));
+        assert!(entries.contains(&e(List::Read, "/h/.ssh")), "{entries:?}");
+        let touched = touched_secrets(&violations, &secrets);
+        assert_eq!(
+            touched,
+            [Path::new("/h/.ssh"), Path::new("/h/.aws/credentials")]
+        );
+        let with_reasons: Vec<(&Path, &str)> = touched.iter().map(|p| (*p, "keys")).collect();
+        let text = render_learned(&base, &clamped, None, &with_reasons).unwrap();
+        // Every line that names a secret follows a comment saying so.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if *line == "read /h/.ssh" || *line == "read /h/.aws/credentials" {
+                assert!(lines[i - 1].starts_with("# secret re-allowed:"), "{text}");
+            }
+        }
+        assert_eq!(text.matches("read /h/.ssh\n").count(), 1, "{text}");
+        assert!(!text.contains(".gnupg"), "{text}");
+        let parsed = parse_policy_file(&text).unwrap();
+        assert!(parsed.contains(&e(List::Read, "/h/.aws/credentials")));
+        assert!(parsed.contains(&e(List::Read, "/etc")));
     }
 }

@@ -22,6 +22,7 @@ mod file;
 mod guard;
 mod learn;
 mod path;
+pub mod secrets;
 mod shared;
 
 use std::fmt;
@@ -29,7 +30,9 @@ use std::path::{Path, PathBuf};
 
 pub use file::{ParseError, ParseErrorKind, parse_policy_file};
 pub use guard::entries_moved_by;
-pub use learn::{Attempt, Learned, Reason, learn, render_learned};
+pub use learn::{
+    Attempt, Learned, Reason, clamp_to_secrets, learn, render_learned, touched_secrets,
+};
 pub use shared::SharedPolicy;
 
 /// What an operation does to the path it names.

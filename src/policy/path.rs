@@ -1,6 +1,7 @@
 //! Path helpers for policy entries: lexical normalisation, whole-component prefix
 //! matching, and the one piece of I/O the policy does (resolving an entry's realpath).
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
 /// `path` made lexically normal: `.` dropped, `..` applied (never above `/`), repeated
@@ -30,9 +31,21 @@ pub fn normalise(path: &Path) -> Option<PathBuf> {
 
 /// Whether the entry `prefix` covers `path`: equal to it or an ancestor of it, by whole
 /// components, so `/foo` covers `/foo/bar` but never `/foobar`, and `/` covers every
-/// absolute path. Allocation-free: it runs on every FUSE request.
+/// absolute path. Allocation-free: it runs on every FUSE request, for every entry.
+///
+/// Both are taken as normalised (what [`normalise`] and the mirror produce; a trailing
+/// slash is tolerated), so bytes are compared rather than components: with the secrets
+/// set's ~75 DENY entries, `Path::starts_with` made each check cost ~11 µs instead of
+/// well under one.
 pub fn covers(prefix: &Path, path: &Path) -> bool {
-    path.starts_with(prefix)
+    let prefix = prefix.as_os_str().as_bytes();
+    let path = path.as_os_str().as_bytes();
+    let prefix = match prefix.iter().rposition(|&b| b != b'/') {
+        Some(last) => &prefix[..=last],
+        // `/` (or `//`) covers every absolute path.
+        None => return !prefix.is_empty() && path.first() == Some(&b'/'),
+    };
+    path.starts_with(prefix) && path.get(prefix.len()).is_none_or(|&b| b == b'/')
 }
 
 /// The realpath of an existing entry, `None` when it does not exist (yet) or cannot be
@@ -80,5 +93,26 @@ mod tests {
         assert!(covers(Path::new("/"), Path::new("/")));
         assert!(covers(Path::new("/"), Path::new("/anything/at/all")));
         assert!(!covers(Path::new("/"), Path::new("relative")));
+        // Entries from a policy file may keep a trailing slash.
+        assert!(covers(Path::new("/foo/"), Path::new("/foo/bar")));
+        assert!(!covers(Path::new("/foo/"), Path::new("/foobar")));
+        assert!(covers(Path::new("//"), Path::new("/x")));
+        assert!(!covers(Path::new(""), Path::new("/x")));
+    }
+
+    #[test]
+    fn covers_agrees_with_components_on_normalised_paths() {
+        let paths = [
+            "/", "/a", "/ab", "/a/b", "/a/bc", "/a/b/c", "/b", "/a b", "/a/b c/d", "/é/ü",
+        ];
+        for prefix in paths {
+            for path in paths {
+                assert_eq!(
+                    covers(Path::new(prefix), Path::new(path)),
+                    Path::new(path).starts_with(prefix),
+                    "{prefix} {path}"
+                );
+            }
+        }
     }
 }

@@ -30,7 +30,7 @@ use crate::cli::{Config, LogPlace, Net, UidMap};
 use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
-use crate::policy::{List, Policy, SharedPolicy, render_learned};
+use crate::policy::{Policy, SharedPolicy, clamp_to_secrets, render_learned, touched_secrets};
 use crate::supervisor;
 use crate::sys::{self, Forked};
 use fuse_mount::Method;
@@ -46,7 +46,8 @@ pub fn run(config: &Config) -> Result<i32> {
     //    The policy (realpaths) and the files we report to, likewise as the host sees them.
     //    Every report is checked and opened now, before the build can run: a bad target
     //    fails the run at once, and the build can never change one (`protect`).
-    let mut policy = Policy::from_entries(&config.policy).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut policy =
+        Policy::from_entries(&config.enforced_policy()).map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut reports = Reports::open(config)?;
     for path in &reports.protected {
         policy.protect(path);
@@ -164,7 +165,7 @@ pub fn run(config: &Config) -> Result<i32> {
             supervisor::EXIT_SETUP_FAILED
         }
     };
-    Ok(reports.finish([tracer, debug_log], &config.policy, code))
+    Ok(reports.finish([tracer, debug_log], config, code))
 }
 
 /// How the mirror shows host owners: a mount inside our user namespace (direct) can
@@ -258,7 +259,8 @@ impl Reports {
             Enforcement::Deny
         };
         let record = Arc::new(Record::new());
-        let auditor = Auditor::new(record.clone(), log, config.verbose, enforcement);
+        let auditor = Auditor::new(record.clone(), log, config.verbose, enforcement)
+            .refusing_secrets(config.secrets.clone());
         Ok(Reports {
             auditor: Arc::new(auditor),
             record,
@@ -293,24 +295,20 @@ impl Reports {
         Ok(Some(Arc::new(writer)))
     }
 
-    /// After the build: the trace and debug log complete, the summary printed, then the
-    /// learned policy written, then one line for each report that could not be
-    /// written. The exit code: the build's, or 1 instead of 0 when there were
-    /// violations or a report is incomplete.
-    fn finish(
-        self,
-        writers: [Option<Arc<Tracer>>; 2],
-        policy: &[(List, PathBuf)],
-        code: i32,
-    ) -> i32 {
+    /// After the build: the trace and debug log complete, the summary printed (and the
+    /// secrets the build tried named), then the learned policy written, then one line
+    /// for each report that could not be written. The exit code: the build's, or 1
+    /// instead of 0 when there were violations or a report is incomplete.
+    fn finish(self, writers: [Option<Arc<Tracer>>; 2], config: &Config, code: i32) -> i32 {
         for writer in writers.into_iter().flatten() {
             writer.finish();
         }
         if let Some(summary) = self.auditor.summary() {
             terminal::eprint(&summary);
         }
+        tell_secrets_touched(&self.auditor, &config.secrets);
         if let Some((file, path)) = &self.learned
-            && let Err(e) = write_learned_policy(file, policy, &self.auditor)
+            && let Err(e) = write_learned_policy(file, config, &self.auditor)
         {
             self.record
                 .output_failed("learned policy", path, format!("{e:#}"));
@@ -406,18 +404,46 @@ fn shared_policy(policy: Policy, locked: bool) -> SharedPolicy {
 }
 
 /// `--learn`: the policy widened for what this run was refused, as a policy file,
-/// written over the file opened at start.
+/// written over the file opened at start. A secret the run touched is re-allowed only
+/// under a comment that says so.
 fn write_learned_policy(
     mut file: &std::fs::File,
-    policy: &[(List, PathBuf)],
+    config: &Config,
     auditor: &Auditor,
 ) -> Result<()> {
     let home = std::env::var_os("HOME").map(PathBuf::from);
-    let text = render_learned(policy, &auditor.attempts(), home.as_deref())
+    let attempts = auditor.attempts();
+    let secrets = config.secrets.paths();
+    let touched: Vec<(&Path, &str)> = touched_secrets(&attempts, &secrets)
+        .into_iter()
+        .filter_map(|path| {
+            let secret = config.secrets.denied.iter().find(|s| s.path == path)?;
+            Some((path, secret.reason))
+        })
+        .collect();
+    let attempts = clamp_to_secrets(&attempts, &secrets, home.as_deref());
+    let text = render_learned(&config.policy, &attempts, home.as_deref(), &touched)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     file.set_len(0)?;
     file.write_all(text.as_bytes())?;
     Ok(())
+}
+
+/// After the summary: which entries of the secrets set the build tried, and how to
+/// re-allow one, so a refused secret is never mistaken for an ordinary violation.
+fn tell_secrets_touched(auditor: &Auditor, secrets: &crate::policy::secrets::SecretsSet) {
+    let paths = secrets.paths();
+    let touched = touched_secrets(&auditor.attempts(), &paths);
+    if touched.is_empty() {
+        return;
+    }
+    let list: Vec<String> = touched.iter().map(|p| shown(p)).collect();
+    terminal::eprint(&format!(
+        " * The build tried to use {} of your secrets: {}. If it must, re-allow one with \
+         --read ENTRY (fusebox-run --show-defaults lists the set).\n",
+        touched.len(),
+        list.join(", ")
+    ));
 }
 
 /// Starts the FUSE session threads. The handshake (FUSE_INIT) happens here, before the
