@@ -18,6 +18,7 @@ pub mod cli;
 pub mod gentoo;
 pub mod mirror;
 pub mod policy;
+pub mod report;
 pub mod sandbox;
 pub mod supervisor;
 pub mod sys;

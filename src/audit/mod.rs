@@ -24,7 +24,7 @@ pub use gentoo::{
 pub use host_file::HostFile;
 pub use log::ViolationLog;
 pub use trace::{TraceEvent, trace_line};
-pub use tracer::{Traced, Tracer};
+pub use tracer::{Observer, SharedObserver, Traced, Tracer};
 
 /// An operation as the violation log names it.
 ///

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -52,6 +52,31 @@ impl Tracer {
         use nix::fcntl::OFlag;
         let out = file.open(OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC, 0o644)?;
         let mut sink = JsonLines(BufWriter::with_capacity(1 << 16, out));
+        Self::spawn("trace", move |events| write_all(events, &mut sink))
+    }
+
+    /// Starts one writer thread that hands every event to each of `traces` (JSON
+    /// lines, each created or truncated now, or appended to when its flag is true)
+    /// and to `observer` (the footprint report).
+    pub fn start_observed(
+        traces: &[(&HostFile, bool)],
+        observer: Option<SharedObserver>,
+    ) -> std::io::Result<Tracer> {
+        use nix::fcntl::OFlag;
+        let mut sink = Fanout {
+            traces: Vec::new(),
+            observer,
+        };
+        for (file, append) in traces {
+            let keep = if *append {
+                OFlag::O_APPEND
+            } else {
+                OFlag::O_TRUNC
+            };
+            let out = file.open(OFlag::O_WRONLY | OFlag::O_CREAT | keep, 0o644)?;
+            sink.traces
+                .push(JsonLines(BufWriter::with_capacity(1 << 16, out)));
+        }
         Self::spawn("trace", move |events| write_all(events, &mut sink))
     }
 
@@ -167,6 +192,47 @@ impl<W: Write> Sink for JsonLines<W> {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
+    }
+
+    fn name(&self) -> &'static str {
+        "trace"
+    }
+}
+
+/// Something that sees every traced event as the trace's writer thread handles it,
+/// off the build's path: the footprint report's aggregate.
+pub trait Observer: Send {
+    fn observe(&mut self, event: &Traced, cmdline: &str);
+}
+
+/// An observer shared between the writer thread and whoever reads it afterwards.
+pub type SharedObserver = Arc<Mutex<dyn Observer>>;
+
+/// `--trace` files and the report's observer, fed by one writer thread.
+struct Fanout {
+    traces: Vec<JsonLines<BufWriter<std::fs::File>>>,
+    observer: Option<SharedObserver>,
+}
+
+impl Sink for Fanout {
+    fn write(&mut self, e: &Traced, cmdline: &str) -> std::io::Result<()> {
+        if let Some(observer) = &self.observer {
+            observer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .observe(e, cmdline);
+        }
+        for trace in &mut self.traces {
+            trace.write(e, cmdline)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        for trace in &mut self.traces {
+            trace.flush()?;
+        }
+        Ok(())
     }
 
     fn name(&self) -> &'static str {
