@@ -15,6 +15,8 @@ mod integrity;
 mod policy;
 #[path = "e2e/portage.rs"]
 mod portage;
+#[path = "e2e/report.rs"]
+mod report;
 #[path = "e2e/stress.rs"]
 mod stress;
 
@@ -30,6 +32,7 @@ use gentoo::*;
 use integrity::*;
 use policy::*;
 use portage::*;
+use report::*;
 use stress::*;
 
 // =============================================================================================
@@ -1584,6 +1587,14 @@ e2e_tests! {
         stress_fsx_matches_its_model_and_the_host,
         stress_names_tree_stays_consistent,
         stress_race_lookups_stay_consistent_and_memory_bounded,
+        // issue 15: the footprint report (tests/e2e/report.rs).
+        report_json_shows_the_sample_build,
+        report_txt_shows_the_sample_build,
+        report_html_in_a_real_browser_shows_the_sample_build,
+        report_escapes_hostile_names,
+        report_from_a_saved_trace,
+        report_footprint_line_on_a_terminal,
+        report_replaces_a_fifo_or_symlink_the_build_planted,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

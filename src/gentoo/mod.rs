@@ -29,6 +29,7 @@ use clap::Parser;
 
 use crate::cli::{Args, Config, ShareAccess, shared_path};
 use crate::policy::List;
+use crate::report::PortageBuild;
 use crate::supervisor::EnvChange;
 use argv::Launch;
 use conf::{ConfFiles, list_key};
@@ -184,6 +185,40 @@ pub struct GentooRun {
     /// shared (like `--share`) when it exists; read-write, because both sides open
     /// its lock file for writing and lock it (the build's ebuild-ipc creates it).
     pub portage_ipc: Option<PathBuf>,
+    /// The Portage package build this phase belongs to, when the environment names
+    /// one: `--report` then covers the whole package (see [`crate::report`]).
+    pub portage_build: Option<PortageBuildDir>,
+}
+
+/// A phase's package and its build directory, from Portage's environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortageBuildDir {
+    pub build: PortageBuild,
+    /// `${PORTAGE_BUILDDIR}`: the build's own files.
+    pub dir: PathBuf,
+}
+
+impl PortageBuildDir {
+    /// From `CATEGORY`, `PF`, `T` and `PORTAGE_BUILDDIR` (all needed), `EPREFIX` and
+    /// `EBUILD_PHASE`.
+    fn from_env(env: &Environment) -> Option<PortageBuildDir> {
+        let text = |name| {
+            env.get(name)
+                .and_then(OsStr::to_str)
+                .filter(|v| !v.is_empty())
+        };
+        let path = |name| env.get(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Some(PortageBuildDir {
+            build: PortageBuild {
+                package: format!("{}/{}", text("CATEGORY")?, text("PF")?),
+                temp: path("T")?,
+                eprefix: path("EPREFIX").unwrap_or_else(|| PathBuf::from("/")),
+                // The first phase Portage runs in the sandbox.
+                first_phase: text("EBUILD_PHASE") == Some("unpack"),
+            },
+            dir: path("PORTAGE_BUILDDIR")?,
+        })
+    }
 }
 
 impl GentooRun {
@@ -310,6 +345,7 @@ impl GentooRun {
             portage_ipc: caller
                 .get("PORTAGE_BUILDDIR")
                 .map(|dir| Path::new(dir).join(".ipc")),
+            portage_build: PortageBuildDir::from_env(caller),
         }
     }
 
@@ -336,11 +372,21 @@ impl GentooRun {
         }
         let policy = crate::cli::option_entries(&options, &cwd)?;
         let verbose = self.verbose || options.verbose;
+        let options_report = options.report.clone();
         let mut config = Config::assemble(options, cwd.clone(), policy, self.log)?;
         if let Some(ipc) = self.portage_ipc.filter(|dir| dir.is_dir()) {
             config
                 .shares
                 .push(shared_path(&ipc, &cwd, ShareAccess::ReadWrite)?);
+        }
+        if let (Some(plan), Some(build)) = (&mut config.report, self.portage_build) {
+            // One report per package, next to Portage's own log: a relative name is
+            // taken in ${T}, and the build directory is Portage's.
+            if let Some(name) = options_report.filter(|f| f.is_relative()) {
+                plan.file = build.build.temp.join(name);
+            }
+            plan.build_dir = build.dir;
+            plan.portage = Some(build.build);
         }
         config.command = self.command;
         config.verbose = verbose;

@@ -223,7 +223,7 @@ fn package_list(o: &mut String, list: &[PackageUse]) {
     for pkg in list {
         let _ = write!(
             o,
-            "<tr><td><b>{}</b> <span class=\"n\">({})</span></td><td><details><summary>{} files</summary>",
+            "<tr><td><b>{}</b> <span class=\"n\">({})</span></td><td><details><summary>{} file(s)</summary>",
             t(&pkg.name),
             pkg.db.name(),
             thousands(pkg.file_count)

@@ -14,6 +14,7 @@ pub mod json;
 pub mod model;
 pub mod packages;
 pub mod portage;
+pub mod run;
 pub mod text;
 pub mod trace_in;
 pub mod view;
@@ -77,6 +78,9 @@ pub struct PortageBuild {
     pub temp: PathBuf,
     /// `${EPREFIX}`: its `var/db/pkg` and `etc/portage/make.profile`.
     pub eprefix: PathBuf,
+    /// The first sandboxed phase (`unpack`): the events of an earlier build of the
+    /// same package are dropped.
+    pub first_phase: bool,
 }
 
 impl PortageBuild {
@@ -123,6 +127,41 @@ impl Observer for Collector {
             errno: e.errno,
         });
     }
+}
+
+/// `--report FILE --from-trace TRACE`: the report of a saved trace, about a build in
+/// `plan.build_dir`, with the packages of this host (and of `$EPREFIX` when set).
+/// Returns the footprint's totals.
+pub fn from_trace(
+    trace: &Path,
+    plan: &ReportPlan,
+    eprefix: Option<PathBuf>,
+) -> anyhow::Result<Totals> {
+    use anyhow::Context as _;
+    use std::os::unix::ffi::OsStrExt;
+    let input = std::fs::File::open(trace)
+        .with_context(|| format!("--from-trace {}: cannot read it", trace.display()))?;
+    if !input.metadata().is_ok_and(|m| m.is_file()) {
+        anyhow::bail!("--from-trace {}: not a regular file", trace.display());
+    }
+    let mut footprint = Footprint::new(plan.build_dir.as_os_str().as_bytes());
+    trace_in::read_trace(
+        std::io::BufReader::with_capacity(1 << 16, input),
+        &mut footprint,
+    )
+    .with_context(|| format!("--from-trace {}", trace.display()))?;
+    let totals = footprint.totals();
+    let context = Context {
+        title: format!("trace {}", trace.display()),
+        databases: packages::Databases::find(&eprefix.into_iter().collect::<Vec<_>>()),
+        ..Context::default()
+    };
+    let report = Report::assemble(footprint, context);
+    let file = crate::audit::HostFile::new(&plan.file)
+        .with_context(|| format!("--report {}: no such directory", plan.file.display()))?;
+    file.replace(render(&report, plan.format).as_bytes())
+        .with_context(|| format!("cannot write the report {}", plan.file.display()))?;
+    Ok(totals)
 }
 
 /// "read 1,204 files in 87 directories · wrote 37 · ran 212 programs · 2 refused".

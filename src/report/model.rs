@@ -26,6 +26,20 @@ pub const MAX_PROGRAMS: usize = 20_000;
 pub const PROCESS_SAMPLE: usize = 12;
 /// Command lines kept per program as "started by".
 pub const STARTERS: usize = 3;
+/// Command lines are kept up to this many bytes (a linker's runs to kilobytes).
+pub const MAX_CMDLINE: usize = 500;
+
+/// `cmdline` cut to [`MAX_CMDLINE`] bytes, at a character boundary, marked with `…`.
+pub fn short_cmdline(cmdline: &str) -> std::borrow::Cow<'_, str> {
+    if cmdline.len() <= MAX_CMDLINE {
+        return cmdline.into();
+    }
+    let mut end = MAX_CMDLINE;
+    while !cmdline.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &cmdline[..end]).into()
+}
 
 /// One operation as the report sees it: a trace event, borrowed.
 #[derive(Clone, Copy, Debug)]
@@ -301,7 +315,7 @@ impl Footprint {
                 path: e.path.to_vec(),
                 path2: e.path2.map(<[u8]>::to_vec),
                 pid: e.pid,
-                cmdline: e.cmdline.to_owned(),
+                cmdline: short_cmdline(e.cmdline).into_owned(),
                 predicted: e.verdict == Verdict::Predict,
             });
         }
@@ -408,7 +422,7 @@ impl Footprint {
             Process {
                 order,
                 pid,
-                cmdline: cmdline.to_owned(),
+                cmdline: short_cmdline(cmdline).into_owned(),
                 ..Process::default()
             },
         );
@@ -593,6 +607,15 @@ mod tests {
         let p = f.processes.values().find(|p| p.pid == 7).unwrap();
         assert_eq!(p.execs, 1);
         assert_eq!(p.sample, [(Effect::Executed, b"/usr/bin/cc".to_vec())]);
+    }
+
+    #[test]
+    fn long_command_lines_are_cut_at_a_character() {
+        let long = "é".repeat(400);
+        let short = short_cmdline(&long);
+        assert!(short.len() <= MAX_CMDLINE + '…'.len_utf8());
+        assert!(short.ends_with('…'));
+        assert_eq!(short_cmdline("cc a.c"), "cc a.c");
     }
 
     #[test]

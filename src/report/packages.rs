@@ -35,10 +35,20 @@ impl Databases {
     /// The host's: dpkg's and Portage's under `/` and under each of `eprefixes`, those
     /// that exist.
     pub fn find(eprefixes: &[PathBuf]) -> Databases {
-        let dpkg = PathBuf::from("/var/lib/dpkg/info");
-        let mut portage: Vec<PathBuf> = vec![PathBuf::from("/var/db/pkg")];
+        Self::find_under(None, eprefixes)
+    }
+
+    /// [`Databases::find`], reached through `root` (a path to the host's `/`, such
+    /// as `/proc/self/fd/N`) when given.
+    pub fn find_under(root: Option<&Path>, eprefixes: &[PathBuf]) -> Databases {
+        let host = |path: &Path| match root {
+            Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
+            None => path.to_path_buf(),
+        };
+        let dpkg = host(Path::new("/var/lib/dpkg/info"));
+        let mut portage: Vec<PathBuf> = vec![host(Path::new("/var/db/pkg"))];
         for prefix in eprefixes {
-            let db = prefix.join("var/db/pkg");
+            let db = host(&prefix.join("var/db/pkg"));
             if !portage.contains(&db) {
                 portage.push(db);
             }

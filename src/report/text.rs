@@ -96,7 +96,7 @@ pub fn render(r: &Report) -> String {
     for p in &r.owners.packages {
         let _ = writeln!(
             out,
-            "  {} ({}): {} files",
+            "  {} ({}): {} file(s)",
             display(p.name.as_bytes()),
             p.db.name(),
             thousands(p.file_count)
@@ -107,7 +107,7 @@ pub fn render(r: &Report) -> String {
     }
     let _ = writeln!(
         out,
-        "  owned by no package: {} files",
+        "  owned by no package: {} file(s)",
         thousands(r.owners.unowned_count)
     );
     for f in r.owners.unowned.iter().take(LISTED) {

@@ -29,6 +29,9 @@ pub struct Context {
     pub databases: Databases,
     /// Gentoo mode: the package and its declared dependencies.
     pub declarations: Option<Declarations>,
+    /// A path to the host's `/` to look files up under (`/proc/self/fd/N`), when
+    /// fusebox-run's own mount namespace may differ from the host's.
+    pub host_root: Option<std::path::PathBuf>,
 }
 
 /// One directory of the tree, with everything under it.
@@ -82,7 +85,7 @@ pub struct Report {
 impl Report {
     pub fn assemble(fp: Footprint, ctx: Context) -> Report {
         let totals = fp.totals();
-        let sizes = sizes(&fp);
+        let sizes = sizes(&fp, ctx.host_root.as_deref());
         let tree = tree(&fp, &sizes);
         let used: Vec<&[u8]> = fp
             .files
@@ -91,6 +94,9 @@ impl Report {
                 (used.has(FileUse::READ) || used.has(FileUse::EXECUTED)) && !fp.in_build_dir(path)
             })
             .map(|(path, _)| &**path)
+            // A symlink to a directory (`/lib`) is read to be followed: the files
+            // under it are what was used, and every package lists the directory.
+            .filter(|path| !host_path(ctx.host_root.as_deref(), path).is_dir())
             .collect();
         let owners = packages::owners(&used, &ctx.databases);
         let undeclared = ctx.declarations.as_ref().map(|d| Undeclared {
@@ -136,16 +142,25 @@ impl Report {
 }
 
 /// The size of each distinct file, per directory.
-fn sizes(fp: &Footprint) -> HashMap<&[u8], u64> {
+fn sizes<'a>(fp: &'a Footprint, root: Option<&Path>) -> HashMap<&'a [u8], u64> {
     let mut by_dir: HashMap<&[u8], u64> = HashMap::new();
     for path in fp.files.keys() {
-        let size = std::fs::metadata(Path::new(OsStr::from_bytes(path)))
+        let size = std::fs::metadata(host_path(root, path))
             .ok()
             .filter(|m| m.is_file())
             .map_or(0, |m| m.len());
         *by_dir.entry(parent(path)).or_default() += size;
     }
     by_dir
+}
+
+/// `path` as fusebox-run reaches it: under `root` (the host's `/`) when given.
+fn host_path(root: Option<&Path>, path: &[u8]) -> std::path::PathBuf {
+    let path = Path::new(OsStr::from_bytes(path));
+    match root {
+        Some(root) => root.join(path.strip_prefix("/").unwrap_or(path)),
+        None => path.to_path_buf(),
+    }
 }
 
 /// The directory tree of `fp`, rolled up, chains merged, capped at

@@ -25,6 +25,7 @@ use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::{List, Policy, SharedPolicy, learn};
+use crate::report::run::RunReport;
 use crate::supervisor;
 use crate::sys::{self, Forked};
 use fuse_mount::Method;
@@ -87,6 +88,9 @@ pub fn run(config: &Config) -> Result<i32> {
     // 6. Serve the mirror from threads of this process, outside the sandbox's PID
     //    namespace: the build can neither see, signal nor ptrace them.
     let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
+    if let Some(report) = &mut reports.report {
+        report.set_root(root.try_clone().context("dup /")?);
+    }
     let tracer = reports.start_tracer()?;
     let debug_log = reports.start_debug_log(config.verbose)?;
     serve_mirror(
@@ -142,6 +146,8 @@ struct Reports {
     /// The files written on the host while the build runs (logs, trace), which the
     /// kernel must not cache: the build may look at them.
     written_during_build: Vec<PathBuf>,
+    /// `--report` and the one-line footprint, fed by the trace's writer thread.
+    report: Option<RunReport>,
 }
 
 impl Reports {
@@ -162,6 +168,7 @@ impl Reports {
                 format!("cannot remove the old debug log {}", file.path().display())
             })?;
         }
+        let report = RunReport::open(config)?;
         let written_during_build = [
             log.real_path(),
             trace.as_ref().and_then(HostFile::real_path),
@@ -169,6 +176,7 @@ impl Reports {
         ]
         .into_iter()
         .flatten()
+        .chain(report.iter().flat_map(RunReport::written_during_build))
         .collect();
         Ok(Reports {
             auditor: Arc::new(Auditor::new(log, config.verbose, enforcement)),
@@ -176,16 +184,25 @@ impl Reports {
             trace,
             debug_log,
             written_during_build,
+            report,
         })
     }
 
     /// Starts the trace's writer thread (so: only once the sandbox has been forked).
     fn start_tracer(&self) -> Result<Option<Arc<Tracer>>> {
-        let Some(file) = &self.trace else {
-            return Ok(None);
+        let Some(report) = &self.report else {
+            let Some(file) = &self.trace else {
+                return Ok(None);
+            };
+            let tracer = Tracer::start(file)
+                .with_context(|| format!("cannot write the trace {}", file.path().display()))?;
+            return Ok(Some(Arc::new(tracer)));
         };
-        let tracer = Tracer::start(file)
-            .with_context(|| format!("cannot write the trace {}", file.path().display()))?;
+        // The report's events go through the same writer thread as the trace.
+        let mut files = report.traces();
+        files.extend(self.trace.iter().map(|f| (f, false)));
+        let tracer = Tracer::start_observed(&files, Some(report.observer()))
+            .context("cannot start the trace for the report")?;
         Ok(Some(Arc::new(tracer)))
     }
 
@@ -215,7 +232,11 @@ impl Reports {
         if let Some(file) = &self.learned {
             write_learned_policy(file, policy, &self.auditor)?;
         }
-        Ok(report_violations(&self.auditor, code))
+        let status = report_violations(&self.auditor, code);
+        if let Some(report) = self.report {
+            report.finish(code);
+        }
+        Ok(status)
     }
 }
 
