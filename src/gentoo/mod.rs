@@ -188,6 +188,8 @@ pub struct GentooRun {
     /// The Portage package build this phase belongs to, when the environment names
     /// one: `--report` then covers the whole package (see [`crate::report`]).
     pub portage_build: Option<PortageBuildDir>,
+    /// Portage's `depend` phase: the ebuild sourced for its metadata only.
+    pub metadata_only: bool,
 }
 
 /// A phase's package and its build directory, from Portage's environment.
@@ -346,6 +348,7 @@ impl GentooRun {
                 .get("PORTAGE_BUILDDIR")
                 .map(|dir| Path::new(dir).join(".ipc")),
             portage_build: PortageBuildDir::from_env(caller),
+            metadata_only: caller.get("EBUILD_PHASE") == Some(OsStr::new("depend")),
         }
     }
 
@@ -378,6 +381,15 @@ impl GentooRun {
             config
                 .shares
                 .push(shared_path(&ipc, &cwd, ShareAccess::ReadWrite)?);
+        }
+        let no_build_dir = self
+            .portage_build
+            .as_ref()
+            .is_some_and(|b| !b.build.temp.is_dir());
+        if self.metadata_only || no_build_dir {
+            // Sourcing an ebuild for its metadata builds nothing (and comes before
+            // ${T} exists): no report.
+            config.report = None;
         }
         if let (Some(plan), Some(build)) = (&mut config.report, self.portage_build) {
             // One report per package, next to Portage's own log: a relative name is

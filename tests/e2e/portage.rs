@@ -49,9 +49,9 @@ fn s(p: &Path) -> &str {
 
 /// One Portage install, with its repository and the directory its ebuilds try to
 /// write to.
-struct Prefix {
+pub(crate) struct Prefix {
     /// `EPREFIX`: Portage, its configuration and its build directories.
-    eprefix: PathBuf,
+    pub(crate) eprefix: PathBuf,
     /// The repository `fbtest`.
     repo: PathBuf,
     /// Writable on the host, in none of the sandbox's lists (`FBTEST_OUTSIDE`).
@@ -63,7 +63,7 @@ struct Prefix {
 /// The install for helper `h`, made once per test process (installs are serialised:
 /// they share the sdist's download cache). A failed install fails every Portage test
 /// of that helper with the same message, at once.
-fn prefix(h: Helper) -> &'static Prefix {
+pub(crate) fn prefix(h: Helper) -> &'static Prefix {
     static DIRECT: OnceLock<Result<Prefix, String>> = OnceLock::new();
     static FUSERMOUNT3: OnceLock<Result<Prefix, String>> = OnceLock::new();
     static INSTALLING: Mutex<()> = Mutex::new(());
@@ -175,7 +175,8 @@ fn install(h: Helper) -> Prefix {
     std::fs::write(
         eprefix.join("etc/sandbox.d/50fusebox"),
         format!(
-            "FUSEBOX_OPTS=\"--mount-helper {}{}\"\n",
+            // One footprint report per package (issue 15, tests/e2e/report.rs).
+            "FUSEBOX_OPTS=\"--mount-helper {}{} --report fusebox-report.json\"\n",
             h.name(),
             if net_none(h) { " --net none" } else { "" }
         ),
@@ -205,8 +206,9 @@ FBTEST_BUSYBOX="{busybox}"
     )
     .unwrap();
 
+    crate::report::install_fake_library(&eprefix);
     let repo = eprefix.join("var/db/repos/fbtest");
-    for (name, body) in EBUILDS {
+    for (name, body) in EBUILDS.iter().chain(crate::report::EBUILDS) {
         let dir = repo.join("app-misc").join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
@@ -311,7 +313,7 @@ src_install() {
 impl Prefix {
     /// `python3 ${EPREFIX}/usr/bin/ebuild …/NAME-1.ebuild clean install`, in a clean
     /// environment.
-    fn ebuild(&self, name: &str) -> Out {
+    pub(crate) fn ebuild(&self, name: &str) -> Out {
         let mut c = Command::new("python3");
         c.arg(self.eprefix.join("usr/bin/ebuild"))
             .arg(self.repo.join(format!("app-misc/{name}/{name}-1.ebuild")))
@@ -334,7 +336,7 @@ impl Prefix {
     }
 
     /// `${PORTAGE_BUILDDIR}` of NAME-1.
-    fn builddir(&self, name: &str) -> PathBuf {
+    pub(crate) fn builddir(&self, name: &str) -> PathBuf {
         self.eprefix
             .join(format!("var/tmp/portage/app-misc/{name}-1"))
     }
