@@ -729,4 +729,57 @@ mod tests {
         let options = fusebox_options(Some(OsStr::new("--log /tmp/other.log")), &[]).unwrap();
         assert!(r.into_config(options, PathBuf::from("/")).is_err());
     }
+
+    /// `--report NAME` in a Portage phase: in `${T}`, about `${PORTAGE_BUILDDIR}`, for
+    /// the package; none for the metadata phase.
+    #[test]
+    fn a_report_per_portage_package() {
+        let build = tempfile::tempdir().unwrap();
+        let t = build.path().join("temp");
+        std::fs::create_dir(&t).unwrap();
+        let env = |phase| {
+            vec![
+                ("PORTAGE_BUILDDIR", build.path().to_str().unwrap()),
+                ("T", t.to_str().unwrap()),
+                ("CATEGORY", "app-misc"),
+                ("PF", "foo-1-r1"),
+                ("EPREFIX", "/p"),
+                ("EBUILD_PHASE", phase),
+            ]
+        };
+        let options = || fusebox_options(Some(OsStr::new("--report r.json")), &[]).unwrap();
+        let r = run(Launch::BashC("ebuild.sh unpack".into()), &env("unpack"));
+        let plan = r
+            .into_config(options(), PathBuf::from("/"))
+            .unwrap()
+            .report
+            .unwrap();
+        assert_eq!(plan.file, t.join("r.json"));
+        assert_eq!(plan.build_dir, build.path());
+        let portage = plan.portage.unwrap();
+        assert_eq!(portage.package, "app-misc/foo-1-r1");
+        assert_eq!(portage.eprefix, Path::new("/p"));
+        assert!(portage.first_phase);
+        let r = run(Launch::BashC("ebuild.sh compile".into()), &env("compile"));
+        let plan = r
+            .into_config(options(), PathBuf::from("/"))
+            .unwrap()
+            .report
+            .unwrap();
+        assert!(!plan.portage.unwrap().first_phase);
+        let r = run(Launch::BashC("ebuild.sh depend".into()), &env("depend"));
+        assert_eq!(
+            r.into_config(options(), PathBuf::from("/")).unwrap().report,
+            None
+        );
+        // Outside Portage, the report is where the option says.
+        let r = run(Launch::BashC("true".into()), &[]);
+        let plan = r
+            .into_config(options(), PathBuf::from("/w"))
+            .unwrap()
+            .report
+            .unwrap();
+        assert_eq!(plan.file, Path::new("/w/r.json"));
+        assert_eq!(plan.portage, None);
+    }
 }

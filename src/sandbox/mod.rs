@@ -201,8 +201,14 @@ impl Reports {
         // The report's events go through the same writer thread as the trace.
         let mut files = report.traces();
         files.extend(self.trace.iter().map(|f| (f, false)));
-        let tracer = Tracer::start_observed(&files, Some(report.observer()))
-            .context("cannot start the trace for the report")?;
+        let tracer =
+            Tracer::start_observed(&files, Some(report.observer())).with_context(|| {
+                let names: Vec<_> = files
+                    .iter()
+                    .map(|(f, _)| f.path().display().to_string())
+                    .collect();
+                format!("cannot write the trace {}", names.join(", "))
+            })?;
         Ok(Some(Arc::new(tracer)))
     }
 
