@@ -318,20 +318,23 @@ pub fn report_html_in_a_real_browser_shows_the_sample_build(h: Helper) {
 
 /// A name with markup, a newline and an escape sequence, in a directory named with
 /// markup too, created outside the build directory (so it is listed one by one) and
-/// inside it (so it is in the tree).
+/// inside it (so it is in the tree); and a name that is not UTF-8.
 pub fn report_escapes_hostile_names(h: Helper) {
+    use std::ffi::OsStr;
+    use std::os::unix::ffi::OsStrExt;
     let build = tmpdir();
     let outside = tmpdir();
     let hostile = "<script>alert(1)<!--\n\x1b[31mred";
     let dir_name = "<img src=x onerror=alert(2)>";
+    let not_utf8 = OsStr::from_bytes(b"bad\xffbyte");
     for ext in ["html", "txt", "json"] {
         let report = build.path().join(format!("r.{ext}"));
         Sandbox::new(h)
             .opts(&["--report", s(&report)])
             .cwd(build.path())
             .run_sh_args(
-                r#"mkdir -p "$1/$3" "$3" && echo x > "$1/$3/$2" && echo y > "$3/$2""#,
-                &[s(outside.path()), hostile, dir_name],
+                r#"mkdir -p "$1/$3" "$3" && echo x > "$1/$3/$2" && echo y > "$3/$2" && echo z > "$1/$4""#,
+                &[outside.path().as_os_str(), OsStr::new(hostile), OsStr::new(dir_name), not_utf8],
             )
             .ok();
         let bytes = std::fs::read(&report).unwrap();
@@ -352,6 +355,7 @@ pub fn report_escapes_hostile_names(h: Helper) {
                     "{shown}"
                 );
                 assert!(shown.contains(&squeeze(dir_name)), "{shown}");
+                assert!(shown.contains("bad\\xffbyte"), "{shown}");
             }
             "txt" => {
                 assert!(
@@ -359,6 +363,7 @@ pub fn report_escapes_hostile_names(h: Helper) {
                     "{text}"
                 );
                 assert!(!text.contains("alert(1)<!--\n"), "a raw newline in a name");
+                assert!(text.contains("/bad\\xffbyte"), "{text}");
             }
             _ => {
                 let doc: Value = serde_json::from_str(&text).unwrap();
@@ -369,6 +374,20 @@ pub fn report_escapes_hostile_names(h: Helper) {
                         .unwrap()
                         .iter()
                         .any(|c| c["path"] == want.as_str()),
+                    "{:#}",
+                    doc["changes"]
+                );
+                // Not UTF-8: lossy, and the exact bytes in hex.
+                let mut exact = outside.path().as_os_str().as_bytes().to_vec();
+                exact.extend_from_slice(b"/bad\xffbyte");
+                let hex: String = exact.iter().map(|b| format!("{b:02x}")).collect();
+                assert!(
+                    doc["changes"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .any(|c| c["path_hex"] == hex.as_str()
+                            && c["path"].as_str().unwrap().ends_with("/bad\u{fffd}byte")),
                     "{:#}",
                     doc["changes"]
                 );
