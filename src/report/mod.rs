@@ -139,11 +139,9 @@ pub fn from_trace(
 ) -> anyhow::Result<Totals> {
     use anyhow::Context as _;
     use std::os::unix::ffi::OsStrExt;
+    // A pipe is fine (`--from-trace /dev/stdin`): the trace is the user's own input.
     let input = std::fs::File::open(trace)
         .with_context(|| format!("--from-trace {}: cannot read it", trace.display()))?;
-    if !input.metadata().is_ok_and(|m| m.is_file()) {
-        anyhow::bail!("--from-trace {}: not a regular file", trace.display());
-    }
     let mut footprint = Footprint::new(plan.build_dir.as_os_str().as_bytes());
     trace_in::read_trace(
         std::io::BufReader::with_capacity(1 << 16, input),
