@@ -1596,6 +1596,7 @@ e2e_tests! {
         report_footprint_line_on_a_terminal,
         report_replaces_a_fifo_or_symlink_the_build_planted,
         report_portage_undeclared_dependencies,
+        report_with_stderr_closed,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

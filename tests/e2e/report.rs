@@ -662,3 +662,17 @@ pub fn report_portage_undeclared_dependencies(h: Helper) {
         doc["packages"]
     );
 }
+
+/// With stderr closed, the run still writes its report and keeps the build's status.
+pub fn report_with_stderr_closed(h: Helper) {
+    let dir = tmpdir();
+    let cmd = format!(
+        "{} --mount-helper {} --report r.txt -- sh -c 'echo x > made; exit 3' 2>&-",
+        s(&bin()),
+        h.name()
+    );
+    let out = native(&["sh", "-c", &cmd], dir.path());
+    assert_eq!(out.code(), Some(3), "{out}");
+    let text = std::fs::read_to_string(dir.path().join("r.txt")).unwrap();
+    assert!(text.contains("exit status: 3"), "{text}");
+}
