@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use super::escape::{display, html};
 use super::model::Process;
 use super::packages::PackageUse;
-use super::view::{Report, TreeNode};
+use super::view::{Report, TreeNode, group_changes};
 use super::{bytes, footprint_line, thousands};
 
 /// Tree levels shown open (deeper ones are one click away).
@@ -123,7 +123,7 @@ fn changes(o: &mut String, r: &Report) {
         return;
     }
     o.push_str("<table><tr><th>change</th><th>path</th></tr>\n");
-    for c in &r.changes {
+    for c in group_changes(&r.changes) {
         let mut path = p(&c.path);
         if let Some(p2) = &c.path2 {
             path = format!("{path} → {}", p(p2));
@@ -131,7 +131,7 @@ fn changes(o: &mut String, r: &Report) {
         let _ = writeln!(
             o,
             "<tr><td>{}</td><td class=\"p\">{path}</td></tr>",
-            c.change.name()
+            c.names()
         );
     }
     o.push_str("</table>\n");

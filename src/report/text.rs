@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 
 use super::escape::display;
-use super::view::{Report, TreeNode};
+use super::view::{Report, TreeNode, group_changes};
 use super::{bytes, footprint_line, thousands};
 
 /// Processes' samples and packages' files listed per entry.
@@ -46,8 +46,8 @@ pub fn render(r: &Report) -> String {
         "CHANGED OUTSIDE THE BUILD DIRECTORY",
         r.changes_total,
     );
-    for c in &r.changes {
-        let _ = write!(out, "  {:<8} {}", c.change.name(), display(&c.path));
+    for c in group_changes(&r.changes) {
+        let _ = write!(out, "  {:<8} {}", c.names(), display(&c.path));
         if let Some(p2) = &c.path2 {
             let _ = write!(out, " -> {}", display(p2));
         }

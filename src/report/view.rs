@@ -52,6 +52,48 @@ pub struct TreeNode {
     pub hidden: u64,
 }
 
+/// The changes to one path outside the build directory, for people: a compiler's
+/// temporary file is one line (`created, written, deleted`), not three.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChangeGroup {
+    /// In the order they first happened.
+    pub changes: Vec<super::model::Change>,
+    pub path: Vec<u8>,
+    /// A rename's or link's new name (those are never grouped).
+    pub path2: Option<Vec<u8>>,
+}
+
+impl ChangeGroup {
+    /// `created, written, deleted`.
+    pub fn names(&self) -> String {
+        let names: Vec<&str> = self.changes.iter().map(|c| c.name()).collect();
+        names.join(", ")
+    }
+}
+
+/// `changes` grouped by path, in the order each path first changed.
+pub fn group_changes(changes: &[ChangeSeen]) -> Vec<ChangeGroup> {
+    let mut groups: Vec<ChangeGroup> = Vec::new();
+    let mut at: HashMap<&[u8], usize> = HashMap::new();
+    for c in changes {
+        if c.path2.is_none()
+            && let Some(&i) = at.get(c.path.as_slice())
+        {
+            groups[i].changes.push(c.change);
+            continue;
+        }
+        if c.path2.is_none() {
+            at.insert(&c.path, groups.len());
+        }
+        groups.push(ChangeGroup {
+            changes: vec![c.change],
+            path: c.path.clone(),
+            path2: c.path2.clone(),
+        });
+    }
+    groups
+}
+
 /// The packages the build used but does not declare (Gentoo mode).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Undeclared {
@@ -289,6 +331,36 @@ mod tests {
             verdict: Verdict::Allow,
             errno: 0,
         });
+    }
+
+    #[test]
+    fn changes_are_grouped_by_path_but_renames_stand_alone() {
+        use crate::report::model::Change;
+        let c = |change, path: &str, path2: Option<&str>| ChangeSeen {
+            change,
+            path: path.into(),
+            path2: path2.map(Into::into),
+        };
+        let groups = group_changes(&[
+            c(Change::Created, "/tmp/cc1.s", None),
+            c(Change::Created, "/tmp/out", None),
+            c(Change::Written, "/tmp/cc1.s", None),
+            c(Change::Renamed, "/tmp/out", Some("/tmp/final")),
+            c(Change::Deleted, "/tmp/cc1.s", None),
+        ]);
+        let shown: Vec<_> = groups
+            .iter()
+            .map(|g| (g.names(), String::from_utf8_lossy(&g.path).into_owned()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("created, written, deleted".into(), "/tmp/cc1.s".into()),
+                ("created".into(), "/tmp/out".into()),
+                ("renamed".into(), "/tmp/out".into()),
+            ]
+        );
+        assert_eq!(groups[2].path2.as_deref(), Some(&b"/tmp/final"[..]));
     }
 
     #[test]
