@@ -23,6 +23,7 @@ PACKAGES=(
     meson ninja-build python3 python3-pip bzip2 pax-utils busybox-static  # real Portage
     man-db zsh fish      # the generated man page and completions are checked to load
     git cargo            # the secrets tests' ordinary builds (git clone, cargo build) as the test user
+    chromium poppler-utils python3-jsonschema  # the report tests: the HTML page in a real browser, the JSON schema
 )
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -32,6 +33,7 @@ COMMANDS=(
     cargo:a-Rust-toolchain cc:gcc make:make autoconf:autoconf automake:automake python3:python3
     ip:iproute2 script:util-linux runuser:util-linux pgrep:procps man:man-db zsh:zsh fish:fish
     meson:meson ninja:ninja-build bzip2:bzip2 scanelf:pax-utils git:git
+    pdftotext:poppler-utils
 )
 
 dev_fuse() { printf '%s' "${FUSEBOX_DEV_FUSE:-/dev/fuse}"; }

@@ -2,6 +2,7 @@
 //! before the first namespace is touched.
 
 use std::ffi::OsString;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -10,6 +11,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::policy::secrets::{self, SecretsSet};
 use crate::policy::{List, parse_policy_file};
+use crate::report::{Format, ReportPlan};
 use crate::supervisor::EnvChange;
 
 /// Run a build in a rootless sandbox: it reads the host, writes only where allowed,
@@ -110,6 +112,25 @@ pub struct Args {
     #[arg(long = "trace", value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
+    /// After the run, write a report of what the build read, wrote, ran and was refused,
+    /// and which installed packages it used, to FILE: .html, .json or .txt.
+    #[arg(long = "report", value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
+    /// With --report, run nothing: make the report from TRACE, a saved --trace.
+    #[arg(
+        long = "from-trace",
+        value_name = "TRACE",
+        requires = "report",
+        conflicts_with_all = ["command", "check", "gentoo"]
+    )]
+    pub from_trace: Option<PathBuf>,
+
+    /// Do not print the one-line footprint at the end of the run (printed only when
+    /// stderr is a terminal).
+    #[arg(short, long)]
+    pub quiet: bool,
+
     /// How long the kernel may cache names, in seconds (0 = nothing cached); attributes
     /// and "no such file" answers are cached for at most 1 s. Changes the build makes are
     /// always seen at once; changes made on the host while it runs, within a second.
@@ -166,7 +187,7 @@ pub struct Args {
     #[arg(
         value_name = "COMMAND",
         trailing_var_arg = true,
-        required_unless_present_any = ["check", "gentoo", "generate", "show_defaults"]
+        required_unless_present_any = ["check", "gentoo", "generate", "show_defaults", "from_trace"]
     )]
     pub command: Vec<OsString>,
 }
@@ -316,6 +337,10 @@ pub struct Config {
     /// What the user should know before the build starts (a stale $TMPDIR, a write set
     /// that takes in all of / or $HOME), one line each, without the program name.
     pub warnings: Vec<String>,
+    /// `--report`: where, in which format, about which build directory.
+    pub report: Option<ReportPlan>,
+    /// Print the one-line footprint at the end (stderr is a terminal, no `-q`).
+    pub footprint: bool,
 }
 
 impl Config {
@@ -448,7 +473,11 @@ impl Config {
                 false => cwd.join(file),
             });
         let shares = share_paths(&args.share, &cwd)?;
+        let report = report_plan(args.report.as_deref(), &cwd)?;
+        let footprint = !args.quiet && std::io::stderr().is_terminal();
         Ok(Config {
+            report,
+            footprint,
             command: args.command,
             shares,
             learn,
@@ -487,6 +516,18 @@ pub enum LogPlace {
         runtime_dir: Option<PathBuf>,
         tmp: PathBuf,
     },
+}
+
+/// `--report FILE` (from `cwd`) about a build in `cwd`.
+pub fn report_plan(file: Option<&Path>, cwd: &Path) -> Result<Option<ReportPlan>> {
+    let Some(file) = file else { return Ok(None) };
+    let format = Format::of(file).map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(ReportPlan {
+        file: cwd.join(file),
+        format,
+        build_dir: cwd.to_path_buf(),
+        portage: None,
+    }))
 }
 
 /// A host path mounted over the mirror's: its FIFOs and sockets are the host's.
@@ -1033,6 +1074,26 @@ mod tests {
         assert!(parse_ttl("86401").is_err());
         assert!(parse_ttl("soon").is_err());
         assert!(parse_ttl("NaN").is_err());
+    }
+
+    #[test]
+    fn report_options() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = config(&["--report", "r.html", "true"], dir.path()).unwrap();
+        let plan = c.report.unwrap();
+        assert_eq!(plan.file, dir.path().join("r.html"));
+        assert_eq!(plan.format, Format::Html);
+        assert_eq!(plan.build_dir, dir.path());
+        let err = config(&["--report", "r.pdf", "true"], dir.path()).unwrap_err();
+        assert!(err.to_string().contains(".html, .json or .txt"), "{err}");
+        let args = parse(&["--report", "r.txt", "--from-trace", "t.jsonl"]).unwrap();
+        assert!(args.command.is_empty());
+        assert!(
+            parse(&["--from-trace", "t.jsonl"]).is_err(),
+            "needs --report"
+        );
+        assert!(parse(&["--report", "r.txt", "--from-trace", "t", "make"]).is_err());
+        assert!(parse(&["-q", "true"]).unwrap().quiet);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod docs;
 pub mod gentoo;
 pub mod mirror;
 pub mod policy;
+pub mod report;
 pub mod sandbox;
 pub mod supervisor;
 pub mod sys;

@@ -39,6 +39,9 @@ fn main() -> ExitCode {
             1
         });
     }
+    if let Some(trace) = args.from_trace.clone() {
+        return exit(report_from_trace(&args, &trace));
+    }
     let show_defaults = args.show_defaults;
     let cwd = match std::env::current_dir() {
         Ok(cwd) => cwd,
@@ -66,6 +69,35 @@ fn print_policy(config: &Config) -> i32 {
         Ok(()) => 0,
         Err(e) => {
             terminal::error_line(&format!("cannot print: {e}"));
+            1
+        }
+    }
+}
+
+/// `--report FILE --from-trace TRACE`: 0 when the report is written, 1 (with the
+/// reason) when the trace cannot be read or the report written.
+fn report_from_trace(args: &fusebox::cli::Args, trace: &std::path::Path) -> i32 {
+    use anyhow::Context;
+    use std::io::IsTerminal;
+    let made = std::env::current_dir()
+        .context("cannot read the current directory")
+        .and_then(|cwd| {
+            let plan = fusebox::cli::report_plan(args.report.as_deref(), &cwd)?
+                .context("--from-trace needs --report FILE")?;
+            let eprefix = std::env::var_os("EPREFIX")
+                .filter(|p| !p.is_empty())
+                .map(std::path::PathBuf::from);
+            fusebox::report::from_trace(&cwd.join(trace), &plan, eprefix)
+        });
+    match made {
+        Ok(totals) => {
+            if !args.quiet && std::io::stderr().is_terminal() {
+                terminal::eprint(&format!("{}\n", fusebox::report::footprint_line(&totals)));
+            }
+            0
+        }
+        Err(e) => {
+            terminal::error_line(&format!("{e:#}"));
             1
         }
     }

@@ -21,6 +21,8 @@ mod policy;
 mod portage;
 #[path = "e2e/record.rs"]
 mod record;
+#[path = "e2e/report.rs"]
+mod report;
 #[path = "e2e/secrets.rs"]
 mod secrets;
 #[path = "e2e/stress.rs"]
@@ -41,6 +43,7 @@ use packaging::*;
 use policy::*;
 use portage::*;
 use record::*;
+use report::*;
 use secrets::*;
 use stress::*;
 
@@ -1636,6 +1639,16 @@ e2e_tests! {
         secrets_learn_comments_a_secret_it_re_allows,
         secrets_audit_still_refuses_them,
         secrets_gentoo_mode_only_on_request,
+        // issue 15: the footprint report (tests/e2e/report.rs).
+        report_json_shows_the_sample_build,
+        report_txt_shows_the_sample_build,
+        report_html_in_a_real_browser_shows_the_sample_build,
+        report_escapes_hostile_names,
+        report_from_a_saved_trace,
+        report_footprint_line_on_a_terminal,
+        report_replaces_a_fifo_or_symlink_the_build_planted,
+        report_portage_undeclared_dependencies,
+        report_with_stderr_closed,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

@@ -129,7 +129,7 @@ impl HostFile {
     }
 
     /// Opens an existing file with `flags`, checked like [`HostFile::open_own`].
-    fn open_existing(&self, flags: OFlag) -> io::Result<File> {
+    pub fn open_existing(&self, flags: OFlag) -> io::Result<File> {
         let file = self.open(flags, 0)?;
         own_regular_file(&fstat(file.as_fd())?)?;
         Ok(file)
@@ -149,6 +149,35 @@ impl HostFile {
             e => e.into(),
         })?;
         Ok(File::from(fd))
+    }
+
+    /// Replaces the file with a new one holding `bytes`: written under a fresh name
+    /// beside it, then renamed over it. Whatever was there (a FIFO, a symlink the
+    /// build planted) is replaced, never opened, and a reader never sees half a file.
+    pub fn replace(&self, bytes: &[u8]) -> io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::ffi::OsStrExt;
+        let mut temp = OsString::from(".");
+        temp.push(&self.name);
+        temp.push(format!(".{}.tmp", std::process::id()));
+        let temp = std::ffi::OsStr::from_bytes(&temp.as_bytes()[..temp.len().min(255)]);
+        let _ = unlinkat(&self.dir, temp, UnlinkatFlags::NoRemoveDir);
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW;
+        let fd = openat(
+            self.dir.as_fd(),
+            temp,
+            flags | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o644),
+        )?;
+        let written = File::from(fd).write_all(bytes);
+        let renamed = written.and_then(|()| {
+            nix::fcntl::renameat(&self.dir, temp, &self.dir, self.name.as_os_str())
+                .map_err(io::Error::from)
+        });
+        if renamed.is_err() {
+            let _ = unlinkat(&self.dir, temp, UnlinkatFlags::NoRemoveDir);
+        }
+        renamed
     }
 }
 

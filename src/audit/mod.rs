@@ -29,7 +29,7 @@ pub use log::ViolationLog;
 pub use output::Output;
 pub use record::{OutputFailure, Record};
 pub use trace::{TraceEvent, trace_line};
-pub use tracer::{Traced, Tracer};
+pub use tracer::{Observer, SharedObserver, Traced, Tracer};
 
 /// An operation as the violation log names it.
 ///

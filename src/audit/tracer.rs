@@ -46,11 +46,23 @@ pub struct Tracer {
 }
 
 impl Tracer {
-    /// Starts the writer thread of the JSON-lines trace `out` (opened by
-    /// [`super::Output::open_truncated`], named `path`). A write error ends the trace at a
-    /// line boundary and goes to `record`.
-    pub fn start(out: RecordWriter, path: PathBuf, record: Arc<Record>) -> std::io::Result<Tracer> {
-        let mut sink = JsonLines { out, path };
+    /// Starts one writer thread that hands every event to each of `traces` (JSON lines,
+    /// opened at start: `--trace`, and in Gentoo mode the report's events of every
+    /// phase) and to `observer` (the footprint report). A write error ends that trace
+    /// at a line boundary and goes to `record`; the others and the observer go on.
+    pub fn start(
+        traces: Vec<(RecordWriter, PathBuf)>,
+        observer: Option<SharedObserver>,
+        record: Arc<Record>,
+    ) -> std::io::Result<Tracer> {
+        let mut sink = Fanout {
+            traces: traces
+                .into_iter()
+                .map(|(out, path)| Some(JsonLines { out, path }))
+                .collect(),
+            observer,
+            record: record.clone(),
+        };
         Self::spawn("trace", move |events| write_all(events, &mut sink, &record))
     }
 
@@ -198,6 +210,63 @@ impl Sink for JsonLines {
 
     fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+/// Something that sees every traced event as the trace's writer thread handles it,
+/// off the build's path: the footprint report's aggregate.
+pub trait Observer: Send {
+    fn observe(&mut self, event: &Traced, cmdline: &str);
+}
+
+/// An observer shared between the writer thread and whoever reads it afterwards.
+pub type SharedObserver = Arc<Mutex<dyn Observer>>;
+
+/// `--trace` files and the report's observer, fed by one writer thread. Each trace
+/// fails on its own (noted in `record`, then left alone); the observer sees every event.
+struct Fanout {
+    traces: Vec<Option<JsonLines>>,
+    observer: Option<SharedObserver>,
+    record: Arc<Record>,
+}
+
+impl Fanout {
+    fn each(&mut self, mut act: impl FnMut(&mut JsonLines) -> std::io::Result<()>) {
+        for slot in &mut self.traces {
+            if let Some(trace) = slot
+                && let Err(e) = act(trace)
+            {
+                self.record.output_failed(trace.name(), &trace.path, e);
+                *slot = None;
+            }
+        }
+    }
+}
+
+impl Sink for Fanout {
+    fn write(&mut self, e: &Traced, cmdline: &str) -> std::io::Result<()> {
+        if let Some(observer) = &self.observer {
+            observer
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .observe(e, cmdline);
+        }
+        self.each(|trace| trace.write(e, cmdline));
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.each(JsonLines::flush);
+        Ok(())
+    }
+
+    fn name(&self) -> &'static str {
+        "trace"
+    }
+
+    /// Never asked: a Fanout notes its traces' errors itself.
+    fn path(&self) -> &Path {
+        Path::new("")
     }
 }
 

@@ -29,6 +29,7 @@ use clap::Parser;
 
 use crate::cli::{Args, Config, ShareAccess, shared_path};
 use crate::policy::List;
+use crate::report::PortageBuild;
 use crate::supervisor::EnvChange;
 use argv::Launch;
 use conf::{ConfFiles, list_key};
@@ -184,6 +185,42 @@ pub struct GentooRun {
     /// shared (like `--share`) when it exists; read-write, because both sides open
     /// its lock file for writing and lock it (the build's ebuild-ipc creates it).
     pub portage_ipc: Option<PathBuf>,
+    /// The Portage package build this phase belongs to, when the environment names
+    /// one: `--report` then covers the whole package (see [`crate::report`]).
+    pub portage_build: Option<PortageBuildDir>,
+    /// Portage's `depend` phase: the ebuild sourced for its metadata only.
+    pub metadata_only: bool,
+}
+
+/// A phase's package and its build directory, from Portage's environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PortageBuildDir {
+    pub build: PortageBuild,
+    /// `${PORTAGE_BUILDDIR}`: the build's own files.
+    pub dir: PathBuf,
+}
+
+impl PortageBuildDir {
+    /// From `CATEGORY`, `PF`, `T` and `PORTAGE_BUILDDIR` (all needed), `EPREFIX` and
+    /// `EBUILD_PHASE`.
+    fn from_env(env: &Environment) -> Option<PortageBuildDir> {
+        let text = |name| {
+            env.get(name)
+                .and_then(OsStr::to_str)
+                .filter(|v| !v.is_empty())
+        };
+        let path = |name| env.get(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        Some(PortageBuildDir {
+            build: PortageBuild {
+                package: format!("{}/{}", text("CATEGORY")?, text("PF")?),
+                temp: path("T")?,
+                eprefix: path("EPREFIX").unwrap_or_else(|| PathBuf::from("/")),
+                // The first phase Portage runs in the sandbox.
+                first_phase: text("EBUILD_PHASE") == Some("unpack"),
+            },
+            dir: path("PORTAGE_BUILDDIR")?,
+        })
+    }
 }
 
 impl GentooRun {
@@ -310,6 +347,8 @@ impl GentooRun {
             portage_ipc: caller
                 .get("PORTAGE_BUILDDIR")
                 .map(|dir| Path::new(dir).join(".ipc")),
+            portage_build: PortageBuildDir::from_env(caller),
+            metadata_only: caller.get("EBUILD_PHASE") == Some(OsStr::new("depend")),
         }
     }
 
@@ -338,6 +377,7 @@ impl GentooRun {
         let verbose = self.verbose || options.verbose;
         // Gentoo's semantics have no built-in secrets set: only FUSEBOX_OPTS asks for it.
         let secrets_on = options.default_deny;
+        let options_report = options.report.clone();
         let mut config = Config::assemble(
             options,
             cwd.clone(),
@@ -350,6 +390,24 @@ impl GentooRun {
             config
                 .shares
                 .push(shared_path(&ipc, &cwd, ShareAccess::ReadWrite)?);
+        }
+        let no_build_dir = self
+            .portage_build
+            .as_ref()
+            .is_some_and(|b| !b.build.temp.is_dir());
+        if self.metadata_only || no_build_dir {
+            // Sourcing an ebuild for its metadata builds nothing (and comes before
+            // ${T} exists): no report.
+            config.report = None;
+        }
+        if let (Some(plan), Some(build)) = (&mut config.report, self.portage_build) {
+            // One report per package, next to Portage's own log: a relative name is
+            // taken in ${T}, and the build directory is Portage's.
+            if let Some(name) = options_report.filter(|f| f.is_relative()) {
+                plan.file = build.build.temp.join(name);
+            }
+            plan.build_dir = build.dir;
+            plan.portage = Some(build.build);
         }
         config.command = self.command;
         config.verbose = verbose;
@@ -679,5 +737,58 @@ mod tests {
         assert_eq!(config.env, r.env);
         let options = fusebox_options(Some(OsStr::new("--log /tmp/other.log")), &[]).unwrap();
         assert!(r.into_config(options, PathBuf::from("/")).is_err());
+    }
+
+    /// `--report NAME` in a Portage phase: in `${T}`, about `${PORTAGE_BUILDDIR}`, for
+    /// the package; none for the metadata phase.
+    #[test]
+    fn a_report_per_portage_package() {
+        let build = tempfile::tempdir().unwrap();
+        let t = build.path().join("temp");
+        std::fs::create_dir(&t).unwrap();
+        let env = |phase| {
+            vec![
+                ("PORTAGE_BUILDDIR", build.path().to_str().unwrap()),
+                ("T", t.to_str().unwrap()),
+                ("CATEGORY", "app-misc"),
+                ("PF", "foo-1-r1"),
+                ("EPREFIX", "/p"),
+                ("EBUILD_PHASE", phase),
+            ]
+        };
+        let options = || fusebox_options(Some(OsStr::new("--report r.json")), &[]).unwrap();
+        let r = run(Launch::BashC("ebuild.sh unpack".into()), &env("unpack"));
+        let plan = r
+            .into_config(options(), PathBuf::from("/"))
+            .unwrap()
+            .report
+            .unwrap();
+        assert_eq!(plan.file, t.join("r.json"));
+        assert_eq!(plan.build_dir, build.path());
+        let portage = plan.portage.unwrap();
+        assert_eq!(portage.package, "app-misc/foo-1-r1");
+        assert_eq!(portage.eprefix, Path::new("/p"));
+        assert!(portage.first_phase);
+        let r = run(Launch::BashC("ebuild.sh compile".into()), &env("compile"));
+        let plan = r
+            .into_config(options(), PathBuf::from("/"))
+            .unwrap()
+            .report
+            .unwrap();
+        assert!(!plan.portage.unwrap().first_phase);
+        let r = run(Launch::BashC("ebuild.sh depend".into()), &env("depend"));
+        assert_eq!(
+            r.into_config(options(), PathBuf::from("/")).unwrap().report,
+            None
+        );
+        // Outside Portage, the report is where the option says.
+        let r = run(Launch::BashC("true".into()), &[]);
+        let plan = r
+            .into_config(options(), PathBuf::from("/w"))
+            .unwrap()
+            .report
+            .unwrap();
+        assert_eq!(plan.file, Path::new("/w/r.json"));
+        assert_eq!(plan.portage, None);
     }
 }

@@ -688,7 +688,9 @@ impl Resolver {
                 path2: second.map(|s| s.path),
                 verdict,
                 errno,
-                cmdline: None,
+                // A refusal's command line is read now, as the log's is: the process
+                // may be gone by the time the writer thread gets to it.
+                cmdline: (!verdict.is_allowed()).then(|| crate::audit::command_line(caller.pid)),
             });
         }
     }

@@ -31,6 +31,7 @@ use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::{Policy, SharedPolicy, clamp_to_secrets, render_learned, touched_secrets};
+use crate::report::run::RunReport;
 use crate::supervisor;
 use crate::sys::{self, Forked};
 use fuse_mount::Method;
@@ -116,6 +117,9 @@ pub fn run(config: &Config) -> Result<i32> {
     // 6. Serve the mirror from threads of this process, outside the sandbox's PID
     //    namespace: the build can neither see, signal nor ptrace them.
     let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
+    if let Some(report) = &mut reports.report {
+        report.set_root(root.try_clone().context("dup /")?);
+    }
     let tracer = reports.start_tracer()?;
     let debug_log = reports.start_debug_log(config.verbose)?;
     serve_mirror(
@@ -199,6 +203,8 @@ struct Reports {
     /// The files written on the host while the build runs (logs, trace), which the
     /// kernel must not cache: the build may look at them.
     written_during_build: Vec<PathBuf>,
+    /// `--report` and the one-line footprint, fed by the trace's writer thread.
+    report: Option<RunReport>,
 }
 
 impl Reports {
@@ -258,6 +264,12 @@ impl Reports {
         } else {
             Enforcement::Deny
         };
+        let report = RunReport::open(config)?;
+        if let Some(report) = &report {
+            // Written while the build runs (Gentoo mode's events) or after it: never
+            // by the build.
+            protected.extend(report.written_during_build());
+        }
         let record = Arc::new(Record::new());
         let auditor = Auditor::new(record.clone(), log, config.verbose, enforcement)
             .refusing_secrets(config.secrets.clone());
@@ -270,16 +282,25 @@ impl Reports {
             private_dir,
             written_during_build: protected.clone(),
             protected,
+            report,
         })
     }
 
     /// Starts the trace's writer thread (so: only once the sandbox has been forked).
     fn start_tracer(&mut self) -> Result<Option<Arc<Tracer>>> {
-        let Some((out, path)) = self.trace.take() else {
+        let mut traces: Vec<(RecordWriter, PathBuf)> = self.trace.take().into_iter().collect();
+        let mut observer = None;
+        if let Some(report) = &self.report {
+            // The report's events go through the same writer thread as the trace.
+            traces.extend(report.open_traces()?);
+            observer = Some(report.observer());
+        }
+        if traces.is_empty() && observer.is_none() {
             return Ok(None);
-        };
-        let tracer = Tracer::start(out, path.clone(), self.record.clone())
-            .with_context(|| format!("cannot start the trace {}", shown(&path)))?;
+        }
+        let names: Vec<String> = traces.iter().map(|(_, path)| shown(path)).collect();
+        let tracer = Tracer::start(traces, observer, self.record.clone())
+            .with_context(|| format!("cannot start the trace {}", names.join(", ")))?;
         Ok(Some(Arc::new(tracer)))
     }
 
@@ -307,6 +328,9 @@ impl Reports {
             terminal::eprint(&summary);
         }
         tell_secrets_touched(&self.auditor, &config.secrets);
+        if let Some(report) = self.report {
+            report.finish(code, &self.record);
+        }
         if let Some((file, path)) = &self.learned
             && let Err(e) = write_learned_policy(file, config, &self.auditor)
         {

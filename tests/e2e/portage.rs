@@ -175,7 +175,8 @@ fn install(h: Helper) -> Prefix {
     std::fs::write(
         eprefix.join("etc/sandbox.d/50fusebox"),
         format!(
-            "FUSEBOX_OPTS=\"--mount-helper {}{}\"\n",
+            // One footprint report per package (issue 15, tests/e2e/report.rs).
+            "FUSEBOX_OPTS=\"--mount-helper {}{} --report fusebox-report.json\"\n",
             h.name(),
             if net_none(h) { " --net none" } else { "" }
         ),
@@ -205,8 +206,9 @@ FBTEST_BUSYBOX="{busybox}"
     )
     .unwrap();
 
+    crate::report::install_fake_library(&eprefix);
     let repo = eprefix.join("var/db/repos/fbtest");
-    for (name, body) in EBUILDS {
+    for (name, body) in EBUILDS.iter().chain(crate::report::EBUILDS) {
         let dir = repo.join("app-misc").join(name);
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(
@@ -311,7 +313,7 @@ src_install() {
 impl Prefix {
     /// `python3 ${EPREFIX}/usr/bin/ebuild …/NAME-1.ebuild clean install`, in a clean
     /// environment.
-    fn ebuild(&self, name: &str) -> Out {
+    pub(crate) fn ebuild(&self, name: &str) -> Out {
         let mut c = Command::new("python3");
         c.arg(self.eprefix.join("usr/bin/ebuild"))
             .arg(self.repo.join(format!("app-misc/{name}/{name}-1.ebuild")))
@@ -334,7 +336,7 @@ impl Prefix {
     }
 
     /// `${PORTAGE_BUILDDIR}` of NAME-1.
-    fn builddir(&self, name: &str) -> PathBuf {
+    pub(crate) fn builddir(&self, name: &str) -> PathBuf {
         self.eprefix
             .join(format!("var/tmp/portage/app-misc/{name}-1"))
     }
