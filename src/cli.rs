@@ -74,6 +74,11 @@ pub struct Args {
     #[arg(long = "trace", value_name = "FILE")]
     pub trace: Option<PathBuf>,
 
+    /// After the run, write to FILE how many FUSE requests the mirror served, by opcode,
+    /// and the CPU time fusebox-run itself used (one JSON object): what a build costs.
+    #[arg(long = "stats", value_name = "FILE")]
+    pub stats: Option<PathBuf>,
+
     /// How long the kernel may cache names, in seconds (0 = nothing cached); attributes
     /// and "no such file" answers are cached for at most 1 s. Changes the build makes are
     /// always seen at once; changes made on the host while it runs, within a second.
@@ -163,6 +168,8 @@ pub struct Config {
     pub learn: Option<PathBuf>,
     /// Where to write the trace.
     pub trace: Option<PathBuf>,
+    /// Where to write the request counts (`--stats`).
+    pub stats: Option<PathBuf>,
     pub verbose: bool,
     /// How long the kernel may cache the mirror's answers.
     pub cache_ttl: Duration,
@@ -206,12 +213,14 @@ impl Config {
         }
         let learn = args.learn.as_ref().map(|file| cwd.join(file));
         let trace = args.trace.as_ref().map(|file| cwd.join(file));
+        let stats = args.stats.as_ref().map(|file| cwd.join(file));
         let shares = share_paths(&args.share, &cwd)?;
         Ok(Config {
             command: args.command,
             shares,
             learn,
             trace,
+            stats,
             cwd,
             policy,
             log,

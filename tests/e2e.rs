@@ -15,6 +15,8 @@ mod integrity;
 mod policy;
 #[path = "e2e/portage.rs"]
 mod portage;
+#[path = "e2e/stats.rs"]
+mod stats;
 #[path = "e2e/stress.rs"]
 mod stress;
 
@@ -30,6 +32,7 @@ use gentoo::*;
 use integrity::*;
 use policy::*;
 use portage::*;
+use stats::*;
 use stress::*;
 
 // =============================================================================================
@@ -1584,6 +1587,9 @@ e2e_tests! {
         stress_fsx_matches_its_model_and_the_host,
         stress_names_tree_stays_consistent,
         stress_race_lookups_stay_consistent_and_memory_bounded,
+        // issue 14: the mirror's request counts (tests/e2e/stats.rs).
+        stats_counts_requests_by_opcode,
+        stats_file_is_checked_before_the_build_runs,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

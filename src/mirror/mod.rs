@@ -23,6 +23,7 @@ mod handle;
 mod inode;
 mod ops;
 mod resolve;
+pub mod stats;
 mod sys;
 
 use std::path::PathBuf;
@@ -47,6 +48,8 @@ pub struct MirrorOptions {
     pub auditor: Arc<crate::audit::Auditor>,
     /// Receives every judged operation (`--trace`).
     pub tracer: Option<Arc<crate::audit::Tracer>>,
+    /// Counts every request served (`--stats`).
+    pub requests: Arc<stats::RequestCounts>,
     /// Gentoo mode: receives what processes with `SANDBOX_DEBUG` on had judged.
     pub debug_log: Option<Arc<crate::audit::Tracer>>,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
@@ -63,6 +66,7 @@ pub struct Mirror {
     res: Resolver,
     handles: Handles,
     control: control::Control,
+    requests: Arc<stats::RequestCounts>,
 }
 
 impl Mirror {
@@ -79,7 +83,9 @@ impl Mirror {
             .live
             .is_some()
             .then_some(crate::gentoo::live::bashrc::BASHRC);
+        let requests = opts.requests.clone();
         Ok(Mirror {
+            requests,
             res: Resolver::new(opts, prefix)?,
             handles: Handles::default(),
             control: control::Control::new(

@@ -23,6 +23,7 @@ use crate::audit::{Auditor, Enforcement, HostFile, Tracer, ViolationLog};
 use crate::cli::{Config, Net, UidMap};
 use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
+use crate::mirror::stats::{self, CpuTime, RequestCounts};
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::{List, Policy, SharedPolicy, learn};
 use crate::supervisor;
@@ -89,6 +90,7 @@ pub fn run(config: &Config) -> Result<i32> {
     let fuse = mounted.fuse.try_clone().context("dup /dev/fuse")?;
     let tracer = reports.start_tracer()?;
     let debug_log = reports.start_debug_log(config.verbose)?;
+    let requests = Arc::new(RequestCounts::default());
     serve_mirror(
         MirrorOptions {
             root,
@@ -96,6 +98,7 @@ pub fn run(config: &Config) -> Result<i32> {
             policy: Arc::new(shared_policy(policy, config.lock)),
             auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
+            requests: requests.clone(),
             debug_log: debug_log.clone(),
             ownership: ownership(method, me),
             freshness: Freshness::new(config.cache_ttl, reports.written_during_build.clone()),
@@ -116,7 +119,7 @@ pub fn run(config: &Config) -> Result<i32> {
         // The build's status matters more than a leftover directory: warn, keep it.
         eprintln!("fusebox-run: warning: cleaning up the mirror: {e:#}");
     }
-    reports.finish([tracer, debug_log], &config.policy, code)
+    reports.finish([tracer, debug_log], &requests, &config.policy, code)
 }
 
 /// How the mirror shows host owners: a mount inside our user namespace (direct) can
@@ -137,6 +140,8 @@ struct Reports {
     auditor: Arc<Auditor>,
     learned: Option<HostFile>,
     trace: Option<HostFile>,
+    /// `--stats`: the request counts, written after the run.
+    stats: Option<HostFile>,
     /// Gentoo mode's debug log (`SANDBOX_DEBUG_LOG`), until its writer starts.
     debug_log: Option<HostFile>,
     /// The files written on the host while the build runs (logs, trace), which the
@@ -174,6 +179,7 @@ impl Reports {
             auditor: Arc::new(Auditor::new(log, config.verbose, enforcement)),
             learned: host_file("--learn", config.learn.as_deref())?,
             trace,
+            stats: host_file("--stats", config.stats.as_deref())?,
             debug_log,
             written_during_build,
         })
@@ -206,11 +212,17 @@ impl Reports {
     fn finish(
         self,
         writers: [Option<Arc<Tracer>>; 2],
+        requests: &RequestCounts,
         policy: &[(List, PathBuf)],
         code: i32,
     ) -> Result<i32> {
         for writer in writers.into_iter().flatten() {
             writer.finish();
+        }
+        if let Some(file) = &self.stats {
+            let json = stats::render_json(requests, own_cpu_time());
+            file.write(json.as_bytes())
+                .with_context(|| format!("cannot write {}", file.path().display()))?;
         }
         if let Some(file) = &self.learned {
             write_learned_policy(file, policy, &self.auditor)?;
@@ -249,6 +261,17 @@ fn write_learned_policy(
         .render();
     file.write(text.as_bytes())
         .with_context(|| format!("cannot write {}", file.path().display()))
+}
+
+/// The CPU time this process (the mirror's threads, the supervisor, the writers) has
+/// used so far, without its children (the sandbox).
+fn own_cpu_time() -> CpuTime {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    getrusage(UsageWho::RUSAGE_SELF).map_or(CpuTime::default(), |usage| CpuTime {
+        user: seconds(usage.user_time()),
+        system: seconds(usage.system_time()),
+    })
 }
 
 /// Prints the violation summary, as Gentoo's sandbox does at exit, and turns a build
