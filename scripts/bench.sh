@@ -14,7 +14,7 @@
 #   --fusebox PATH  the binary (default target/release/fusebox-run, built if missing)
 #   --only NAME     run only this workload (repeatable): startup startup8 find find-cold
 #                   headers untar build rust memory, pkg-hello pkg-gzip pkg-zlib pkg-pcre2
-#                   pkg-pixman pkg-loaded, or `packages` for all the pkg-* rows
+#                   pkg-fribidi pkg-loaded, or `packages` for all the pkg-* rows
 #
 # find-cold drops the kernel's page, dentry and inode caches before each run, so it needs
 # the script to be started as root (a root helper drops them when the unprivileged run
