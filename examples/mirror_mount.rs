@@ -82,6 +82,7 @@ fn main() -> Result<()> {
             Enforcement::Deny,
         )),
         tracer: None,
+        requests: Default::default(),
         debug_log: None,
         ownership: Default::default(),
         freshness: Freshness::new(cache::DEFAULT_TTL, Vec::new()),

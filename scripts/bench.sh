@@ -13,11 +13,19 @@
 #   --out FILE      Markdown results (default ./bench-results.md)
 #   --fusebox PATH  the binary (default target/release/fusebox-run, built if missing)
 #   --only NAME     run only this workload (repeatable): startup startup8 find find-cold
-#                   headers untar build rust memory
+#                   headers untar build rust memory, pkg-hello pkg-gzip pkg-zlib pkg-pcre2
+#                   pkg-fribidi pkg-loaded, or `packages` for all the pkg-* rows
 #
 # find-cold drops the kernel's page, dentry and inode caches before each run, so it needs
 # the script to be started as root (a root helper drops them when the unprivileged run
 # asks, through a FIFO); as a normal user it is skipped.
+#
+# Real package builds (pkg-*, scripts/bench/packages.sh): Debian's upstream source
+# tarballs (`apt-get source`; as root the script enables deb-src and downloads them into
+# /var/cache/fusebox-bench-src, or $FUSEBOX_BENCH_SRC), each configured, built and tested,
+# the four ways run paired (rotated order each round); the fusebox runs' `--stats` (FUSE
+# requests by opcode, daemon CPU) are printed below the table. pkg-loaded is one of them
+# again, natively and under fusebox, with a CPU-bound job running beside it.
 #
 # Sources for untar/build: the PyPI sdist of lupa (it vendors the Lua sources), fetched at
 # bench time from PyPI (pip download, else PyPI's JSON API); a generated C project of 150
@@ -34,6 +42,8 @@ set -euo pipefail
 
 SCRIPT=$(readlink -f "$0")
 REPO=$(cd "$(dirname "$SCRIPT")/.." && pwd)
+# shellcheck source=scripts/bench/packages.sh
+. "$(dirname "$SCRIPT")/bench/packages.sh"
 BENCH_USER=${FUSEBOX_BENCH_USER:-fusebox-bench}
 LUPA_VERSION=2.8
 SMOKE=0
@@ -73,10 +83,19 @@ parse_args() {
     if [ "$SMOKE" = 1 ]; then RUNS=1; fi
 }
 
+wanted_any_package() {
+    local name
+    for name in $(pkg_names) loaded; do wanted "pkg-$name" && return 0; done
+    return 1
+}
+
 wanted() { # is workload $1 selected?
     if [ "$SMOKE" = 1 ]; then [ "$1" = startup ] || [ "$1" = find-small ]; return; fi
     [ ${#ONLY[@]} -eq 0 ] && [ "$1" != find-small ] && return 0
-    local w; for w in "${ONLY[@]}"; do [ "$w" = "$1" ] && return 0; done
+    local w; for w in "${ONLY[@]}"; do
+        [ "$w" = "$1" ] && return 0
+        [ "$w" = packages ] && [[ $1 == pkg-* ]] && return 0
+    done
     return 1
 }
 
@@ -133,6 +152,8 @@ run_as_unprivileged_user() {
     chmod 755 "$STAGE"
     cp "$FUSEBOX" "$STAGE/fusebox-run"
     cp "$SCRIPT" "$STAGE/bench.sh"
+    cp -R "$(dirname "$SCRIPT")/bench" "$STAGE/bench"
+    if wanted_any_package; then fetch_package_sources_as_root; fi
     local args=(--inner --runs "$RUNS" --out "$STAGE/bench-results.md" --fusebox "$STAGE/fusebox-run")
     if wanted rust && prepare_rust_sources "$STAGE/rust-src"; then
         # The toolchain, where the benchmark user can reach it (root's home is private):
@@ -484,7 +505,7 @@ memory() {
 fmt_cell() { # fmt_cell NAME RUNNER
     local m=${MEDIAN[$1,$2]:-} n=${MEDIAN[$1,native]:-}
     if [ -n "${REASON[$2]:-}" ]; then echo "n/a"; return; fi
-    case $m in ''|failed) echo "failed"; return ;; esac
+    case $m in '') echo "—"; return ;; failed) echo "failed"; return ;; esac
     if [ "$2" = native ] || [ -z "$n" ] || [ "$n" = failed ]; then
         awk -v m="$m" 'BEGIN{printf "%.3f s", m}'
     else
@@ -524,6 +545,7 @@ report() {
             echo "|---|---|---|"
             printf '%s\n' "${MEM_LINES[@]}"
         fi
+        stats_report
     } > "$OUT"
     echo
     cat "$OUT"
@@ -556,6 +578,13 @@ run_benchmarks() {
     done
     if wanted rust; then
         if [ -f "$WORK/wl/rust.sh" ]; then bench rust; else say "note: no Rust toolchain or sources: rust skipped"; fi
+    fi
+    if wanted_any_package; then
+        write_package_workloads
+        for w in $(pkg_names); do
+            wanted "pkg-$w" && bench_paired "pkg-$w" "${RUNNERS[@]}"
+        done
+        wanted pkg-loaded && bench_paired pkg-loaded native fusebox
     fi
     if wanted memory; then memory; fi
     report

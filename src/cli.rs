@@ -130,6 +130,10 @@ pub struct Args {
     /// stderr is a terminal).
     #[arg(short, long)]
     pub quiet: bool,
+    /// After the run, write to FILE how many FUSE requests the mirror served, by opcode,
+    /// and the CPU time fusebox-run itself used (one JSON object): what a build costs.
+    #[arg(long = "stats", value_name = "FILE")]
+    pub stats: Option<PathBuf>,
 
     /// How long the kernel may cache names, in seconds (0 = nothing cached); attributes
     /// and "no such file" answers are cached for at most 1 s. Changes the build makes are
@@ -317,6 +321,8 @@ pub struct Config {
     pub learn: Option<PathBuf>,
     /// Where to write the trace.
     pub trace: Option<PathBuf>,
+    /// Where to write the request counts (`--stats`).
+    pub stats: Option<PathBuf>,
     pub verbose: bool,
     /// How long the kernel may cache the mirror's answers.
     pub cache_ttl: Duration,
@@ -472,6 +478,7 @@ impl Config {
                 true => file.clone(),
                 false => cwd.join(file),
             });
+        let stats = args.stats.as_ref().map(|file| cwd.join(file));
         let shares = share_paths(&args.share, &cwd)?;
         let report = report_plan(args.report.as_deref(), &cwd)?;
         let footprint = !args.quiet && std::io::stderr().is_terminal();
@@ -482,6 +489,7 @@ impl Config {
             shares,
             learn,
             trace,
+            stats,
             cwd,
             policy,
             secrets: SecretsSet::off(),

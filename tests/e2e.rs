@@ -25,6 +25,8 @@ mod record;
 mod report;
 #[path = "e2e/secrets.rs"]
 mod secrets;
+#[path = "e2e/stats.rs"]
+mod stats;
 #[path = "e2e/stress.rs"]
 mod stress;
 
@@ -45,6 +47,7 @@ use portage::*;
 use record::*;
 use report::*;
 use secrets::*;
+use stats::*;
 use stress::*;
 
 // =============================================================================================
@@ -1649,6 +1652,9 @@ e2e_tests! {
         report_replaces_a_fifo_or_symlink_the_build_planted,
         report_portage_undeclared_dependencies,
         report_with_stderr_closed,
+        // issue 14: the mirror's request counts (tests/e2e/stats.rs).
+        stats_counts_requests_by_opcode,
+        stats_file_is_checked_before_the_build_runs,
     ],
     // These count host-wide FUSE mounts and fusebox processes: they run alone.
     exclusive: [

@@ -21,6 +21,7 @@ use super::ops::dir::Fill;
 use super::ops::entry::SetAttr;
 use super::ops::xattr::Xattr;
 use super::resolve::{AttrOut, EntryOut};
+use super::stats::Opcode;
 
 impl Filesystem for Mirror {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
@@ -29,19 +30,24 @@ impl Filesystem for Mirror {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        entry(reply, self.call(req).run(|c| c.op_lookup(parent.0, name)));
+        entry(
+            reply,
+            self.call(req, Opcode::Lookup)
+                .run(|c| c.op_lookup(parent.0, name)),
+        );
     }
 
     // batch_forget: fuser's default calls this for each node (its item type,
     // is not exported by fuser 0.18.0, so it cannot be overridden).
     fn forget(&self, req: &Request, ino: INodeNo, nlookup: u64) {
-        self.call(req).op_forget(ino.0, nlookup);
+        self.call(req, Opcode::Forget).op_forget(ino.0, nlookup);
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         attr(
             reply,
-            self.call(req).run(|c| c.op_getattr(ino.0, fh.map(|f| f.0))),
+            self.call(req, Opcode::Getattr)
+                .run(|c| c.op_getattr(ino.0, fh.map(|f| f.0))),
         );
     }
 
@@ -72,11 +78,18 @@ impl Filesystem for Mirror {
             mtime,
             fh: fh.map(|f| f.0),
         };
-        attr(reply, self.call(req).run(|c| c.op_setattr(ino.0, set)));
+        attr(
+            reply,
+            self.call(req, Opcode::Setattr)
+                .run(|c| c.op_setattr(ino.0, set)),
+        );
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.call(req).run(|c| c.op_readlink(ino.0)) {
+        match self
+            .call(req, Opcode::Readlink)
+            .run(|c| c.op_readlink(ino.0))
+        {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
         }
@@ -94,7 +107,7 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Mknod)
                 .run(|c| c.op_mknod(parent.0, name, mode, rdev)),
         );
     }
@@ -110,14 +123,15 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req).run(|c| c.op_mkdir(parent.0, name, mode)),
+            self.call(req, Opcode::Mkdir)
+                .run(|c| c.op_mkdir(parent.0, name, mode)),
         );
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Unlink)
                 .run(|c| c.op_remove(parent.0, name, Remove::File)),
         );
     }
@@ -125,7 +139,7 @@ impl Filesystem for Mirror {
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Rmdir)
                 .run(|c| c.op_remove(parent.0, name, Remove::Dir)),
         );
     }
@@ -140,7 +154,7 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Symlink)
                 .run(|c| c.op_symlink(parent.0, link_name, target)),
         );
     }
@@ -157,7 +171,7 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Rename)
                 .run(|c| c.op_rename(parent.0, name, newparent.0, newname, flags)),
         );
     }
@@ -172,13 +186,16 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Link)
                 .run(|c| c.op_link(ino.0, newparent.0, newname)),
         );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.call(req).run(|c| c.op_open(ino.0, flags.0)) {
+        match self
+            .call(req, Opcode::Open)
+            .run(|c| c.op_open(ino.0, flags.0))
+        {
             Ok((fh, io)) => reply.opened(FileHandle(fh), cache::file_open_flags(io)),
             Err(e) => reply.error(e),
         }
@@ -195,7 +212,10 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.call(req).run(|c| c.op_read(ino.0, fh.0, offset, size)) {
+        match self
+            .call(req, Opcode::Read)
+            .run(|c| c.op_read(ino.0, fh.0, offset, size))
+        {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
@@ -215,7 +235,7 @@ impl Filesystem for Mirror {
     ) {
         written(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Write)
                 .run(|c| c.op_write(ino.0, fh.0, offset, data)),
         );
     }
@@ -228,6 +248,7 @@ impl Filesystem for Mirror {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
+        self.requests.add(Opcode::Flush);
         // Data goes to the host at each write; nothing is buffered here. ENOSYS tells
         // the kernel so once: it then stops sending a flush at every close.
         reply.error(Errno::ENOSYS);
@@ -243,7 +264,7 @@ impl Filesystem for Mirror {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.call(req).op_release(fh.0);
+        self.call(req, Opcode::Release).op_release(fh.0);
         reply.ok();
     }
 
@@ -257,12 +278,13 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req).run(|c| c.op_fsync(ino.0, fh.0, datasync)),
+            self.call(req, Opcode::Fsync)
+                .run(|c| c.op_fsync(ino.0, fh.0, datasync)),
         );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.call(req).run(|c| c.op_opendir(ino.0)) {
+        match self.call(req, Opcode::Opendir).run(|c| c.op_opendir(ino.0)) {
             Ok((fh, unchanged)) => reply.opened(FileHandle(fh), cache::dir_open_flags(unchanged)),
             Err(e) => reply.error(e),
         }
@@ -276,7 +298,7 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.call(req).run(|c| {
+        let r = self.call(req, Opcode::Readdir).run(|c| {
             c.op_readdir(ino.0, fh.0, offset, |e| {
                 fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
             })
@@ -295,7 +317,7 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.call(req).run(|c| {
+        let r = self.call(req, Opcode::Readdirplus).run(|c| {
             c.op_readdirplus(ino.0, fh.0, offset, |e| {
                 fill(reply.add(
                     e.entry.attr.ino,
@@ -322,7 +344,7 @@ impl Filesystem for Mirror {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.call(req).op_release(fh.0);
+        self.call(req, Opcode::Releasedir).op_release(fh.0);
         reply.ok();
     }
 
@@ -336,12 +358,13 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req).run(|c| c.op_fsync(ino.0, fh.0, datasync)),
+            self.call(req, Opcode::Fsyncdir)
+                .run(|c| c.op_fsync(ino.0, fh.0, datasync)),
         );
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match self.call(req).run(|c| c.op_statfs(ino.0)) {
+        match self.call(req, Opcode::Statfs).run(|c| c.op_statfs(ino.0)) {
             Ok(s) => reply.statfs(
                 s.blocks(),
                 s.blocks_free(),
@@ -368,7 +391,7 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Setxattr)
                 .run(|c| c.op_setxattr(ino.0, name, value, flags)),
         );
     }
@@ -376,20 +399,33 @@ impl Filesystem for Mirror {
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         xattr(
             reply,
-            self.call(req).run(|c| c.op_getxattr(ino.0, name, size)),
+            self.call(req, Opcode::Getxattr)
+                .run(|c| c.op_getxattr(ino.0, name, size)),
         );
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        xattr(reply, self.call(req).run(|c| c.op_listxattr(ino.0, size)));
+        xattr(
+            reply,
+            self.call(req, Opcode::Listxattr)
+                .run(|c| c.op_listxattr(ino.0, size)),
+        );
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(reply, self.call(req).run(|c| c.op_removexattr(ino.0, name)));
+        empty(
+            reply,
+            self.call(req, Opcode::Removexattr)
+                .run(|c| c.op_removexattr(ino.0, name)),
+        );
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        empty(reply, self.call(req).run(|c| c.op_access(ino.0, mask)));
+        empty(
+            reply,
+            self.call(req, Opcode::Access)
+                .run(|c| c.op_access(ino.0, mask)),
+        );
     }
 
     fn create(
@@ -404,7 +440,7 @@ impl Filesystem for Mirror {
     ) {
         created(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Create)
                 .run(|c| c.op_create(parent.0, name, mode, flags)),
         );
     }
@@ -420,7 +456,8 @@ impl Filesystem for Mirror {
     ) {
         created(
             reply,
-            self.call(req).run(|c| c.op_tmpfile(parent.0, mode, flags)),
+            self.call(req, Opcode::Tmpfile)
+                .run(|c| c.op_tmpfile(parent.0, mode, flags)),
         );
     }
 
@@ -436,7 +473,7 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req)
+            self.call(req, Opcode::Fallocate)
                 .run(|c| c.op_fallocate(ino.0, fh.0, offset, length, mode)),
         );
     }
@@ -451,7 +488,7 @@ impl Filesystem for Mirror {
         reply: ReplyLseek,
     ) {
         match self
-            .call(req)
+            .call(req, Opcode::Lseek)
             .run(|c| c.op_lseek(ino.0, fh.0, offset, whence))
         {
             Ok(off) => reply.offset(off),
@@ -477,7 +514,7 @@ impl Filesystem for Mirror {
         }
         written(
             reply,
-            self.call(req).run(|c| {
+            self.call(req, Opcode::CopyFileRange).run(|c| {
                 c.op_copy_file_range(
                     ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
                 )

@@ -24,6 +24,7 @@ mod inode;
 mod mounts;
 mod ops;
 mod resolve;
+pub mod stats;
 mod sys;
 
 use std::path::PathBuf;
@@ -55,6 +56,8 @@ pub struct MirrorOptions {
     pub auditor: Arc<crate::audit::Auditor>,
     /// Receives every judged operation (`--trace`).
     pub tracer: Option<Arc<crate::audit::Tracer>>,
+    /// Counts every request served (`--stats`).
+    pub requests: Arc<stats::RequestCounts>,
     /// Gentoo mode: receives what processes with `SANDBOX_DEBUG` on had judged.
     pub debug_log: Option<Arc<crate::audit::Tracer>>,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
@@ -71,6 +74,7 @@ pub struct Mirror {
     res: Resolver,
     handles: Handles,
     control: control::Control,
+    requests: Arc<stats::RequestCounts>,
 }
 
 impl Mirror {
@@ -87,7 +91,9 @@ impl Mirror {
             .live
             .is_some()
             .then_some(crate::gentoo::live::bashrc::BASHRC);
+        let requests = opts.requests.clone();
         Ok(Mirror {
+            requests,
             res: Resolver::new(opts, prefix)?,
             handles: Handles::default(),
             control: control::Control::new(

@@ -29,6 +29,7 @@ use crate::audit::{
 use crate::cli::{Config, LogPlace, Net, UidMap};
 use crate::gentoo::live::LiveOptions;
 use crate::mirror::cache::Freshness;
+use crate::mirror::stats::{self, CpuTime, RequestCounts};
 use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
 use crate::policy::{Policy, SharedPolicy, clamp_to_secrets, render_learned, touched_secrets};
 use crate::report::run::RunReport;
@@ -122,6 +123,7 @@ pub fn run(config: &Config) -> Result<i32> {
     }
     let tracer = reports.start_tracer()?;
     let debug_log = reports.start_debug_log(config.verbose)?;
+    let requests = Arc::new(RequestCounts::default());
     serve_mirror(
         MirrorOptions {
             root,
@@ -131,6 +133,7 @@ pub fn run(config: &Config) -> Result<i32> {
             policy: Arc::new(shared_policy(policy, config.lock)),
             auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
+            requests: requests.clone(),
             debug_log: debug_log.clone(),
             ownership: ownership(method, me),
             freshness: Freshness::new(config.cache_ttl, reports.written_during_build.clone()),
@@ -169,7 +172,7 @@ pub fn run(config: &Config) -> Result<i32> {
             supervisor::EXIT_SETUP_FAILED
         }
     };
-    Ok(reports.finish([tracer, debug_log], config, code))
+    Ok(reports.finish([tracer, debug_log], &requests, config, code))
 }
 
 /// How the mirror shows host owners: a mount inside our user namespace (direct) can
@@ -192,6 +195,8 @@ struct Reports {
     auditor: Arc<Auditor>,
     /// The `--learn` file, opened at start (its content is replaced at the end).
     learned: Option<(std::fs::File, PathBuf)>,
+    /// The `--stats` file, opened at start, written after the run.
+    stats: Option<(std::fs::File, PathBuf)>,
     /// The trace, opened (truncated) at start, until its writer starts.
     trace: Option<(RecordWriter, PathBuf)>,
     /// Gentoo mode's debug log (`SANDBOX_DEBUG_LOG`), until its writer starts.
@@ -246,10 +251,12 @@ impl Reports {
             .map(|live| open_debug_log(&live.debug_log))
             .transpose()?;
         let learned = config.learn.as_deref().map(open_learned).transpose()?;
+        let stats = config.stats.as_deref().map(open_stats).transpose()?;
         for (path, real) in [
             trace.as_ref().map(|t| (&t.1, t.2.clone())),
             debug_log.as_ref().map(|d| (&d.1, d.2.clone())),
             learned.as_ref().map(|l| (&l.1, l.2.clone())),
+            stats.as_ref().map(|l| (&l.1, l.2.clone())),
         ]
         .into_iter()
         .flatten()
@@ -277,6 +284,7 @@ impl Reports {
             auditor: Arc::new(auditor),
             record,
             learned: learned.map(|(file, path, _)| (file, path)),
+            stats: stats.map(|(file, path, _)| (file, path)),
             trace: trace.map(|(out, path, _)| (out, path)),
             debug_log: debug_log.map(|(file, _, _)| file),
             private_dir,
@@ -320,7 +328,13 @@ impl Reports {
     /// secrets the build tried named), then the learned policy written, then one line
     /// for each report that could not be written. The exit code: the build's, or 1
     /// instead of 0 when there were violations or a report is incomplete.
-    fn finish(self, writers: [Option<Arc<Tracer>>; 2], config: &Config, code: i32) -> i32 {
+    fn finish(
+        self,
+        writers: [Option<Arc<Tracer>>; 2],
+        requests: &RequestCounts,
+        config: &Config,
+        code: i32,
+    ) -> i32 {
         for writer in writers.into_iter().flatten() {
             writer.finish();
         }
@@ -330,6 +344,11 @@ impl Reports {
         tell_secrets_touched(&self.auditor, &config.secrets);
         if let Some(report) = self.report {
             report.finish(code, &self.record);
+        }
+        if let Some((file, path)) = &self.stats
+            && let Err(e) = write_stats(file, requests)
+        {
+            self.record.output_failed("stats", path, e);
         }
         if let Some((file, path)) = &self.learned
             && let Err(e) = write_learned_policy(file, config, &self.auditor)
@@ -389,6 +408,34 @@ fn open_learned(path: &Path) -> Result<(std::fs::File, PathBuf, Option<PathBuf>)
         .and_then(|f| Ok((f.open_own(0o644)?, f.real_path())))
         .with_context(|| format!("--learn {}", shown(path)))?;
     Ok((file.0, path.to_owned(), file.1))
+}
+
+/// `--stats PATH`, opened now like `--learn` (a place it cannot be written to fails
+/// the run before the build).
+fn open_stats(path: &Path) -> Result<(std::fs::File, PathBuf, Option<PathBuf>)> {
+    let file = HostFile::new(path)
+        .and_then(|f| Ok((f.open_own(0o644)?, f.real_path())))
+        .with_context(|| format!("--stats {}", shown(path)))?;
+    Ok((file.0, path.to_owned(), file.1))
+}
+
+/// `--stats`: the request counts and this process's CPU time, over the file opened at
+/// start.
+fn write_stats(mut file: &std::fs::File, requests: &RequestCounts) -> std::io::Result<()> {
+    let json = stats::render_json(requests, own_cpu_time());
+    file.set_len(0)?;
+    file.write_all(json.as_bytes())
+}
+
+/// The CPU time this process (the mirror's threads, the supervisor, the writers) has
+/// used so far, without its children (the sandbox).
+fn own_cpu_time() -> CpuTime {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    getrusage(UsageWho::RUSAGE_SELF).map_or(CpuTime::default(), |usage| CpuTime {
+        user: seconds(usage.user_time()),
+        system: seconds(usage.system_time()),
+    })
 }
 
 /// A path for a message: control characters and bytes that are not UTF-8 escaped.

@@ -22,6 +22,7 @@ use std::os::fd::{AsRawFd, BorrowedFd};
 use super::Mirror;
 use super::errno::OpResult;
 use super::resolve::{Caller, Check, Journal};
+use super::stats::Opcode;
 use crate::audit::Op;
 
 /// One request being served: the mirror, who asked (for the policy's reports), and,
@@ -34,7 +35,8 @@ pub(crate) struct Call<'a> {
 
 impl Mirror {
     /// The ops of one request made by `req`'s caller.
-    pub(crate) fn call(&self, req: &fuser::Request) -> Call<'_> {
+    pub(crate) fn call(&self, req: &fuser::Request, opcode: Opcode) -> Call<'_> {
+        self.requests.add(opcode);
         Call {
             mirror: self,
             caller: Caller { pid: req.pid() },
