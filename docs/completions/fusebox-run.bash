@@ -23,7 +23,7 @@ _fusebox__run() {
 
     case "${cmd}" in
         fusebox__run)
-            opts="-w -v -h -V --write --no-default-write --read --no-default-read --predict --deny --share --policy --audit --log --learn --lock --trace --cache-ttl --verbose --uid-map --net --unshare-ipc --hostname --mount-helper --check --gentoo --generate --help --version"
+            opts="-w -q -v -h -V --write --no-default-write --read --no-default-read --predict --deny --no-default-deny --default-deny --show-defaults --share --policy --audit --log --learn --lock --trace --report --from-trace --quiet --stats --cache-ttl --verbose --uid-map --net --unshare-ipc --share-ipc --hostname --mount-helper --check --gentoo --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -66,6 +66,18 @@ _fusebox__run() {
                     return 0
                     ;;
                 --trace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --report)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from-trace)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --stats)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
