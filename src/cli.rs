@@ -251,7 +251,7 @@ fn options_only(words: &[OsString], raw: &std::ffi::OsStr) -> std::result::Resul
         .chain(words.iter().cloned())
         .chain(["--".into(), "true".into()]);
     let from_opts = |what: String| {
-        let raw = raw.to_string_lossy().escape_debug().to_string();
+        let raw = raw.to_string_lossy();
         UsageError(format!("in ${OPTS_VAR}=\"{raw}\": {what}"))
     };
     match Args::try_parse_from(probe) {
@@ -624,7 +624,7 @@ fn usable_tmpdir(tmpdir: Option<&std::ffi::OsStr>, warnings: &mut Vec<String>) -
     };
     warnings.push(format!(
         "TMPDIR={} {problem}: using /tmp instead (the build still sees that TMPDIR)",
-        escaped(tmpdir)
+        as_text(tmpdir)
     ));
     None
 }
@@ -638,20 +638,21 @@ fn broad_cwd_warning(cwd: &Path, home: Option<&std::ffi::OsStr>) -> Option<Strin
     let what = if cwd == Path::new("/") {
         "all of /".to_owned()
     } else if home.as_deref().is_some_and(|home| home.starts_with(cwd)) {
-        format!("all of {} (your home directory is under it)", escaped(cwd))
+        format!("all of {} (your home directory is under it)", as_text(cwd))
     } else {
         return None;
     };
     Some(format!(
         "the current directory {} is writable by default, so the build may write {what}; \
          run from the build's own directory, or use --no-default-write with -w",
-        escaped(cwd)
+        as_text(cwd)
     ))
 }
 
-/// `path` for a one-line message: control characters escaped.
-fn escaped(path: &Path) -> String {
-    path.to_string_lossy().escape_debug().to_string()
+/// `path` for a one-line message, as it is: the line that prints it escapes control
+/// characters ([`crate::audit::terminal::error_line`]).
+fn as_text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 /// The entries the options and policy files name, in that order, without defaults.

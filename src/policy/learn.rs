@@ -24,8 +24,9 @@ impl Attempt {
     /// broad — `/`, or `$HOME` and anything in or above it (one dotfile must not open
     /// the whole home) — and elsewhere by its directory (a build that writes one file
     /// in `/var/tmp/x` usually writes its neighbours too). An entry must fit in a
-    /// policy file: a name that cannot (a newline in it) is allowed by its directory,
-    /// unless that is broad too; then nothing is learned for it (`None`).
+    /// policy file: a name that cannot (a newline in it) is allowed by its nearest
+    /// ancestor that can, unless that is `/`, `$HOME` or above it; then nothing is
+    /// learned for it (`None`).
     fn scope(&self, home: Option<&Path>) -> Option<PathBuf> {
         let dir = self.path.parent().unwrap_or(Path::new("/"));
         let wanted = if self.in_dir || is_broad(dir, home) {
@@ -40,7 +41,7 @@ impl Attempt {
             .ancestors()
             .skip(1)
             .find(|p| representable(p))
-            .filter(|p| !is_broad(p, home))
+            .filter(|p| !is_home_or_above(p, home))
             .map(Path::to_path_buf)
     }
 
@@ -50,6 +51,11 @@ impl Attempt {
             Access::Write => List::Write,
         }
     }
+}
+
+/// `/`, `$HOME` or a directory above it: too much to allow for any one name.
+fn is_home_or_above(dir: &Path, home: Option<&Path>) -> bool {
+    dir == Path::new("/") || home.is_some_and(|home| home.starts_with(dir))
 }
 
 /// `/`, `$HOME`, a directory above it or one in it: too much to allow for one file.

@@ -497,23 +497,49 @@ pub fn report_replaces_a_fifo_or_symlink_the_build_planted(h: Helper) {
     let dir = dir.path();
     let victim = dir.join("victim");
     std::fs::write(&victim, "keep me").unwrap();
+    let report = dir.join("r.txt");
+    // Planted before the run (by anyone who could write there): replaced, never opened.
     for plant in [
-        "mkfifo r.txt".to_string(),
-        format!("ln -s {} r.txt", s(&victim)),
+        format!("mkfifo {}", s(&report)),
+        format!("ln -s {} {}", s(&victim), s(&report)),
     ] {
-        let _ = std::fs::remove_file(dir.join("r.txt"));
+        let _ = std::fs::remove_file(&report);
+        native_sh(&plant, &[] as &[&str], dir).ok();
         Sandbox::new(h)
             .opts(&["--report", "r.txt"])
             .cwd(dir)
             .timeout(Duration::from_secs(60))
-            .run_sh(&plant)
+            .run(&["true"])
             .ok();
-        let meta = std::fs::symlink_metadata(dir.join("r.txt")).unwrap();
-        assert!(meta.is_file(), "{plant}: {meta:?}");
-        let text = std::fs::read_to_string(dir.join("r.txt")).unwrap();
-        assert!(text.starts_with("fusebox report: "), "{text}");
-        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
+        assert_report_replaced(&report, &victim, &plant);
     }
+    // Planted by the build itself: the report is fusebox's, so that is a refused and
+    // reported write, and the report is written all the same.
+    for plant in [
+        "mkfifo r.txt".to_string(),
+        format!("ln -s {} r.txt", s(&victim)),
+    ] {
+        let _ = std::fs::remove_file(&report);
+        let out = Sandbox::new(h)
+            .opts(&["--report", "r.txt"])
+            .cwd(dir)
+            .timeout(Duration::from_secs(60))
+            .run_sh(&plant);
+        out.expect_code(1);
+        assert!(
+            out.stderr.contains(&format!("P: {}\n", s(&report))),
+            "{out}"
+        );
+        assert_report_replaced(&report, &victim, &plant);
+    }
+}
+
+fn assert_report_replaced(report: &Path, victim: &Path, plant: &str) {
+    let meta = std::fs::symlink_metadata(report).unwrap();
+    assert!(meta.is_file(), "{plant}: {meta:?}");
+    let text = std::fs::read_to_string(report).unwrap();
+    assert!(text.starts_with("fusebox report: "), "{text}");
+    assert_eq!(std::fs::read_to_string(victim).unwrap(), "keep me");
 }
 
 // ---------------------------------------------------------------------------------------------
