@@ -182,7 +182,15 @@ if [ "$(id -u)" = 0 ]; then
     # Default violation logs (/tmp/fusebox-UID-PID.log without TMPDIR) of the tests that
     # check the defaults.
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*.log' -user "$TEST_UID" -type f -delete 2>/dev/null || true
-    procs=$(pgrep -u "$TEST_UID" || true)
+    # Processes still running as the test user (a zombie is already gone: it waits
+    # only for the host's init to reap it, which the direct mount's holder, ending
+    # just after fusebox-run, may not yet have had). A moment for the last to exit.
+    live_procs() { ps -u "$TEST_UID" -o pid=,stat= 2>/dev/null | awk '$2 !~ /^Z/ {print $1}'; }
+    for _ in $(seq 50); do
+        procs=$(live_procs)
+        [ -z "$procs" ] && break
+        sleep 0.1
+    done
     if [ -n "$procs" ]; then
         printf 'test.sh: processes of %s left after the e2e tests:\n' "$TEST_USER" >&2
         for p in $procs; do ps -o pid=,args= -p "$p" >&2 || true; done

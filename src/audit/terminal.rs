@@ -18,9 +18,12 @@ static DROPPED: AtomicU64 = AtomicU64::new(0);
 /// Set while stderr is known not to drain: the next message does not wait for it.
 static STALLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// `bytes` as text that a terminal shows as it is: printable UTF-8 unchanged; C0 and
-/// C1 control characters, DEL and backslash as C-style escapes; bytes that are not
-/// UTF-8 as `\xHH`. The result holds no control character at all.
+/// `bytes` as text that a terminal (or a report) shows as it is: printable UTF-8
+/// unchanged; C0 and C1 control characters, DEL and backslash as C-style escapes;
+/// characters that change how other text is shown (bidi overrides, zero-width
+/// characters: "Trojan Source") as `\u{…}`; bytes that are not UTF-8 as `\xHH`. The
+/// result holds no control character at all, and two different inputs never look
+/// the same (a backslash is doubled).
 pub fn escape(bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len());
     for chunk in bytes.utf8_chunks() {
@@ -55,8 +58,16 @@ fn push_char(out: &mut String, c: char) {
                 out.push_str(&format!("\\u{{{n:x}}}"));
             }
         }
+        c if is_invisible_format(c) => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
         c => out.push(c),
     }
+}
+
+/// Characters that change how *other* text is shown (bidi overrides and isolates,
+/// zero-width characters, line and paragraph separators).
+fn is_invisible_format(c: char) -> bool {
+    matches!(u32::from(c),
+        0x061c | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
 }
 
 /// How long a message may wait for a stderr that does not drain (a pipe nobody reads,
@@ -128,5 +139,14 @@ mod tests {
         assert_eq!(escape("x\u{9b}31m".as_bytes()), "x\\x9b31m");
         let out = escape(b"\x1b]0;title\x07\n");
         assert!(!out.chars().any(char::is_control), "{out}");
+    }
+
+    #[test]
+    fn text_that_reorders_other_text_is_visible() {
+        // A right-to-left override and a zero-width space ("Trojan Source").
+        assert_eq!(
+            escape("evil\u{202e}txt.sh\u{200b}".as_bytes()),
+            "evil\\u{202e}txt.sh\\u{200b}"
+        );
     }
 }

@@ -6,44 +6,10 @@
 //! [`display`], which keeps printable UTF-8 and writes everything else as a C-style
 //! escape (`\n`, `\x1b`, `\u{202e}`, `\\`); the HTML renderer then escapes markup.
 
-use std::fmt::Write as _;
-
-/// `bytes` as printable text: see the module comment. Injective (a backslash is
-/// doubled), so two different paths never look the same.
+/// `bytes` as printable text: see the module comment. The same escaping as fusebox's
+/// terminal lines ([`crate::audit::terminal::escape`]).
 pub fn display(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for chunk in bytes.utf8_chunks() {
-        for c in chunk.valid().chars() {
-            push_char(&mut out, c);
-        }
-        for b in chunk.invalid() {
-            let _ = write!(out, "\\x{b:02x}");
-        }
-    }
-    out
-}
-
-fn push_char(out: &mut String, c: char) {
-    match c {
-        '\\' => out.push_str("\\\\"),
-        '\n' => out.push_str("\\n"),
-        '\t' => out.push_str("\\t"),
-        '\r' => out.push_str("\\r"),
-        c if (c as u32) < 0x100 && c.is_control() => {
-            let _ = write!(out, "\\x{:02x}", c as u32);
-        }
-        c if is_invisible_format(c) => {
-            let _ = write!(out, "\\u{{{:x}}}", c as u32);
-        }
-        c => out.push(c),
-    }
-}
-
-/// Characters that change how *other* text is shown (bidi overrides and isolates,
-/// zero-width characters, line/paragraph separators): "Trojan Source" material.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c as u32,
-        0x061c | 0x200b..=0x200f | 0x2028..=0x202e | 0x2060..=0x2069 | 0xfeff)
+    crate::audit::terminal::escape(bytes)
 }
 
 /// `text` safe as HTML element content or a double-quoted attribute value.
