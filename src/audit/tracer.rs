@@ -18,8 +18,8 @@ const QUEUE: usize = 64 * 1024;
 
 /// A command line read from /proc stays good this long. It changes at an exec, which
 /// the trace sees (an `execve` event drops it), so this only bounds pid reuse and
-/// setproctitle. Measured: re-reading every 50 ms cost a traced C build a third of its
-/// time on 2 cores; at 1 s the trace costs nothing measurable.
+/// setproctitle; reading /proc more often is what a traced build would pay for (see
+/// docs/decisions.md, "The trace's command lines").
 const CMDLINE_TTL: Duration = Duration::from_millis(1000);
 
 /// One judged operation, owned, on its way to the writer.

@@ -24,15 +24,9 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
 /// `--cache-ttl` says: a file the host changes or creates while the build runs is seen
 /// within a second. Names can be trusted longer, because every operation that reaches
 /// a node checks it on the host again (a file the host replaced is answered ESTALE,
-/// which makes the kernel look the name up afresh; one it removed, ENOENT).
-///
-/// Tried: attributes for `--cache-ttl` too. The Rust build of the benchmark ran 8%
-/// faster (42.1 s against 45.6 s, 2 runs each, system time 14.2 s against 15.4 s), but
-/// a file the host rewrote during the build would then be read only up to its stale
-/// size: the kernel bounds cached reads by the size it holds, and an open reply
-/// carries no attributes. That needs the daemon to drop the kernel's attributes
-/// (FUSE_NOTIFY_INVAL_INODE) when an open finds the file changed on the host, without
-/// deadlocking against the open in flight; not done yet.
+/// which makes the kernel look the name up afresh; one it removed, ENOENT). Attributes
+/// cannot yet: the kernel bounds cached reads by the size it holds (see
+/// docs/decisions.md, "Caching").
 pub const SHORT_TTL: Duration = Duration::from_secs(1);
 
 /// How long the kernel may trust the answers about one path.
@@ -168,12 +162,9 @@ pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
 /// Capabilities asked of the kernel at init (each only if the kernel offers it).
 ///
 /// - READDIRPLUS, always: `ls -l`, `find` and the path walks of compilers get the
-///   attributes and the names' entries with the listing. Not READDIRPLUS_AUTO: with
-///   it the kernel asks for attributes only at the start of a listing (or after
-///   lookups in the directory), so each name past the first reply buffer came bare
-///   and cost a lookup of its own when used: 25,000 of the 87,000 requests of a
-///   `find /usr`. The price: a listing nobody stats (`ls`, a glob) costs an fstatat
-///   per name on the host.
+///   attributes and the names' entries with the listing (not READDIRPLUS_AUTO, whose
+///   bare names each cost a lookup later). The price: a listing nobody stats costs an
+///   fstatat per name on the host.
 /// - PARALLEL_DIROPS: lookups/readdirs in one directory may run concurrently; the
 ///   store and resolver are thread-safe.
 /// - ATOMIC_O_TRUNC: O_TRUNC arrives with the open (one `open_wr` judgment and one
@@ -185,23 +176,10 @@ pub fn dir_open_flags(unchanged: bool) -> FopenFlags {
 ///   The price: an `adddeny` made while the build runs does not hide the target of a
 ///   symlink the build has already read.
 /// - NOT requested: WRITEBACK_CACHE (stale size/mtime when the host changes files),
-///   SETXATTR_EXT (panics fuser 0.18.0), POSIX_ACL, HANDLE_KILLPRIV(_V2). The last
-///   would spare the getxattr(`security.capability`) the kernel sends before every
-///   write (8% of a C build's requests), but on Linux 6.18 the kernel then keeps a
-///   stale mode after a write cleared a setuid bit (it invalidates only size and
-///   times), so `stat` would still show the bit the host has already removed.
+///   SETXATTR_EXT (panics fuser 0.18.0), POSIX_ACL, HANDLE_KILLPRIV(_V2) (a stale
+///   setuid bit after a write on Linux 6.18).
 ///
-/// Tried for speed and dropped (measured on a 2-core VM, see the git log):
-/// - Readdirplus entries with the long name TTL (fuser's reply has one TTL for both, so
-///   they get the short one; a patch of vendored fuser can split them): 148 → 75
-///   lookups in `find /usr`, and where a listing is used again after a second, the
-///   lookups only turned into getattrs, the attributes being 1 s old as well.
-/// - A negative entry for a name the host refuses (EACCES, e.g. `/root/x` in PATH):
-///   the build would see ENOENT instead (a shell says "command not found", exit 127,
-///   not "Permission denied", 126). The kernel caches no other error.
-/// - Answering OPEN or OPENDIR with ENOSYS (no open/release round trips): every open
-///   is judged by the policy (open_wr, execve), and the kernel would then keep cached
-///   contents and listings across opens without asking.
+/// What was tried for speed and dropped, with the numbers: docs/decisions.md.
 pub fn init_capabilities(config: &mut KernelConfig) {
     let wanted = InitFlags::FUSE_DO_READDIRPLUS
         | InitFlags::FUSE_PARALLEL_DIROPS

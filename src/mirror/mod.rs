@@ -107,13 +107,8 @@ impl Mirror {
 
 /// Reader threads serving the mirror: one per CPU, at least 2, at most 4. Each blocking
 /// host syscall holds one reader, so more than one keeps a slow disk or a blocking open
-/// from stalling the whole build. More readers than CPUs only cost: every request wakes
-/// the reader that has waited longest (the one with the coldest cache). On 2 CPUs, 2
-/// readers instead of 4: `find /usr` 4.57 s → 4.28 s, cat of all headers the same (5
-/// interleaved rounds; 3 readers in between). Tried and dropped: one reader at a time
-/// polling /dev/fuse (O_NONBLOCK reads) for 50 µs before sleeping, to spare the wakeup
-/// of each round trip: `find /usr` 3.72 s → 4.12 s and 40% more CPU time on 2 CPUs,
-/// the poller taking a CPU from the build.
+/// from stalling the whole build; more readers than CPUs only cost (measurements:
+/// docs/decisions.md, "The daemon's threads").
 fn reader_threads() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
 }

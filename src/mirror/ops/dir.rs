@@ -59,8 +59,8 @@ pub struct ListedPlus<'a> {
 const GETDENTS_BUF: usize = 32 * 1024;
 
 thread_local! {
-    /// Each reader thread's getdents buffer, allocated (and zeroed) once: a new one per
-    /// request cost a 32 KiB memset, 2% of the daemon's time in a `find /usr`.
+    /// Each reader thread's getdents buffer, allocated (and zeroed) once, not per
+    /// request (docs/decisions.md, "Directory listings").
     static GETDENTS: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; GETDENTS_BUF]);
 }
 
