@@ -22,6 +22,7 @@ PACKAGES=(
     hyperfine bubblewrap bindfs   # the benchmark's smoke run
     meson ninja-build python3 python3-pip bzip2 pax-utils busybox-static  # real Portage
     man-db zsh fish      # the generated man page and completions are checked to load
+    shellcheck           # the bash hook Gentoo mode serves is checked
     git cargo            # the secrets tests' ordinary builds (git clone, cargo build) as the test user
     chromium poppler-utils python3-jsonschema  # the report tests: the HTML page in a real browser, the JSON schema
 )
@@ -31,7 +32,7 @@ say() { printf '==> %s\n' "$*" >&2; }
 # Commands the tests run, with the package that has each.
 COMMANDS=(
     cargo:a-Rust-toolchain cc:gcc make:make autoconf:autoconf automake:automake python3:python3
-    ip:iproute2 script:util-linux runuser:util-linux pgrep:procps man:man-db zsh:zsh fish:fish
+    ip:iproute2 script:util-linux runuser:util-linux pgrep:procps man:man-db zsh:zsh fish:fish shellcheck:shellcheck
     meson:meson ninja:ninja-build bzip2:bzip2 scanelf:pax-utils git:git
     pdftotext:poppler-utils
 )
