@@ -327,35 +327,53 @@ impl Sink for DebugLog {
 /// Command lines by pid, read from /proc (the host's: the daemon's PID namespace).
 #[derive(Default)]
 struct Cmdlines {
-    known: HashMap<u32, (Instant, String)>,
+    known: HashMap<u32, Known>,
+}
+
+/// One process's command line as last read.
+struct Known {
+    read: Instant,
+    cmdline: String,
+    /// Set at an `execve` event: the command line before it, until a read shows the new
+    /// one (or the TTL runs out: a program exec'd with the very same arguments). The
+    /// events of an exec that follow its judgement (the binary's and ld.so's opens)
+    /// still come from the old image, so one read after it proves nothing.
+    execing: Option<(Instant, String)>,
 }
 
 impl Cmdlines {
-    /// `pid`'s command line. At an `execing` event it is about to change: what is read
-    /// then is not kept for the events after it.
+    /// `pid`'s command line; at an `execing` event it is about to change.
     fn get(&mut self, pid: u32, execing: bool) -> &str {
         let now = Instant::now();
-        let stale = self
-            .known
-            .get(&pid)
-            .is_none_or(|(read, _)| now.duration_since(*read) > CMDLINE_TTL);
-        if stale {
+        let entry = self.known.entry(pid).or_insert_with(|| Known {
+            read: now.checked_sub(2 * CMDLINE_TTL).unwrap_or(now),
+            cmdline: gentoo::unreadable_cmdline(pid),
+            execing: None,
+        });
+        if entry
+            .execing
+            .as_ref()
+            .is_some_and(|(at, _)| now.duration_since(*at) > CMDLINE_TTL)
+        {
+            entry.execing = None;
+        }
+        if entry.execing.is_some() || now.duration_since(entry.read) > CMDLINE_TTL {
             // A process already gone keeps the command line it was last seen with.
-            let fresh = std::fs::read(format!("/proc/{pid}/cmdline"))
+            if let Some(fresh) = std::fs::read(format!("/proc/{pid}/cmdline"))
                 .ok()
                 .filter(|raw| !raw.is_empty())
-                .map(|raw| gentoo::cmdline_from_proc(&raw));
-            let entry = self
-                .known
-                .entry(pid)
-                .or_insert_with(|| (now, gentoo::unreadable_cmdline(pid)));
-            if let Some(cmdline) = fresh {
-                *entry = (now, cmdline);
+                .map(|raw| gentoo::cmdline_from_proc(&raw))
+            {
+                if entry.execing.as_ref().is_some_and(|(_, old)| *old != fresh) {
+                    entry.execing = None;
+                }
+                entry.cmdline = fresh;
+                entry.read = now;
             }
         }
-        if execing && let Some((read, _)) = self.known.get_mut(&pid) {
-            *read = now.checked_sub(2 * CMDLINE_TTL).unwrap_or(*read);
+        if execing {
+            entry.execing = Some((now, entry.cmdline.clone()));
         }
-        self.known.get(&pid).map_or("", |(_, c)| c.as_str())
+        &entry.cmdline
     }
 }
