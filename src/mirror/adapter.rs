@@ -20,7 +20,7 @@ use super::ops::create::Remove;
 use super::ops::dir::Fill;
 use super::ops::entry::SetAttr;
 use super::ops::xattr::Xattr;
-use super::resolve::{AttrOut, EntryOut};
+use super::resolve::{AttrOut, Caller, EntryOut};
 use super::stats::Opcode;
 
 impl Filesystem for Mirror {
@@ -32,7 +32,7 @@ impl Filesystem for Mirror {
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
         entry(
             reply,
-            self.call(req, Opcode::Lookup)
+            self.call(caller(req), Opcode::Lookup)
                 .run(|c| c.op_lookup(parent.0, name)),
         );
     }
@@ -40,13 +40,14 @@ impl Filesystem for Mirror {
     // batch_forget: fuser's default calls this for each node (its item type,
     // is not exported by fuser 0.18.0, so it cannot be overridden).
     fn forget(&self, req: &Request, ino: INodeNo, nlookup: u64) {
-        self.call(req, Opcode::Forget).op_forget(ino.0, nlookup);
+        self.call(caller(req), Opcode::Forget)
+            .op_forget(ino.0, nlookup);
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
         attr(
             reply,
-            self.call(req, Opcode::Getattr)
+            self.call(caller(req), Opcode::Getattr)
                 .run(|c| c.op_getattr(ino.0, fh.map(|f| f.0))),
         );
     }
@@ -80,14 +81,14 @@ impl Filesystem for Mirror {
         };
         attr(
             reply,
-            self.call(req, Opcode::Setattr)
+            self.call(caller(req), Opcode::Setattr)
                 .run(|c| c.op_setattr(ino.0, set)),
         );
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
         match self
-            .call(req, Opcode::Readlink)
+            .call(caller(req), Opcode::Readlink)
             .run(|c| c.op_readlink(ino.0))
         {
             Ok(target) => reply.data(&target),
@@ -107,7 +108,7 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req, Opcode::Mknod)
+            self.call(caller(req), Opcode::Mknod)
                 .run(|c| c.op_mknod(parent.0, name, mode, rdev)),
         );
     }
@@ -123,7 +124,7 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req, Opcode::Mkdir)
+            self.call(caller(req), Opcode::Mkdir)
                 .run(|c| c.op_mkdir(parent.0, name, mode)),
         );
     }
@@ -131,7 +132,7 @@ impl Filesystem for Mirror {
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(req, Opcode::Unlink)
+            self.call(caller(req), Opcode::Unlink)
                 .run(|c| c.op_remove(parent.0, name, Remove::File)),
         );
     }
@@ -139,7 +140,7 @@ impl Filesystem for Mirror {
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(req, Opcode::Rmdir)
+            self.call(caller(req), Opcode::Rmdir)
                 .run(|c| c.op_remove(parent.0, name, Remove::Dir)),
         );
     }
@@ -154,7 +155,7 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req, Opcode::Symlink)
+            self.call(caller(req), Opcode::Symlink)
                 .run(|c| c.op_symlink(parent.0, link_name, target)),
         );
     }
@@ -171,7 +172,7 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req, Opcode::Rename)
+            self.call(caller(req), Opcode::Rename)
                 .run(|c| c.op_rename(parent.0, name, newparent.0, newname, flags)),
         );
     }
@@ -186,14 +187,14 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(req, Opcode::Link)
+            self.call(caller(req), Opcode::Link)
                 .run(|c| c.op_link(ino.0, newparent.0, newname)),
         );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         match self
-            .call(req, Opcode::Open)
+            .call(caller(req), Opcode::Open)
             .run(|c| c.op_open(ino.0, flags.0))
         {
             Ok((fh, io)) => reply.opened(FileHandle(fh), cache::file_open_flags(io)),
@@ -213,7 +214,7 @@ impl Filesystem for Mirror {
         reply: ReplyData,
     ) {
         match self
-            .call(req, Opcode::Read)
+            .call(caller(req), Opcode::Read)
             .run(|c| c.op_read(ino.0, fh.0, offset, size))
         {
             Ok(data) => reply.data(&data),
@@ -235,7 +236,7 @@ impl Filesystem for Mirror {
     ) {
         written(
             reply,
-            self.call(req, Opcode::Write)
+            self.call(caller(req), Opcode::Write)
                 .run(|c| c.op_write(ino.0, fh.0, offset, data)),
         );
     }
@@ -264,7 +265,7 @@ impl Filesystem for Mirror {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.call(req, Opcode::Release).op_release(fh.0);
+        self.call(caller(req), Opcode::Release).op_release(fh.0);
         reply.ok();
     }
 
@@ -278,13 +279,16 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req, Opcode::Fsync)
+            self.call(caller(req), Opcode::Fsync)
                 .run(|c| c.op_fsync(ino.0, fh.0, datasync)),
         );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.call(req, Opcode::Opendir).run(|c| c.op_opendir(ino.0)) {
+        match self
+            .call(caller(req), Opcode::Opendir)
+            .run(|c| c.op_opendir(ino.0))
+        {
             Ok((fh, unchanged)) => reply.opened(FileHandle(fh), cache::dir_open_flags(unchanged)),
             Err(e) => reply.error(e),
         }
@@ -298,7 +302,7 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.call(req, Opcode::Readdir).run(|c| {
+        let r = self.call(caller(req), Opcode::Readdir).run(|c| {
             c.op_readdir(ino.0, fh.0, offset, |e| {
                 fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
             })
@@ -317,7 +321,7 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.call(req, Opcode::Readdirplus).run(|c| {
+        let r = self.call(caller(req), Opcode::Readdirplus).run(|c| {
             c.op_readdirplus(ino.0, fh.0, offset, |e| {
                 fill(reply.add(
                     e.entry.attr.ino,
@@ -344,7 +348,7 @@ impl Filesystem for Mirror {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.call(req, Opcode::Releasedir).op_release(fh.0);
+        self.call(caller(req), Opcode::Releasedir).op_release(fh.0);
         reply.ok();
     }
 
@@ -358,13 +362,16 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req, Opcode::Fsyncdir)
+            self.call(caller(req), Opcode::Fsyncdir)
                 .run(|c| c.op_fsync(ino.0, fh.0, datasync)),
         );
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match self.call(req, Opcode::Statfs).run(|c| c.op_statfs(ino.0)) {
+        match self
+            .call(caller(req), Opcode::Statfs)
+            .run(|c| c.op_statfs(ino.0))
+        {
             Ok(s) => reply.statfs(
                 s.blocks(),
                 s.blocks_free(),
@@ -391,7 +398,7 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req, Opcode::Setxattr)
+            self.call(caller(req), Opcode::Setxattr)
                 .run(|c| c.op_setxattr(ino.0, name, value, flags)),
         );
     }
@@ -399,7 +406,7 @@ impl Filesystem for Mirror {
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         xattr(
             reply,
-            self.call(req, Opcode::Getxattr)
+            self.call(caller(req), Opcode::Getxattr)
                 .run(|c| c.op_getxattr(ino.0, name, size)),
         );
     }
@@ -407,7 +414,7 @@ impl Filesystem for Mirror {
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         xattr(
             reply,
-            self.call(req, Opcode::Listxattr)
+            self.call(caller(req), Opcode::Listxattr)
                 .run(|c| c.op_listxattr(ino.0, size)),
         );
     }
@@ -415,7 +422,7 @@ impl Filesystem for Mirror {
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(req, Opcode::Removexattr)
+            self.call(caller(req), Opcode::Removexattr)
                 .run(|c| c.op_removexattr(ino.0, name)),
         );
     }
@@ -423,7 +430,7 @@ impl Filesystem for Mirror {
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(req, Opcode::Access)
+            self.call(caller(req), Opcode::Access)
                 .run(|c| c.op_access(ino.0, mask)),
         );
     }
@@ -440,7 +447,7 @@ impl Filesystem for Mirror {
     ) {
         created(
             reply,
-            self.call(req, Opcode::Create)
+            self.call(caller(req), Opcode::Create)
                 .run(|c| c.op_create(parent.0, name, mode, flags)),
         );
     }
@@ -456,7 +463,7 @@ impl Filesystem for Mirror {
     ) {
         created(
             reply,
-            self.call(req, Opcode::Tmpfile)
+            self.call(caller(req), Opcode::Tmpfile)
                 .run(|c| c.op_tmpfile(parent.0, mode, flags)),
         );
     }
@@ -473,7 +480,7 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(req, Opcode::Fallocate)
+            self.call(caller(req), Opcode::Fallocate)
                 .run(|c| c.op_fallocate(ino.0, fh.0, offset, length, mode)),
         );
     }
@@ -488,7 +495,7 @@ impl Filesystem for Mirror {
         reply: ReplyLseek,
     ) {
         match self
-            .call(req, Opcode::Lseek)
+            .call(caller(req), Opcode::Lseek)
             .run(|c| c.op_lseek(ino.0, fh.0, offset, whence))
         {
             Ok(off) => reply.offset(off),
@@ -514,13 +521,18 @@ impl Filesystem for Mirror {
         }
         written(
             reply,
-            self.call(req, Opcode::CopyFileRange).run(|c| {
+            self.call(caller(req), Opcode::CopyFileRange).run(|c| {
                 c.op_copy_file_range(
                     ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
                 )
             }),
         );
     }
+}
+
+/// Who made `req`: its thread id in the daemon's PID namespace.
+fn caller(req: &Request) -> Caller {
+    Caller { pid: req.pid() }
 }
 
 fn entry(reply: ReplyEntry, r: OpResult<EntryOut>) {

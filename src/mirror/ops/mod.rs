@@ -34,12 +34,13 @@ pub(crate) struct Call<'a> {
 }
 
 impl Mirror {
-    /// The ops of one request made by `req`'s caller.
-    pub(crate) fn call(&self, req: &fuser::Request, opcode: Opcode) -> Call<'_> {
+    /// The ops of one request made by `caller`: the adapter's entry point, and the
+    /// in-process tests'.
+    pub(crate) fn call(&self, caller: Caller, opcode: Opcode) -> Call<'_> {
         self.requests.add(opcode);
         Call {
             mirror: self,
-            caller: Caller { pid: req.pid() },
+            caller,
             journal: self.res.tracing().then(Journal::default),
         }
     }
