@@ -21,6 +21,7 @@
 mod file;
 mod guard;
 mod learn;
+mod op;
 mod path;
 pub mod secrets;
 mod shared;
@@ -33,6 +34,7 @@ pub use guard::entries_moved_by;
 pub use learn::{
     Attempt, Learned, Reason, clamp_to_secrets, learn, render_learned, touched_secrets,
 };
+pub use op::Op;
 pub use shared::SharedPolicy;
 
 /// What an operation does to the path it names.
