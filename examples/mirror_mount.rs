@@ -74,7 +74,7 @@ fn main() -> Result<()> {
         hidden,
         guarded: Vec::new(),
         mountinfo: None,
-        policy: Arc::new(SharedPolicy::new(Policy::new(args.write))),
+        judge: Arc::new(SharedPolicy::new(Policy::new(args.write))),
         auditor: Arc::new(Auditor::new(
             Arc::new(fusebox::audit::Record::new()),
             ViolationLog::create(std::env::temp_dir().join("mirror_mount.log"))?,
@@ -83,10 +83,9 @@ fn main() -> Result<()> {
         )),
         tracer: None,
         requests: Default::default(),
-        debug_log: None,
         ownership: Default::default(),
         freshness: Freshness::new(cache::DEFAULT_TTL, Vec::new()),
-        live: None,
+        static_files: Vec::new(),
     };
     let mirror = Mirror::with_prefix(opts, root_path.clone())?;
 

@@ -7,7 +7,8 @@
 //!
 //! - [`adapter`]: `impl fuser::Filesystem`, decoding requests into ops and replying.
 //! - `ops/`: one function per operation, returning `Result<T, Errno>`.
-//! - [`resolve`]: the chokepoint: node/name → verified host fd, judged by the policy.
+//! - [`route`]: each request to the host ops or to a [`virtual_files`] file.
+//! - [`resolve`]: the chokepoint: node/name → verified host fd, judged by the [`Judge`].
 //! - [`inode`]: the store of nodes (host identity, path links, lookup counts).
 //! - [`handle`]: open files and directory streams.
 //! - [`cache`]: what the kernel may cache (TTLs, init capabilities, open flags).
@@ -16,25 +17,30 @@
 mod adapter;
 mod attr;
 pub mod cache;
-pub mod control;
 mod errno;
 mod fdcache;
 mod handle;
+pub mod host_path;
 mod inode;
 mod mounts;
 mod ops;
 mod resolve;
+mod route;
 pub mod stats;
 mod sys;
+pub mod virtual_files;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use attr::Ownership;
 pub use inode::HostId;
+pub use virtual_files::StaticFile;
 
+use crate::policy::Judge;
 use handle::Handles;
 use resolve::Resolver;
+use virtual_files::VirtualFiles;
 
 /// What the mirror serves and how it judges writes.
 pub struct MirrorOptions {
@@ -50,30 +56,28 @@ pub struct MirrorOptions {
     /// `/proc/self/mountinfo` opened before any namespace was entered: it keeps showing
     /// the mount table of the host root the mirror serves (see `mounts.rs`).
     pub mountinfo: Option<std::fs::File>,
-    /// Decides every operation (and can change while the build runs).
-    pub policy: Arc<crate::policy::SharedPolicy>,
+    /// Decides every judged operation, for the process that made it.
+    pub judge: Arc<dyn Judge>,
     /// Receives the violations the policy reports.
     pub auditor: Arc<crate::audit::Auditor>,
     /// Receives every judged operation (`--trace`).
     pub tracer: Option<Arc<crate::audit::Tracer>>,
     /// Counts every request served (`--stats`).
     pub requests: Arc<stats::RequestCounts>,
-    /// Gentoo mode: receives what processes with `SANDBOX_DEBUG` on had judged.
-    pub debug_log: Option<Arc<crate::audit::Tracer>>,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
     pub ownership: Ownership,
     /// How long the kernel may cache answers (`--cache-ttl`), and the paths never cached.
     pub freshness: cache::Freshness,
-    /// Gentoo mode: each process is also judged by its own `SANDBOX_*` variables.
-    pub live: Option<crate::gentoo::live::LiveOptions>,
+    /// Read-only files served in the root beside the control file (a front end's).
+    pub static_files: Vec<StaticFile>,
 }
 
 /// The mirror filesystem; serve it with [`fuser::Session`] and [`session_config`].
 #[derive(Debug)]
 pub struct Mirror {
-    res: Resolver,
+    resolver: Resolver,
     handles: Handles,
-    control: control::Control,
+    virtual_files: VirtualFiles,
     requests: Arc<stats::RequestCounts>,
 }
 
@@ -86,21 +90,17 @@ impl Mirror {
     /// Like [`Mirror::new`], but the policy sees paths as `prefix` + the path below the
     /// root fd (for mirroring a subdirectory in tests and examples).
     pub fn with_prefix(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Mirror> {
-        // Gentoo mode serves the startup file by which shells declare their changes.
-        let bashrc = opts
-            .live
-            .is_some()
-            .then_some(crate::gentoo::live::bashrc::BASHRC);
         let requests = opts.requests.clone();
+        let virtual_files = VirtualFiles::new(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+            opts.static_files.clone(),
+        );
         Ok(Mirror {
             requests,
-            res: Resolver::new(opts, prefix)?,
+            resolver: Resolver::new(opts, prefix)?,
             handles: Handles::default(),
-            control: control::Control::new(
-                nix::unistd::getuid().as_raw(),
-                nix::unistd::getgid().as_raw(),
-                bashrc,
-            ),
+            virtual_files,
         })
     }
 }

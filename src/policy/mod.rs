@@ -20,6 +20,7 @@
 
 mod file;
 mod guard;
+mod judge;
 mod learn;
 mod op;
 mod path;
@@ -31,6 +32,7 @@ use std::path::{Path, PathBuf};
 
 pub use file::{ParseError, ParseErrorKind, parse_policy_file};
 pub use guard::entries_moved_by;
+pub use judge::{Caller, DeclarationError, Declarations, Judge, Judgment};
 pub use learn::{
     Attempt, Learned, Reason, clamp_to_secrets, learn, render_learned, touched_secrets,
 };

@@ -27,11 +27,14 @@ use crate::audit::{
     Auditor, Enforcement, HostFile, Output, Record, Tracer, ViolationLog, terminal,
 };
 use crate::cli::{Config, LogPlace, Net, UidMap};
-use crate::gentoo::live::LiveOptions;
+use crate::gentoo::live::{LiveOptions, ProcessJudge, bashrc};
 use crate::mirror::cache::Freshness;
+use crate::mirror::host_path::host_realpath;
 use crate::mirror::stats::{self, CpuTime, RequestCounts};
-use crate::mirror::{Mirror, MirrorOptions, Ownership, session_config};
-use crate::policy::{Policy, SharedPolicy, clamp_to_secrets, render_learned, touched_secrets};
+use crate::mirror::{Mirror, MirrorOptions, Ownership, StaticFile, session_config};
+use crate::policy::{
+    Judge, Policy, SharedPolicy, clamp_to_secrets, render_learned, touched_secrets,
+};
 use crate::report::run::RunReport;
 use crate::supervisor;
 use crate::sys::{self, Forked};
@@ -124,23 +127,21 @@ pub fn run(config: &Config) -> Result<i32> {
     let tracer = reports.start_tracer()?;
     let debug_log = reports.start_debug_log(config.verbose)?;
     let requests = Arc::new(RequestCounts::default());
+    let shared = shared_policy(policy, config.lock);
+    let (judge, static_files) = judge_of(config, shared, &root, init, debug_log.clone())?;
     serve_mirror(
         MirrorOptions {
             root,
             hidden,
             guarded: staging_places,
             mountinfo: Some(mountinfo),
-            policy: Arc::new(shared_policy(policy, config.lock)),
+            judge,
             auditor: reports.auditor.clone(),
             tracer: tracer.clone(),
             requests: requests.clone(),
-            debug_log: debug_log.clone(),
             ownership: ownership(method, me),
             freshness: Freshness::new(config.cache_ttl, reports.written_during_build.clone()),
-            live: config.live.clone().map(|launch| LiveOptions {
-                launch,
-                init_pid: init.as_raw().unsigned_abs(),
-            }),
+            static_files,
         },
         fuse,
     )?;
@@ -464,6 +465,34 @@ fn private_log_dir(runtime_dir: Option<&Path>, tmp: &Path) -> Result<PathBuf> {
             shown(&base)
         )
     })
+}
+
+/// Who judges the build's operations: the shared policy alone, or in Gentoo mode each
+/// process by its own `SANDBOX_*` variables too, with the startup file through which
+/// its shells declare their changes.
+fn judge_of(
+    config: &Config,
+    shared: SharedPolicy,
+    root: &OwnedFd,
+    init: nix::unistd::Pid,
+    debug_log: Option<Arc<Tracer>>,
+) -> Result<(Arc<dyn Judge>, Vec<StaticFile>)> {
+    let shared = Arc::new(shared);
+    let Some(launch) = config.live.clone() else {
+        return Ok((shared, Vec::new()));
+    };
+    let root = root.try_clone().context("dup /")?;
+    let realpath = Box::new(move |path: &Path| host_realpath(&root, path));
+    let options = LiveOptions {
+        launch,
+        init_pid: init.as_raw().unsigned_abs(),
+    };
+    let judge = ProcessJudge::new(shared, options, realpath, debug_log);
+    let bashrc = StaticFile {
+        name: bashrc::NAME,
+        text: bashrc::BASHRC,
+    };
+    Ok((Arc::new(judge), vec![bashrc]))
 }
 
 fn shared_policy(policy: Policy, locked: bool) -> SharedPolicy {

@@ -14,7 +14,7 @@ use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::unistd::{chdir, pivot_root};
 
 use super::fuse_mount::make_private_recursive;
-use crate::mirror::control::CONTROL_NAME;
+use crate::mirror::virtual_files::CONTROL_NAME;
 use crate::sys;
 
 /// The host device nodes the build gets, bind-mounted (a user namespace may not mknod).
@@ -102,7 +102,7 @@ fn mount_dev(dev: &Path) -> Result<()> {
     .context("cannot mount /dev/shm")
 }
 
-/// /dev/fusebox: the mirror's control file (see `mirror::control`), where the build
+/// /dev/fusebox: the mirror's control file (see `mirror::virtual_files`), where the build
 /// talks to the policy.
 fn bind_control_file(newroot: &Path) -> Result<()> {
     let node = newroot.join("dev/fusebox");

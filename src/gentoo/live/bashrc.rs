@@ -8,7 +8,7 @@
 //! by the mirror as `/.fusebox-bashrc`), which every non-interactive bash sources at
 //! start: a `DEBUG` trap compares the variables before each simple command and, when
 //! they changed, declares them to `/dev/fusebox` from the shell's own pid (see
-//! [`crate::mirror::control`] for the declaration's form). The trap runs *before* a
+//! [`super::declaration`] for the declaration's form). The trap runs *before* a
 //! command, so `export SANDBOX_ON=0; echo x > /forbidden` declares the change before
 //! the redirection is made.
 //!
@@ -31,15 +31,19 @@
 /// the test suite).
 pub const BASHRC: &str = include_str!("fusebox-bashrc.bash");
 
+/// Its name in the mirror's root, which serves it as a read-only virtual file.
+pub const NAME: &str = ".fusebox-bashrc";
+
 /// Where the build finds it: `BASH_ENV`'s value.
 pub fn path() -> String {
-    format!("/{}", crate::mirror::control::BASHRC_NAME)
+    format!("/{NAME}")
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::declaration;
+    use super::super::settings::Vars;
     use super::*;
-    use crate::mirror::control::{Command, Writes};
     use crate::policy::List;
     use std::ffi::OsStr;
     use std::path::Path;
@@ -47,7 +51,7 @@ mod tests {
 
     /// Runs `script` with bash, the startup file declaring to a file of `dir` instead
     /// of /dev/fusebox, with `env` (and nothing else of the SANDBOX_* kind).
-    fn bash(dir: &Path, script: &str, env: &[(&str, &str)]) -> (Output, Vec<Command>) {
+    fn bash(dir: &Path, script: &str, env: &[(&str, &str)]) -> (Output, Vec<Vars>) {
         let control = dir.join("control");
         std::fs::write(&control, b"").unwrap();
         let rc = dir.join("rc");
@@ -61,19 +65,25 @@ mod tests {
         cmd.envs(env.iter().copied());
         let out = cmd.output().unwrap();
         let written = std::fs::read(&control).unwrap();
-        let commands = Writes::default().take(&written).unwrap_or_else(|e| {
-            panic!("{e:?}: {:?}", String::from_utf8_lossy(&written));
-        });
-        (out, commands)
+        (out, declarations_in(&written))
+    }
+
+    /// The declarations written one after the other in `stream`.
+    fn declarations_in(mut stream: &[u8]) -> Vec<Vars> {
+        let mut all = Vec::new();
+        while !stream.is_empty() {
+            let bad = |stream: &[u8]| -> ! { panic!("{:?}", String::from_utf8_lossy(stream)) };
+            let len = declaration::complete(stream).unwrap_or_else(|| bad(stream));
+            all.push(declaration::parse(&stream[..len]).unwrap_or_else(|_| bad(stream)));
+            stream = &stream[len..];
+        }
+        all
     }
 
     const ARMED: (&str, &str) = ("SANDBOX_ACTIVE", "armedandready");
 
-    fn write_list(c: &Command) -> Option<&OsStr> {
-        match c {
-            Command::Declare(vars) => vars.list(List::Write),
-            _ => None,
-        }
+    fn write_list(vars: &Vars) -> Option<&OsStr> {
+        vars.list(List::Write)
     }
 
     #[test]
@@ -114,9 +124,7 @@ echo "$v"
                 Some(OsStr::new("/w:/x")),
             ]
         );
-        let Command::Declare(last) = &declared[2] else {
-            panic!()
-        };
+        let last = &declared[2];
         assert_eq!(last.on.as_deref(), Some(OsStr::new("0")));
         assert_eq!(last.active.as_deref(), Some(OsStr::new("armedandready")));
         // Unset variables are not declared (they keep their values).
@@ -193,7 +201,7 @@ echo after
         let script = "export SANDBOX_DEBUG=1\ntrue\n";
         let (out, declared) = bash(dir.path(), script, &[ARMED]);
         assert!(out.status.success(), "{out:?}");
-        let [Command::Declare(vars)] = declared.as_slice() else {
+        let [vars] = declared.as_slice() else {
             panic!("{declared:?}")
         };
         assert_eq!(vars.debug.as_deref(), Some(OsStr::new("1")));

@@ -7,13 +7,17 @@
 //! - [`table`]: which process is in which state (from its exec, its parent, or its
 //!   own declaration), with /proc behind the [`Procs`] trait;
 //! - [`procfs`]: that trait over the real /proc;
-//! - [`bashrc`]: the startup file by which a running shell declares its changes.
+//! - [`bashrc`]: the startup file by which a running shell declares its changes, in
+//!   the form of [`declaration`];
+//! - [`ProcessJudge`]: the [`crate::policy::Judge`] the mirror asks, built on the table.
 //!
 //! What is checked for an operation is the process's own lists together with the
 //! entries fusebox adds itself (FUSEBOX_OPTS, `/dev/fusebox` commands); when the
 //! process has checking off, the operation is allowed and not logged.
 
 pub mod bashrc;
+pub mod declaration;
+mod judge;
 pub mod procfs;
 pub mod settings;
 pub mod state;
@@ -21,6 +25,7 @@ pub mod table;
 
 use std::path::PathBuf;
 
+pub use judge::ProcessJudge;
 pub use procfs::ProcFs;
 pub use settings::{Settings, Vars};
 pub use state::{Compiler, LiveState, Realpath};

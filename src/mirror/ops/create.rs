@@ -8,18 +8,17 @@ use std::path::Path;
 
 use fuser::{Errno, RenameFlags};
 use nix::fcntl::{AT_FDCWD, AtFlags, OFlag, openat, renameat2};
-use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat, mkdirat, mknodat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, mkdirat, mknodat};
 use nix::unistd::{UnlinkatFlags, linkat, symlinkat, unlinkat};
 
 use super::Call;
 use super::data::host_open_flags;
-use super::proc_fd_path;
 use crate::audit::Op;
-use crate::mirror::errno::{HostResult, OpResult, from_nix};
+use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
+use crate::mirror::host_path::proc_fd_path;
 use crate::mirror::inode::HostId;
-use crate::mirror::resolve::Check;
-use crate::mirror::resolve::{EntryAt, EntryOut, is_dir};
+use crate::mirror::resolve::{EntryOut, is_dir};
 use crate::mirror::sys;
 
 /// Which of unlink/rmdir.
@@ -43,11 +42,11 @@ impl Call<'_> {
         } else {
             Op::Mknod
         };
-        let at = self.res.entry(parent, name, self.check(op))?;
+        let at = self.resolver.entry(parent, name, self.check(op))?;
         own_umask()?;
         let perm = Mode::from_bits_truncate(mode & 0o7777);
         mknodat(at.dir.fd.as_fd(), name, kind, perm, u64::from(rdev)).host()?;
-        self.res.lookup_at(parent, &at)
+        self.resolver.lookup_at(parent, &at)
     }
 
     /// mkdir of an existing name is EEXIST even where writing is refused (as in
@@ -56,7 +55,7 @@ impl Call<'_> {
         if self.existing(parent, name)?.is_some() {
             return Err(Errno::EEXIST);
         }
-        let at = self.res.entry(parent, name, self.check(Op::Mkdir))?;
+        let at = self.resolver.entry(parent, name, self.check(Op::Mkdir))?;
         own_umask()?;
         mkdirat(
             at.dir.fd.as_fd(),
@@ -64,7 +63,7 @@ impl Call<'_> {
             Mode::from_bits_truncate(mode & 0o7777),
         )
         .host()?;
-        self.res.lookup_at(parent, &at)
+        self.resolver.lookup_at(parent, &at)
     }
 
     pub(crate) fn op_symlink(
@@ -73,9 +72,9 @@ impl Call<'_> {
         name: &OsStr,
         target: &Path,
     ) -> OpResult<EntryOut> {
-        let at = self.res.entry(parent, name, self.check(Op::Symlink))?;
+        let at = self.resolver.entry(parent, name, self.check(Op::Symlink))?;
         symlinkat(target, at.dir.fd.as_fd(), name).host()?;
-        self.res.lookup_at(parent, &at)
+        self.resolver.lookup_at(parent, &at)
     }
 
     /// A hard link is judged on both names: a link must not make a protected file
@@ -84,7 +83,9 @@ impl Call<'_> {
     /// made in.
     pub(crate) fn op_link(&self, id: u64, newparent: u64, newname: &OsStr) -> OpResult<EntryOut> {
         let src = self.held(id, self.check(Op::Link))?;
-        let dst = self.res.entry(newparent, newname, self.check(Op::Link))?;
+        let dst = self
+            .resolver
+            .entry(newparent, newname, self.check(Op::Link))?;
         // Through /proc/self/fd with AT_SYMLINK_FOLLOW: links the verified object
         // itself, which linkat(AT_EMPTY_PATH) would need CAP_DAC_READ_SEARCH for.
         linkat(
@@ -95,7 +96,7 @@ impl Call<'_> {
             AtFlags::AT_SYMLINK_FOLLOW,
         )
         .host()?;
-        self.res.lookup_at(newparent, &dst)
+        self.resolver.lookup_at(newparent, &dst)
     }
 
     /// open(O_CREAT): creates (or, without O_EXCL, opens) `name` and returns an entry
@@ -112,7 +113,7 @@ impl Call<'_> {
         } else {
             Op::OpenWrCreat
         };
-        let at = self.res.entry(parent, name, self.check(op))?;
+        let at = self.resolver.entry(parent, name, self.check(op))?;
         own_umask()?;
         // O_NOFOLLOW: the name is never followed if a symlink raced in.
         let oflags = host_open_flags(flags) | OFlag::O_CREAT | OFlag::O_NOFOLLOW;
@@ -124,7 +125,7 @@ impl Call<'_> {
         )
         .host()?;
         let st = fstat(fd.as_fd()).host()?;
-        let entry = self.res.register(parent, &at, &st)?;
+        let entry = self.resolver.register(parent, &at, &st)?;
         let fh = self.handles.insert(Handle::new(
             entry.attr.ino.0,
             fd,
@@ -145,7 +146,7 @@ impl Call<'_> {
         mode: u32,
         flags: i32,
     ) -> OpResult<(EntryOut, u64)> {
-        let dir = self.res.node(parent, self.check(Op::OpenTmpfile))?;
+        let dir = self.resolver.node(parent, self.check(Op::OpenTmpfile))?;
         own_umask()?;
         // O_EXCL is kept: it is what makes the file one that can never be linked.
         let excl = OFlag::from_bits_truncate(flags) & OFlag::O_EXCL;
@@ -158,7 +159,7 @@ impl Call<'_> {
         )
         .host()?;
         let st = fstat(fd.as_fd()).host()?;
-        let entry = self.res.register_unnamed(parent, &dir, &st)?;
+        let entry = self.resolver.register_unnamed(parent, &dir, &st)?;
         let fh = self.handles.insert(Handle::new(
             entry.attr.ino.0,
             fd,
@@ -171,16 +172,16 @@ impl Call<'_> {
     /// unlink and rmdir.
     pub(crate) fn op_remove(&self, parent: u64, name: &OsStr, what: Remove) -> OpResult<()> {
         // Existence first: removing a missing name is ENOENT wherever it is.
-        let probe = self.res.entry(parent, name, Check::Internal)?;
-        let Some(victim) = Victim::at(&probe)? else {
+        let probe = self.resolver.probe(parent, name)?;
+        let Some(victim) = probe.hold()?.map(Victim::from) else {
             return Err(Errno::ENOENT);
         };
         let (op, flag) = match what {
             Remove::File => (Op::Unlink, UnlinkatFlags::NoRemoveDir),
             Remove::Dir => (Op::Rmdir, UnlinkatFlags::RemoveDir),
         };
-        let at = self.res.entry(parent, name, self.check(op))?;
-        let _changing = self.res.changing_names();
+        let at = self.resolver.entry(parent, name, self.check(op))?;
+        let _changing = self.resolver.changing_names();
         unlinkat(at.dir.fd.as_fd(), name, flag).host()?;
         self.forget_name(parent, name, victim);
         Ok(())
@@ -196,16 +197,20 @@ impl Call<'_> {
     ) -> OpResult<()> {
         // A missing source is ENOENT wherever it is, not a violation.
         let src_st = self.existing(parent, name)?.ok_or(Errno::ENOENT)?;
-        let src = self.res.entry(parent, name, self.check(Op::Rename))?;
-        let dst = self.res.entry(newparent, newname, self.check(Op::Rename))?;
+        let src = self.resolver.entry(parent, name, self.check(Op::Rename))?;
+        let dst = self
+            .resolver
+            .entry(newparent, newname, self.check(Op::Rename))?;
         // What the two names hold moves too (or is replaced): guarded entries below
         // either are judged as writes. (A directory cannot be hard-linked: a link
         // moves nothing below its names.)
-        self.res.judge_moved(&src.path, self.check(Op::Rename))?;
-        self.res.judge_moved(&dst.path, self.check(Op::Rename))?;
-        let dst_victim = Victim::at(&dst)?;
+        self.resolver
+            .judge_moved(&src.path, self.check(Op::Rename))?;
+        self.resolver
+            .judge_moved(&dst.path, self.check(Op::Rename))?;
+        let dst_victim = dst.hold()?.map(Victim::from);
         let nix_flags = nix::fcntl::RenameFlags::from_bits_retain(flags.bits());
-        let _changing = self.res.changing_names();
+        let _changing = self.resolver.changing_names();
         renameat2(
             src.dir.fd.as_fd(),
             name,
@@ -215,37 +220,38 @@ impl Call<'_> {
         )
         .host()?;
 
-        let src_id = self.res.id_of(HostId::from_stat(&src_st));
+        let src_id = self.resolver.id_of(HostId::from_stat(&src_st));
         match dst_victim {
             Some(other) if flags.contains(RenameFlags::RENAME_EXCHANGE) => {
-                let dst_id = self.res.id_of(HostId::from_stat(&other.st));
-                self.res.moved(dst_id, (newparent, newname), (parent, name));
+                let dst_id = self.resolver.id_of(HostId::from_stat(&other.st));
+                self.resolver
+                    .moved(dst_id, (newparent, newname), (parent, name));
             }
             Some(victim) => self.forget_name(newparent, newname, victim),
             None => {}
         }
-        self.res.moved(src_id, (parent, name), (newparent, newname));
+        self.resolver
+            .moved(src_id, (parent, name), (newparent, newname));
         Ok(())
     }
 
     /// The host stat of `name` in `parent` if it exists (judged as a read).
     fn existing(&self, parent: u64, name: &OsStr) -> OpResult<Option<FileStat>> {
-        let probe = self.res.entry(parent, name, Check::Internal)?;
-        stat_at(&probe)
+        self.resolver.probe(parent, name)?.stat()
     }
 
     /// `name` in `parent` no longer names `victim`.
     fn forget_name(&self, parent: u64, name: &OsStr, victim: Victim) {
         let st = victim.st;
-        let id = self.res.id_of(HostId::from_stat(&st));
-        self.res.unnamed(id, parent, name);
+        let id = self.resolver.id_of(HostId::from_stat(&st));
+        self.resolver.unnamed(id, parent, name);
         if is_dir(&st) {
-            self.res.drop_cached(id);
+            self.resolver.drop_cached(id);
         }
         // A directory has one name; a file with one link had its last (the kernel holds
         // the file's inode lock across the unlink, so no link through the mirror raced).
         if is_dir(&st) || st.st_nlink <= 1 {
-            self.res.pin_until_forgotten(id, victim.fd);
+            self.resolver.pin_until_forgotten(id, victim.fd);
         }
     }
 }
@@ -257,31 +263,9 @@ struct Victim {
     st: FileStat,
 }
 
-impl Victim {
-    /// The object `at` names, if any.
-    fn at(at: &EntryAt) -> OpResult<Option<Victim>> {
-        let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-        match openat(at.dir.fd.as_fd(), at.name.as_os_str(), flags, Mode::empty()) {
-            Ok(fd) => {
-                let st = fstat(fd.as_fd()).host()?;
-                Ok(Some(Victim { fd, st }))
-            }
-            Err(nix::errno::Errno::ENOENT) => Ok(None),
-            Err(e) => Err(from_nix(e)),
-        }
-    }
-}
-
-/// The stat of an entry's name, `None` if it does not exist.
-fn stat_at(at: &EntryAt) -> OpResult<Option<FileStat>> {
-    match fstatat(
-        at.dir.fd.as_fd(),
-        at.name.as_os_str(),
-        AtFlags::AT_SYMLINK_NOFOLLOW,
-    ) {
-        Ok(st) => Ok(Some(st)),
-        Err(nix::errno::Errno::ENOENT) => Ok(None),
-        Err(e) => Err(from_nix(e)),
+impl From<(OwnedFd, FileStat)> for Victim {
+    fn from((fd, st): (OwnedFd, FileStat)) -> Victim {
+        Victim { fd, st }
     }
 }
 

@@ -18,7 +18,7 @@ use crate::mirror::inode::ContentVersion;
 use crate::mirror::sys;
 
 /// Whether open flags ask to change the file.
-fn writes(flags: i32) -> bool {
+pub(crate) fn writes(flags: i32) -> bool {
     let acc = flags & libc::O_ACCMODE;
     acc == libc::O_WRONLY || acc == libc::O_RDWR || flags & libc::O_TRUNC != 0
 }
@@ -46,9 +46,6 @@ impl Call<'_> {
     /// Opens a regular file; returns the fh and how the kernel should do I/O on it.
     pub(crate) fn op_open(&self, id: u64, flags: i32) -> OpResult<(u64, FileIo)> {
         let write = writes(flags);
-        if let Some(opened) = self.control_open(id, write) {
-            return opened;
-        }
         let op = match write {
             true => Op::OpenWr,
             // The kernel's own open of a program (or its ELF interpreter) to run it.
@@ -56,7 +53,7 @@ impl Call<'_> {
             false => Op::OpenRd,
         };
         let at = self
-            .res
+            .resolver
             .open_file(id, self.check(op), host_open_flags(flags))?;
         let mode = if write && flags & libc::O_ACCMODE != libc::O_RDONLY {
             HandleMode::Write
@@ -66,7 +63,7 @@ impl Call<'_> {
         let io = match file_io_for(&at.stat, || fstatfs(at.fd.as_fd())).host()? {
             FileIo::Cached { .. } => FileIo::Cached {
                 keep: self
-                    .res
+                    .resolver
                     .store()
                     .opened_unchanged(id, ContentVersion::of(&at.stat)),
             },
@@ -77,9 +74,6 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_read(&self, id: u64, fh: u64, offset: u64, size: u32) -> OpResult<Vec<u8>> {
-        if let Some(read) = self.control_read(fh, offset, size) {
-            return read;
-        }
         let h = self.handles.get(fh, id)?;
         let mut buf = vec![0u8; size as usize];
         let mut done = 0;
@@ -100,9 +94,6 @@ impl Call<'_> {
     /// pwrite; on an O_APPEND fd Linux appends whatever the offset, which is what
     /// O_APPEND needs when the kernel's idea of the size is stale.
     pub(crate) fn op_write(&self, id: u64, fh: u64, offset: u64, data: &[u8]) -> OpResult<u32> {
-        if let Some(written) = self.control_write(fh, data) {
-            return written;
-        }
         let h = self.writable(fh, id)?;
         let mut done = 0;
         while done < data.len() {
@@ -120,9 +111,7 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_release(&self, fh: u64) {
-        if !self.control_release(fh) {
-            self.handles.remove(fh);
-        }
+        self.handles.remove(fh);
     }
 
     /// fsync and fsyncdir.

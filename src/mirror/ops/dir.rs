@@ -19,7 +19,6 @@ use crate::mirror::attr::kind_of_stat;
 use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
 use crate::mirror::inode::{ContentVersion, HostId, ROOT_ID};
-use crate::mirror::resolve::Check;
 use crate::mirror::resolve::EntryOut;
 use crate::mirror::sys;
 
@@ -68,9 +67,9 @@ impl Call<'_> {
     /// Opens a directory stream; returns the fh and whether the kernel may keep the
     /// listing it cached at the last opendir (the directory is unchanged since).
     pub(crate) fn op_opendir(&self, id: u64) -> OpResult<(u64, bool)> {
-        let at = self.res.node(id, self.check(Op::Opendir))?;
+        let at = self.resolver.node(id, self.check(Op::Opendir))?;
         let unchanged = self
-            .res
+            .resolver
             .store()
             .opened_unchanged(id, ContentVersion::of(&at.node.stat));
         // "." from the O_PATH fd: a readable fd of the verified directory itself.
@@ -121,20 +120,20 @@ impl Call<'_> {
         let h = self.dir_handle(fh, id)?;
         // Judged at opendir; here it is only seen (traced) as one readdir, its names
         // looked up as a step of it.
-        let dir = self.res.dir(id, self.seen(Op::Readdir))?;
+        let dir = self.resolver.dir(id, self.seen(Op::Readdir))?;
         let host = dir.host();
         self.each_dirent(&h, host, offset, |d| {
             if is_dot(d.name) {
                 // Not looked up by the kernel: any attributes do (the directory's own,
                 // taken only for the listing's first reply), ino for show.
                 let mut attr = self
-                    .res
+                    .resolver
                     .attr(id, &fstat(h.fd()).host()?, FileType::Directory);
                 attr.ino = fuser::INodeNo(self.dirent_id(id, host, d));
                 let entry = EntryOut {
                     attr,
                     generation: 0,
-                    ttls: self.res.freshness().ttls(),
+                    ttls: self.resolver.freshness().ttls(),
                 };
                 return Ok(add(ListedPlus {
                     next: d.next,
@@ -142,11 +141,7 @@ impl Call<'_> {
                     entry,
                 }));
             }
-            let entry = match self
-                .res
-                .child_of(&dir, d.name, Check::Internal)
-                .and_then(|e| self.res.lookup_at(id, &e))
-            {
+            let entry = match self.resolver.lookup_listed(id, &dir, d.name) {
                 Ok(entry) => entry,
                 // Gone since getdents, or not to be looked at: leave it out.
                 Err(_) => return Ok(Fill::Added),
@@ -157,7 +152,7 @@ impl Call<'_> {
                 entry,
             });
             if fill == Fill::Full {
-                self.res.forget(entry.attr.ino.0, 1);
+                self.resolver.forget(entry.attr.ino.0, 1);
             }
             Ok(fill)
         })
@@ -180,7 +175,7 @@ impl Call<'_> {
         offset: u64,
         mut f: impl FnMut(&Dirent) -> OpResult<Fill>,
     ) -> OpResult<()> {
-        if self.res.is_hidden(dir) {
+        if self.resolver.is_hidden(dir) {
             for d in dots().iter().skip(offset.min(2) as usize) {
                 if f(d)? == Fill::Full {
                     break;
@@ -222,8 +217,8 @@ impl Call<'_> {
     fn dirent_id(&self, dir_id: u64, dir: HostId, d: &Dirent) -> u64 {
         match d.name.as_bytes() {
             b"." => dir_id,
-            b".." => self.res.store().parent_of(dir_id).unwrap_or(ROOT_ID),
-            _ => self.res.id_of(HostId {
+            b".." => self.resolver.store().parent_of(dir_id).unwrap_or(ROOT_ID),
+            _ => self.resolver.id_of(HostId {
                 dev: dir.dev,
                 ino: d.ino,
             }),

@@ -15,13 +15,11 @@ use nix::sys::statvfs::{Statvfs, fstatvfs};
 use nix::unistd::{Gid, Uid, fchownat, ftruncate};
 
 use super::Call;
-use super::proc_fd_path;
 use crate::audit::Op;
 use crate::mirror::attr::kind_of_stat;
-use crate::mirror::control::CONTROL_ID;
 use crate::mirror::errno::{HostResult, OpResult};
 use crate::mirror::handle::{Handle, Mode as HandleMode};
-use crate::mirror::inode::ROOT_ID;
+use crate::mirror::host_path::proc_fd_path;
 use crate::mirror::resolve::Check;
 use crate::mirror::resolve::{AttrOut, EntryOut, NodeAt};
 use crate::mirror::sys::{self, SetTime};
@@ -66,33 +64,27 @@ impl Call<'_> {
     /// A name that does not exist is answered as a negative entry, which the kernel
     /// keeps for the TTL: compilers and shells probe many paths that are not there.
     pub(crate) fn op_lookup(&self, parent: u64, name: &OsStr) -> OpResult<EntryOut> {
-        if let Some(entry) = self.control_lookup(parent, name) {
-            return Ok(entry);
-        }
-        let entry = self.res.entry(parent, name, self.seen(Op::Lookup))?;
-        match self.res.lookup_at(parent, &entry) {
+        let entry = self.resolver.entry(parent, name, self.seen(Op::Lookup))?;
+        match self.resolver.lookup_at(parent, &entry) {
             Err(e) if e == Errno::ENOENT => Ok(EntryOut::negative(
-                self.res.freshness().absence_for(&entry.path),
+                self.resolver.freshness().absence_for(&entry.path),
             )),
             found => found,
         }
     }
 
     pub(crate) fn op_forget(&self, id: u64, n: u64) {
-        self.res.forget(id, n);
+        self.resolver.forget(id, n);
     }
 
     pub(crate) fn op_getattr(&self, id: u64, fh: Option<u64>) -> OpResult<AttrOut> {
-        if let Some(attr) = self.control_attr(id) {
-            return Ok(attr);
-        }
         // Through the handle when there is one (the kernel sends it for reads, not
         // for fstat: an unlinked file is then reached through any of its handles).
         if let Some(handle) = fh.and_then(|fh| self.handles.get(fh, id).ok()) {
             return self.attr_out(id, &fstat(handle.fd()).host()?, handle.path());
         }
         let check = self.seen(Op::Stat);
-        match self.res.stat_node(id, check) {
+        match self.resolver.stat_node(id, check) {
             Ok((st, path)) => self.attr_out(id, &st, &path),
             Err(e) if e == Errno::ENOENT => {
                 let held = self.by_handle(id, check, e)?;
@@ -103,9 +95,6 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_setattr(&self, id: u64, set: SetAttr) -> OpResult<AttrOut> {
-        if let Some(attr) = self.control_attr(id) {
-            return Ok(attr);
-        }
         let handle = set.fh.and_then(|fh| self.handles.get(fh, id).ok());
         let writable = handle.as_ref().filter(|h| h.mode() == HandleMode::Write);
         // A truncate through a handle opened for writing was judged at open and must
@@ -116,7 +105,7 @@ impl Call<'_> {
         } else {
             match writable {
                 Some(h) => {
-                    self.res.judge_handle(h, check)?;
+                    self.resolver.judge_handle(h, check)?;
                     Held::Handle(h.clone())
                 }
                 None => self.held(id, self.seen(Op::Stat))?,
@@ -135,8 +124,8 @@ impl Call<'_> {
 
     fn attr_out(&self, id: u64, st: &FileStat, path: &Path) -> OpResult<AttrOut> {
         Ok(AttrOut {
-            attr: self.res.attr(id, st, kind_of_stat(st)?),
-            ttl: self.res.freshness().attr_for(path),
+            attr: self.resolver.attr(id, st, kind_of_stat(st)?),
+            ttl: self.resolver.freshness().attr_for(path),
         })
     }
 
@@ -145,7 +134,7 @@ impl Call<'_> {
     /// open handle on it, judged by the path it was opened under (for an O_TMPFILE,
     /// its directory).
     pub(crate) fn held(&self, id: u64, check: Check) -> OpResult<Held> {
-        match self.res.node(id, check) {
+        match self.resolver.node(id, check) {
             Ok(at) => Ok(Held::Node(at)),
             Err(e) if e == Errno::ENOENT => self.by_handle(id, check, e),
             Err(e) => Err(e),
@@ -155,12 +144,12 @@ impl Call<'_> {
     /// The node through an open handle on it, when its path failed with `e`.
     fn by_handle(&self, id: u64, check: Check, e: Errno) -> OpResult<Held> {
         let h = self.handles.any_for(id).ok_or(e)?;
-        self.res.judge_handle(&h, check)?;
+        self.resolver.judge_handle(&h, check)?;
         Ok(Held::Handle(h))
     }
 
     pub(crate) fn op_readlink(&self, id: u64) -> OpResult<Vec<u8>> {
-        let at = self.res.node(id, self.check(Op::Readlink))?;
+        let at = self.resolver.node(id, self.check(Op::Readlink))?;
         let target = readlinkat(at.node.fd.as_fd(), "").host()?;
         Ok(target.into_vec())
     }
@@ -168,9 +157,6 @@ impl Call<'_> {
     /// access(2): the host's answer for the daemon, but a write test of a path the
     /// policy would refuse is EACCES, so `test -w` tells the truth.
     pub(crate) fn op_access(&self, id: u64, mask: AccessFlags) -> OpResult<()> {
-        if id == CONTROL_ID {
-            return Ok(());
-        }
         // As Gentoo: W_OK and R_OK are judged; F_OK and X_OK (what the kernel asks for
         // a chdir) only ask what exists.
         let check = if mask.contains(AccessFlags::W_OK) {
@@ -180,7 +166,7 @@ impl Call<'_> {
         } else {
             self.seen(Op::Access)
         };
-        let at = self.res.node(id, check)?;
+        let at = self.resolver.node(id, check)?;
         let mode = nix::unistd::AccessFlags::from_bits_truncate(mask.bits());
         nix::unistd::faccessat(
             at.node.fd.as_fd(),
@@ -192,9 +178,7 @@ impl Call<'_> {
     }
 
     pub(crate) fn op_statfs(&self, id: u64) -> OpResult<Statvfs> {
-        // The control file lives in the mirror's root.
-        let id = if id == CONTROL_ID { ROOT_ID } else { id };
-        let at = self.res.node(id, self.seen(Op::Statfs))?;
+        let at = self.resolver.node(id, self.seen(Op::Statfs))?;
         fstatvfs(at.node.fd.as_fd()).host()
     }
 }

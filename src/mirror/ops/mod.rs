@@ -8,27 +8,28 @@
 //! [`Resolver::register`]: super::resolve::Resolver::register
 //! [`Resolver::register_unnamed`]: super::resolve::Resolver::register_unnamed
 
-pub mod control;
 pub mod create;
 pub mod data;
 pub mod dir;
 pub mod entry;
+pub mod virtual_file;
 pub mod xattr;
-
-use std::ffi::CString;
-use std::ops::Deref;
-use std::os::fd::{AsRawFd, BorrowedFd};
 
 use super::Mirror;
 use super::errno::OpResult;
-use super::resolve::{Caller, Check, Journal};
+use super::handle::Handles;
+use super::resolve::{Check, Journal, Resolver};
 use super::stats::Opcode;
+use super::virtual_files::VirtualFiles;
 use crate::audit::Op;
+use crate::policy::Caller;
 
-/// One request being served: the mirror, who asked (for the policy's reports), and,
-/// when tracing, what was judged.
+/// One request being served: what serves it, who asked (for the judge and its
+/// reports), and, when tracing, what was judged.
 pub(crate) struct Call<'a> {
-    mirror: &'a Mirror,
+    pub resolver: &'a Resolver,
+    pub handles: &'a Handles,
+    pub virtual_files: &'a VirtualFiles,
     pub caller: Caller,
     journal: Option<Journal>,
 }
@@ -39,9 +40,11 @@ impl Mirror {
     pub(crate) fn call(&self, caller: Caller, opcode: Opcode) -> Call<'_> {
         self.requests.add(opcode);
         Call {
-            mirror: self,
+            resolver: &self.resolver,
+            handles: &self.handles,
+            virtual_files: &self.virtual_files,
             caller,
-            journal: self.res.tracing().then(Journal::default),
+            journal: self.resolver.tracing().then(Journal::default),
         }
     }
 }
@@ -69,24 +72,8 @@ impl Call<'_> {
         let result = op(&self);
         if let Some(journal) = self.journal {
             let errno = result.as_ref().err().map_or(0, |e| e.code());
-            self.mirror.res.trace(journal, self.caller, errno);
+            self.resolver.trace(journal, self.caller, errno);
         }
         result
     }
-}
-
-impl Deref for Call<'_> {
-    type Target = Mirror;
-
-    fn deref(&self) -> &Mirror {
-        self.mirror
-    }
-}
-
-/// `/proc/self/fd/N`: reaches the object behind fd N (an O_PATH fd included) for the
-/// calls that have no fd-based form. The daemon stays in the host PID namespace, so
-/// /proc/self is its own.
-pub(crate) fn proc_fd_path(fd: BorrowedFd<'_>) -> CString {
-    // A decimal number never contains NUL.
-    CString::new(format!("/proc/self/fd/{}", fd.as_raw_fd())).unwrap_or_default()
 }

@@ -9,10 +9,9 @@ use std::os::unix::ffi::OsStrExt;
 use fuser::Errno;
 
 use super::Call;
-use super::proc_fd_path;
 use crate::audit::Op;
-use crate::mirror::control::CONTROL_ID;
 use crate::mirror::errno::{HostResult, OpResult};
+use crate::mirror::host_path::proc_fd_path;
 use crate::mirror::resolve::Check;
 use crate::mirror::resolve::NodeFd;
 use crate::mirror::sys::{self, Follow};
@@ -57,12 +56,7 @@ impl Call<'_> {
     /// A path reaching the node's host object (which keeps the node's fds open while
     /// the path is in use), and whether to follow it at the end.
     fn xattr_path(&self, id: u64, check: Check) -> OpResult<(XattrPath, Follow)> {
-        // The control file has no host object, so no attributes: as on a filesystem
-        // without xattr support.
-        if id == CONTROL_ID {
-            return Err(Errno::ENOTSUP);
-        }
-        let at = self.res.node(id, check)?;
+        let at = self.resolver.node(id, check)?;
         xattr_target(at.node)
     }
 }

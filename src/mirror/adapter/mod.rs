@@ -1,5 +1,6 @@
-//! `impl fuser::Filesystem`: decode each request into an op, reply with its result.
-//! No logic lives here; every error reply goes through the helpers at the bottom.
+//! `impl fuser::Filesystem`: decode each request, route it (`route.rs`: the host ops
+//! or a virtual file) naming the objects it is about, reply with its result. No logic
+//! lives here; every reply is made by the helpers in [`reply`].
 
 use std::ffi::OsStr;
 use std::io;
@@ -13,15 +14,15 @@ use fuser::{
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
 
+mod reply;
+
 use super::Mirror;
 use super::cache;
-use super::errno::OpResult;
 use super::ops::create::Remove;
-use super::ops::dir::Fill;
 use super::ops::entry::SetAttr;
-use super::ops::xattr::Xattr;
-use super::resolve::{AttrOut, Caller, EntryOut};
 use super::stats::Opcode;
+use super::virtual_files::Object;
+use reply::{attr, created, empty, entry, fill, written, xattr};
 
 impl Filesystem for Mirror {
     fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> io::Result<()> {
@@ -30,26 +31,17 @@ impl Filesystem for Mirror {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        entry(
-            reply,
-            self.call(caller(req), Opcode::Lookup)
-                .run(|c| c.op_lookup(parent.0, name)),
-        );
+        entry(reply, self.route_lookup(req, parent.0, name));
     }
 
     // batch_forget: fuser's default calls this for each node (its item type,
     // is not exported by fuser 0.18.0, so it cannot be overridden).
     fn forget(&self, req: &Request, ino: INodeNo, nlookup: u64) {
-        self.call(caller(req), Opcode::Forget)
-            .op_forget(ino.0, nlookup);
+        self.route_forget(req, ino.0, nlookup);
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        attr(
-            reply,
-            self.call(caller(req), Opcode::Getattr)
-                .run(|c| c.op_getattr(ino.0, fh.map(|f| f.0))),
-        );
+        attr(reply, self.route_getattr(req, ino.0, fh.map(|f| f.0)));
     }
 
     fn setattr(
@@ -79,18 +71,13 @@ impl Filesystem for Mirror {
             mtime,
             fh: fh.map(|f| f.0),
         };
-        attr(
-            reply,
-            self.call(caller(req), Opcode::Setattr)
-                .run(|c| c.op_setattr(ino.0, set)),
-        );
+        attr(reply, self.route_setattr(req, ino.0, set));
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self
-            .call(caller(req), Opcode::Readlink)
-            .run(|c| c.op_readlink(ino.0))
-        {
+        match self.host_op(req, Opcode::Readlink, &[Object::Node(ino.0)], |c| {
+            c.op_readlink(ino.0)
+        }) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
         }
@@ -108,8 +95,9 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(caller(req), Opcode::Mknod)
-                .run(|c| c.op_mknod(parent.0, name, mode, rdev)),
+            self.host_op(req, Opcode::Mknod, &[Object::Entry(parent.0, name)], |c| {
+                c.op_mknod(parent.0, name, mode, rdev)
+            }),
         );
     }
 
@@ -124,24 +112,27 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(caller(req), Opcode::Mkdir)
-                .run(|c| c.op_mkdir(parent.0, name, mode)),
+            self.host_op(req, Opcode::Mkdir, &[Object::Entry(parent.0, name)], |c| {
+                c.op_mkdir(parent.0, name, mode)
+            }),
         );
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Unlink)
-                .run(|c| c.op_remove(parent.0, name, Remove::File)),
+            self.host_op(req, Opcode::Unlink, &[Object::Entry(parent.0, name)], |c| {
+                c.op_remove(parent.0, name, Remove::File)
+            }),
         );
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Rmdir)
-                .run(|c| c.op_remove(parent.0, name, Remove::Dir)),
+            self.host_op(req, Opcode::Rmdir, &[Object::Entry(parent.0, name)], |c| {
+                c.op_remove(parent.0, name, Remove::Dir)
+            }),
         );
     }
 
@@ -155,8 +146,12 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(caller(req), Opcode::Symlink)
-                .run(|c| c.op_symlink(parent.0, link_name, target)),
+            self.host_op(
+                req,
+                Opcode::Symlink,
+                &[Object::Entry(parent.0, link_name)],
+                |c| c.op_symlink(parent.0, link_name, target),
+            ),
         );
     }
 
@@ -172,8 +167,15 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Rename)
-                .run(|c| c.op_rename(parent.0, name, newparent.0, newname, flags)),
+            self.host_op(
+                req,
+                Opcode::Rename,
+                &[
+                    Object::Entry(parent.0, name),
+                    Object::Entry(newparent.0, newname),
+                ],
+                |c| c.op_rename(parent.0, name, newparent.0, newname, flags),
+            ),
         );
     }
 
@@ -187,16 +189,17 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.call(caller(req), Opcode::Link)
-                .run(|c| c.op_link(ino.0, newparent.0, newname)),
+            self.host_op(
+                req,
+                Opcode::Link,
+                &[Object::Node(ino.0), Object::Entry(newparent.0, newname)],
+                |c| c.op_link(ino.0, newparent.0, newname),
+            ),
         );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self
-            .call(caller(req), Opcode::Open)
-            .run(|c| c.op_open(ino.0, flags.0))
-        {
+        match self.route_open(req, ino.0, flags.0) {
             Ok((fh, io)) => reply.opened(FileHandle(fh), cache::file_open_flags(io)),
             Err(e) => reply.error(e),
         }
@@ -213,10 +216,7 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self
-            .call(caller(req), Opcode::Read)
-            .run(|c| c.op_read(ino.0, fh.0, offset, size))
-        {
+        match self.route_read(req, ino.0, fh.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
@@ -234,11 +234,7 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        written(
-            reply,
-            self.call(caller(req), Opcode::Write)
-                .run(|c| c.op_write(ino.0, fh.0, offset, data)),
-        );
+        written(reply, self.route_write(req, ino.0, fh.0, offset, data));
     }
 
     fn flush(
@@ -265,7 +261,7 @@ impl Filesystem for Mirror {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.call(caller(req), Opcode::Release).op_release(fh.0);
+        self.route_release(req, fh.0);
         reply.ok();
     }
 
@@ -279,16 +275,16 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Fsync)
-                .run(|c| c.op_fsync(ino.0, fh.0, datasync)),
+            self.host_op(req, Opcode::Fsync, &[Object::Handle(fh.0)], |c| {
+                c.op_fsync(ino.0, fh.0, datasync)
+            }),
         );
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self
-            .call(caller(req), Opcode::Opendir)
-            .run(|c| c.op_opendir(ino.0))
-        {
+        match self.host_op(req, Opcode::Opendir, &[Object::Dir(ino.0)], |c| {
+            c.op_opendir(ino.0)
+        }) {
             Ok((fh, unchanged)) => reply.opened(FileHandle(fh), cache::dir_open_flags(unchanged)),
             Err(e) => reply.error(e),
         }
@@ -302,7 +298,7 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.call(caller(req), Opcode::Readdir).run(|c| {
+        let r = self.host_op(req, Opcode::Readdir, &[Object::Handle(fh.0)], |c| {
             c.op_readdir(ino.0, fh.0, offset, |e| {
                 fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
             })
@@ -321,7 +317,7 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.call(caller(req), Opcode::Readdirplus).run(|c| {
+        let r = self.host_op(req, Opcode::Readdirplus, &[Object::Handle(fh.0)], |c| {
             c.op_readdirplus(ino.0, fh.0, offset, |e| {
                 fill(reply.add(
                     e.entry.attr.ino,
@@ -348,7 +344,10 @@ impl Filesystem for Mirror {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        self.call(caller(req), Opcode::Releasedir).op_release(fh.0);
+        let _ = self.host_op(req, Opcode::Releasedir, &[Object::Handle(fh.0)], |c| {
+            c.op_release(fh.0);
+            Ok(())
+        });
         reply.ok();
     }
 
@@ -362,16 +361,14 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Fsyncdir)
-                .run(|c| c.op_fsync(ino.0, fh.0, datasync)),
+            self.host_op(req, Opcode::Fsyncdir, &[Object::Handle(fh.0)], |c| {
+                c.op_fsync(ino.0, fh.0, datasync)
+            }),
         );
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match self
-            .call(caller(req), Opcode::Statfs)
-            .run(|c| c.op_statfs(ino.0))
-        {
+        match self.route_statfs(req, ino.0) {
             Ok(s) => reply.statfs(
                 s.blocks(),
                 s.blocks_free(),
@@ -398,41 +395,41 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Setxattr)
-                .run(|c| c.op_setxattr(ino.0, name, value, flags)),
+            self.host_op(req, Opcode::Setxattr, &[Object::Node(ino.0)], |c| {
+                c.op_setxattr(ino.0, name, value, flags)
+            }),
         );
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
         xattr(
             reply,
-            self.call(caller(req), Opcode::Getxattr)
-                .run(|c| c.op_getxattr(ino.0, name, size)),
+            self.host_op(req, Opcode::Getxattr, &[Object::Node(ino.0)], |c| {
+                c.op_getxattr(ino.0, name, size)
+            }),
         );
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
         xattr(
             reply,
-            self.call(caller(req), Opcode::Listxattr)
-                .run(|c| c.op_listxattr(ino.0, size)),
+            self.host_op(req, Opcode::Listxattr, &[Object::Node(ino.0)], |c| {
+                c.op_listxattr(ino.0, size)
+            }),
         );
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Removexattr)
-                .run(|c| c.op_removexattr(ino.0, name)),
+            self.host_op(req, Opcode::Removexattr, &[Object::Node(ino.0)], |c| {
+                c.op_removexattr(ino.0, name)
+            }),
         );
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        empty(
-            reply,
-            self.call(caller(req), Opcode::Access)
-                .run(|c| c.op_access(ino.0, mask)),
-        );
+        empty(reply, self.route_access(req, ino.0, mask));
     }
 
     fn create(
@@ -447,8 +444,9 @@ impl Filesystem for Mirror {
     ) {
         created(
             reply,
-            self.call(caller(req), Opcode::Create)
-                .run(|c| c.op_create(parent.0, name, mode, flags)),
+            self.host_op(req, Opcode::Create, &[Object::Entry(parent.0, name)], |c| {
+                c.op_create(parent.0, name, mode, flags)
+            }),
         );
     }
 
@@ -463,8 +461,9 @@ impl Filesystem for Mirror {
     ) {
         created(
             reply,
-            self.call(caller(req), Opcode::Tmpfile)
-                .run(|c| c.op_tmpfile(parent.0, mode, flags)),
+            self.host_op(req, Opcode::Tmpfile, &[Object::Dir(parent.0)], |c| {
+                c.op_tmpfile(parent.0, mode, flags)
+            }),
         );
     }
 
@@ -480,8 +479,9 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.call(caller(req), Opcode::Fallocate)
-                .run(|c| c.op_fallocate(ino.0, fh.0, offset, length, mode)),
+            self.host_op(req, Opcode::Fallocate, &[Object::Handle(fh.0)], |c| {
+                c.op_fallocate(ino.0, fh.0, offset, length, mode)
+            }),
         );
     }
 
@@ -494,10 +494,9 @@ impl Filesystem for Mirror {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        match self
-            .call(caller(req), Opcode::Lseek)
-            .run(|c| c.op_lseek(ino.0, fh.0, offset, whence))
-        {
+        match self.host_op(req, Opcode::Lseek, &[Object::Handle(fh.0)], |c| {
+            c.op_lseek(ino.0, fh.0, offset, whence)
+        }) {
             Ok(off) => reply.offset(off),
             Err(e) => reply.error(e),
         }
@@ -521,77 +520,16 @@ impl Filesystem for Mirror {
         }
         written(
             reply,
-            self.call(caller(req), Opcode::CopyFileRange).run(|c| {
-                c.op_copy_file_range(
-                    ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
-                )
-            }),
+            self.host_op(
+                req,
+                Opcode::CopyFileRange,
+                &[Object::Handle(fh_in.0), Object::Handle(fh_out.0)],
+                |c| {
+                    c.op_copy_file_range(
+                        ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
+                    )
+                },
+            ),
         );
     }
-}
-
-/// Who made `req`: its thread id in the daemon's PID namespace.
-fn caller(req: &Request) -> Caller {
-    Caller { pid: req.pid() }
-}
-
-fn entry(reply: ReplyEntry, r: OpResult<EntryOut>) {
-    match r {
-        Ok(e) => reply.entry_with_ttls(
-            &e.ttls.attr,
-            &e.ttls.entry,
-            &e.attr,
-            Generation(e.generation),
-        ),
-        Err(e) => reply.error(e),
-    }
-}
-
-/// The reply of create and tmpfile: the new file's entry and its handle.
-fn created(reply: ReplyCreate, r: OpResult<(EntryOut, u64)>) {
-    match r {
-        Ok((e, fh)) => reply.created(
-            // One TTL for both in fuser's create reply: the short one.
-            &e.ttls.attr,
-            &e.attr,
-            Generation(e.generation),
-            FileHandle(fh),
-            // Created here: on a filesystem that has real sizes.
-            cache::file_open_flags(cache::FileIo::Cached { keep: false }),
-        ),
-        Err(e) => reply.error(e),
-    }
-}
-
-fn attr(reply: ReplyAttr, r: OpResult<AttrOut>) {
-    match r {
-        Ok(a) => reply.attr(&a.ttl, &a.attr),
-        Err(e) => reply.error(e),
-    }
-}
-
-fn empty(reply: ReplyEmpty, r: OpResult<()>) {
-    match r {
-        Ok(()) => reply.ok(),
-        Err(e) => reply.error(e),
-    }
-}
-
-fn written(reply: ReplyWrite, r: OpResult<u32>) {
-    match r {
-        Ok(n) => reply.written(n),
-        Err(e) => reply.error(e),
-    }
-}
-
-fn xattr(reply: ReplyXattr, r: OpResult<Xattr>) {
-    match r {
-        Ok(Xattr::Size(n)) => reply.size(n),
-        Ok(Xattr::Data(d)) => reply.data(&d),
-        Err(e) => reply.error(e),
-    }
-}
-
-fn fill(full: bool) -> Fill {
-    if full { Fill::Full } else { Fill::Added }
 }
