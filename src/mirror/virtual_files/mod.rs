@@ -4,8 +4,8 @@
 //! read-only files of its own ([`StaticFile`]: Gentoo mode's shell startup file).
 //! Listings do not show them.
 //!
-//! They own a range of node ids (below every id synthesised for a host object) and of
-//! file handles. [`VirtualFiles::claim`] is the one place that tells a request about a
+//! They own the node ids no host object gets ([`RESERVED_IDS`]) and a range of file
+//! handles. [`VirtualFiles::claim`] is the one place that tells a request about a
 //! virtual file from one about a host object: the router (`route.rs`) serves the few
 //! ops a virtual file supports and answers every other op with [`refusal`].
 
@@ -19,17 +19,14 @@ use fuser::{Errno, FileAttr, FileType, INodeNo};
 
 pub use handles::{Handles, MAX_HANDLES, MAX_PENDING_TOTAL, is_virtual_handle};
 
-use super::inode::ROOT_ID;
+use super::inode::{RESERVED_IDS, ROOT_ID};
 use super::stats::Opcode;
 
-/// The control file's node id: the first after the root's.
-pub const CONTROL_ID: u64 = 2;
+/// The control file's node id: the first of the ids no host object gets.
+pub const CONTROL_ID: u64 = RESERVED_IDS.start;
 
 /// Its name in the mirror's root, where PID 1 finds it to bind it onto /dev/fusebox.
 pub const CONTROL_NAME: &str = ".fusebox-control";
-
-/// Virtual node ids end before this; host objects' ids are far above (`index << 48`).
-const END_OF_IDS: u64 = 1 << 16;
 
 /// A read-only file a front end serves in the mirror's root.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -148,7 +145,7 @@ impl VirtualFiles {
     /// Whether node id `id` is in the virtual range (an id that names no file there
     /// is still never a host object's).
     fn is_virtual(&self, id: u64) -> bool {
-        (CONTROL_ID..END_OF_IDS).contains(&id)
+        RESERVED_IDS.contains(&id)
     }
 }
 
