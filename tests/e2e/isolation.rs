@@ -292,7 +292,9 @@ time.sleep(2)
             .unwrap_or(0)
     };
     let sb = Sandbox::new(h);
-    let mut run = sb.spawn(&["python3", "-c", py]);
+    // Gentoo mode: the judge there takes declarations, so the control file buffers them.
+    let cmd = sb.command(&["--gentoo", "python3", "-c", py]);
+    let mut run = spawn_command(cmd, false, Duration::from_secs(120));
     let daemon = run.pid();
     run.wait_for("the build to start", Duration::from_secs(20), |r| {
         r.stdout_so_far().contains("START")
