@@ -24,6 +24,7 @@ pub mod host_path;
 mod inode;
 mod mounts;
 mod ops;
+mod options;
 mod resolve;
 mod route;
 pub mod stats;
@@ -35,42 +36,12 @@ use std::sync::Arc;
 
 pub use attr::Ownership;
 pub use inode::HostId;
+pub use options::MirrorOptions;
 pub use virtual_files::StaticFile;
 
-use crate::policy::Judge;
 use handle::Handles;
 use resolve::Resolver;
 use virtual_files::VirtualFiles;
-
-/// What the mirror serves and how it judges writes.
-pub struct MirrorOptions {
-    /// O_PATH | O_DIRECTORY fd of the host root, opened before any namespace was entered.
-    pub root: std::os::fd::OwnedFd,
-    /// Directories whose contents the mirror hides (lookup → ENOENT, readdir → only . and ..):
-    /// the staging directory that holds the mirror's own mountpoint.
-    pub hidden: Vec<HostId>,
-    /// Paths the build may read but never change, rename or move by renaming an
-    /// ancestor, whatever the policy and `--audit` say: the staging directories that
-    /// hold fusebox mirrors' mountpoints.
-    pub guarded: Vec<PathBuf>,
-    /// `/proc/self/mountinfo` opened before any namespace was entered: it keeps showing
-    /// the mount table of the host root the mirror serves (see `mounts.rs`).
-    pub mountinfo: Option<std::fs::File>,
-    /// Decides every judged operation, for the process that made it.
-    pub judge: Arc<dyn Judge>,
-    /// Receives the violations the policy reports.
-    pub auditor: Arc<crate::audit::Auditor>,
-    /// Receives every judged operation (`--trace`).
-    pub tracer: Option<Arc<crate::audit::Tracer>>,
-    /// Counts every request served (`--stats`).
-    pub requests: Arc<stats::RequestCounts>,
-    /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
-    pub ownership: Ownership,
-    /// How long the kernel may cache answers (`--cache-ttl`), and the paths never cached.
-    pub freshness: cache::Freshness,
-    /// Read-only files served in the root beside the control file (a front end's).
-    pub static_files: Vec<StaticFile>,
-}
 
 /// The mirror filesystem; serve it with [`fuser::Session`] and [`session_config`].
 #[derive(Debug)]

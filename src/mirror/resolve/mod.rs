@@ -36,11 +36,11 @@ pub use judging::{Check, Journal};
 pub use nodes::{AttrOut, EntryOut};
 pub use walk::{DirAt, EntryAt, NodeAt, NodeFd, is_dir};
 
-use super::MirrorOptions;
 use super::attr::Ownership;
 use super::cache::Freshness;
 use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::inode::{HostId, Store};
+use super::options::MirrorOptions;
 use crate::audit::{Auditor, Tracer};
 use crate::policy::Judge;
 
