@@ -22,6 +22,51 @@ impl Helper {
     }
 }
 
+/// Declares the e2e test `name`, a `fn name(h: Helper)` written just below it: two `#[test]`s,
+/// `name::direct` and `name::fusermount3`, one per `--mount-helper`. The kind says how the test
+/// shares the machine with the others:
+///
+/// - `plain`: needs no working sandbox (usage errors, `--check`); runs alongside the others.
+/// - `shared`: runs alongside the others, once its helper is known to start a sandbox
+///   ([`require_working`]).
+/// - `exclusive`: counts host-wide things (FUSE mounts, fusebox processes), so runs alone, once
+///   its helper is known to start a sandbox.
+///
+/// ```ignore
+/// e2e!(shared, exit_code_is_the_commands);
+/// fn exit_code_is_the_commands(h: Helper) { … }
+/// ```
+macro_rules! e2e {
+    ($kind:ident, $name:ident) => {
+        mod $name {
+            #[test]
+            fn direct() {
+                $crate::common::e2e!(@run $kind, super::$name, $crate::common::Helper::Direct);
+            }
+
+            #[test]
+            fn fusermount3() {
+                $crate::common::e2e!(@run $kind, super::$name, $crate::common::Helper::Fusermount3);
+            }
+        }
+    };
+    (@run plain, $test:path, $h:expr) => {{
+        let _g = $crate::common::shared();
+        $test($h)
+    }};
+    (@run shared, $test:path, $h:expr) => {{
+        let _g = $crate::common::shared();
+        $crate::common::require_working($h);
+        $test($h)
+    }};
+    (@run exclusive, $test:path, $h:expr) => {{
+        let _g = $crate::common::exclusive();
+        $crate::common::require_working($h);
+        $test($h)
+    }};
+}
+pub(crate) use e2e;
+
 // ---------------------------------------------------------------------------------------------
 // Test serialisation: most tests share; the ones that count host-wide things (FUSE mounts,
 // fusebox processes) run alone.

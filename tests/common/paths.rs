@@ -94,3 +94,14 @@ pub fn home() -> PathBuf {
     );
     h
 }
+
+/// A directory in $HOME with a file and a subdir, made on the host; removed on drop.
+pub fn home_fixture() -> tempfile::TempDir {
+    let hd = tempfile::Builder::new()
+        .prefix(".fusebox-e2e.")
+        .tempdir_in(home())
+        .unwrap();
+    std::fs::write(hd.path().join("file"), "original\n").unwrap();
+    std::fs::create_dir(hd.path().join("sub")).unwrap();
+    hd
+}

@@ -1,6 +1,4 @@
 //! The policy at run time: the control file /dev/fusebox and --lock, --learn, --trace.
-//!
-//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
 
 use std::path::Path;
 
@@ -19,7 +17,11 @@ fn build_and_other() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathB
     (t, build, other)
 }
 
-pub fn control_file_adds_a_write_path_and_lock_refuses_changes(h: Helper) {
+e2e!(
+    shared,
+    control_file_adds_a_write_path_and_lock_refuses_changes
+);
+fn control_file_adds_a_write_path_and_lock_refuses_changes(h: Helper) {
     let (t, build, other) = build_and_other();
     let third = t.path().join("third");
     std::fs::create_dir(&third).unwrap();
@@ -73,7 +75,8 @@ cat /dev/fusebox"#,
     out.expect_code(1);
 }
 
-pub fn lock_option_refuses_changes_from_the_start(h: Helper) {
+e2e!(shared, lock_option_refuses_changes_from_the_start);
+fn lock_option_refuses_changes_from_the_start(h: Helper) {
     let (_t, build, other) = build_and_other();
     let out = Sandbox::new(h)
         .opt("--lock")
@@ -90,7 +93,8 @@ cat /dev/fusebox"#,
     assert!(!out.stdout.contains(s(&other)), "{out}");
 }
 
-pub fn learn_then_policy_gives_a_clean_run(h: Helper) {
+e2e!(shared, learn_then_policy_gives_a_clean_run);
+fn learn_then_policy_gives_a_clean_run(h: Helper) {
     let (t, build, other) = build_and_other();
     let learned = t.path().join("learned.policy");
     let script = r#"mkdir -p "$1/cache/deep" && echo x > "$1/cache/deep/file" && echo y > "$1/top" && echo built"#;
@@ -130,8 +134,9 @@ pub fn learn_then_policy_gives_a_clean_run(h: Helper) {
     assert_eq!(std::fs::read_to_string(other.join("top")).unwrap(), "y\n");
 }
 
+e2e!(shared, learn_o_tmpfile_allows_its_directory_itself);
 /// O_TMPFILE writes in its directory: --learn allows that directory, not its parent.
-pub fn learn_o_tmpfile_allows_its_directory_itself(h: Helper) {
+fn learn_o_tmpfile_allows_its_directory_itself(h: Helper) {
     let (t, build, other) = build_and_other();
     let tmpdir_inside = other.join("tmp");
     std::fs::create_dir(&tmpdir_inside).unwrap();
@@ -188,7 +193,8 @@ fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     }
 }
 
-pub fn trace_records_each_operation(h: Helper) {
+e2e!(shared, trace_records_each_operation);
+fn trace_records_each_operation(h: Helper) {
     let (t, build, other) = build_and_other();
     let trace = t.path().join("trace.jsonl");
     let out = Sandbox::new(h)

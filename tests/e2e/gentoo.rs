@@ -1,6 +1,4 @@
 //! Gentoo mode: fusebox run as `sandbox` (a link) or with `--gentoo`.
-//!
-//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -41,9 +39,10 @@ fn gentoo_command(sandbox: &Path, args: &[&str], cwd: &Path) -> Command {
     c
 }
 
+e2e!(shared, gentoo_version_and_nesting);
 /// pkgcore's test for a usable sandbox: `sandbox --version` exits 0 and says "gentoo";
 /// it must answer even inside another sandbox, where starting one is refused.
-pub fn gentoo_version_and_nesting(h: Helper) {
+fn gentoo_version_and_nesting(h: Helper) {
     let (t, sandbox) = prefix_with_sandbox_link(h);
     let out = spawn_command(
         gentoo_command(&sandbox, &["--version"], t.path()),
@@ -70,12 +69,13 @@ pub fn gentoo_version_and_nesting(h: Helper) {
     assert!(out.stderr.contains("unrecognized option"), "{out}");
 }
 
+e2e!(shared, gentoo_portage_style_launch);
 /// Portage's call: one string, through bash, with only SANDBOX_LOG set. The build sees
 /// Gentoo's variables; Gentoo's default policy applies (devices and /tmp writable,
 /// $HOME predicted, the current directory not writable outside an interactive shell).
 /// Both directories are under the test user's real home, as /tmp is writable by
 /// Gentoo's defaults; $HOME (predicted) points to one of them.
-pub fn gentoo_portage_style_launch(h: Helper) {
+fn gentoo_portage_style_launch(h: Helper) {
     let (t, sandbox) = prefix_with_sandbox_link(h);
     let work_dir = tempfile::Builder::new()
         .prefix("fusebox-e2e-gentoo.")
@@ -125,9 +125,10 @@ touch "$PWD/cwd-file" 2>/dev/null && echo cwd-written || echo cwd-refused
     assert!(out.stderr.contains("ACCESS DENIED"), "{out}");
 }
 
+e2e!(shared, gentoo_flag_with_caller_lists);
 /// `fusebox-run OPTIONS --gentoo ARGS`: the caller's SANDBOX_WRITE adds to the lists,
 /// and several arguments run as they are.
-pub fn gentoo_flag_with_caller_lists(h: Helper) {
+fn gentoo_flag_with_caller_lists(h: Helper) {
     let t = tmpdir();
     let out_dir = t.path().join("out");
     std::fs::create_dir(&out_dir).unwrap();
@@ -248,10 +249,11 @@ impl BuildArea {
     }
 }
 
+e2e!(shared, gentoo_live_addwrite_in_the_shell);
 /// Portage's `addwrite` appends to the exported SANDBOX_WRITE in the ebuild's shell:
 /// what that shell writes itself (a redirection) and what it runs (cp, touch, a nested
 /// `set -eu` bash) may write there; nothing is logged.
-pub fn gentoo_live_addwrite_in_the_shell(h: Helper) {
+fn gentoo_live_addwrite_in_the_shell(h: Helper) {
     let area = BuildArea::new();
     let out = area.run(
         h,
@@ -277,10 +279,11 @@ bash -c 'set -eu; echo y > "$1/nested"; echo nested-ok' bash 'ALLOWED'
     assert!(!out.stderr.contains("ACCESS DENIED"), "{out}");
 }
 
+e2e!(shared, gentoo_live_sandbox_on_toggles);
 /// `export SANDBOX_ON=0` lets the shell and its commands write anywhere the host lets
 /// them, unlogged; `SANDBOX_ON=1` checks again, and a refusal is logged as Gentoo logs
 /// it.
-pub fn gentoo_live_sandbox_on_toggles(h: Helper) {
+fn gentoo_live_sandbox_on_toggles(h: Helper) {
     let area = BuildArea::new();
     let out = area.run(
         h,
@@ -318,9 +321,10 @@ exit 0
     assert_eq!(area.logged_paths().len(), 2, "{}", area.log_text());
 }
 
+e2e!(shared, gentoo_live_subshell_scope);
 /// A subshell's `export` is the subshell's: it may write there, its parent afterwards
 /// may not.
-pub fn gentoo_live_subshell_scope(h: Helper) {
+fn gentoo_live_subshell_scope(h: Helper) {
     let area = BuildArea::new();
     let out = area.run(
         h,
@@ -356,10 +360,11 @@ exit 0
     assert_eq!(area.logged_paths().len(), 2, "{}", area.log_text());
 }
 
+e2e!(shared, gentoo_live_no_escape);
 /// Clearing the environment does not leave the sandbox (Gentoo's libsandbox puts its
 /// variables back at exec), and a statically linked program, which no LD_PRELOAD
 /// sandbox sees, is caught.
-pub fn gentoo_live_no_escape(h: Helper) {
+fn gentoo_live_no_escape(h: Helper) {
     let busybox = find_tool(&["/bin/busybox", "/usr/bin/busybox"], "busybox-static");
     let area = BuildArea::new();
     let script = format!(
@@ -391,10 +396,11 @@ exit 0
     assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "{out}");
 }
 
+e2e!(shared, gentoo_live_declarations_follow_the_lock);
 /// A declaration is a change to the policy like any other: refused once the policy is
 /// locked (so with `--lock` the shell's own `addwrite` does not reach fusebox, while
 /// the programs it starts still carry their lists), and unknown outside Gentoo mode.
-pub fn gentoo_live_declarations_follow_the_lock(h: Helper) {
+fn gentoo_live_declarations_follow_the_lock(h: Helper) {
     let declare = r#"printf 'sandbox-env\0SANDBOX_ON=0\0end\0' > /dev/fusebox"#;
     let area = BuildArea::new();
     let script = format!(
@@ -434,11 +440,12 @@ exit 0
     assert_eq!(out.stdout_lines(), ["refused"], "{out}");
 }
 
+e2e!(shared, gentoo_debug_log);
 /// `SANDBOX_DEBUG`, switched on in the shell as Portage's ebuild.sh does (PORTAGE_DEBUG),
 /// writes every checked access of the processes that have it on to `SANDBOX_DEBUG_LOG`
 /// in the violation log's format, `allow` or `deny`, and prints `ACCESS ALLOWED` lines
 /// (verbose is Gentoo's default); a stale debug log is removed at start.
-pub fn gentoo_debug_log(h: Helper) {
+fn gentoo_debug_log(h: Helper) {
     let area = BuildArea::new();
     let debug_log = area.path("debug.log");
     std::fs::write(&debug_log, "VERSION 1.0\nstale\n").unwrap();

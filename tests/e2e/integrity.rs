@@ -4,8 +4,7 @@
 //! files, concurrent O_APPEND, inode numbers the host reuses, fstat during renames, hard links
 //! renamed away).
 //!
-//! Included from tests/e2e.rs; every `integrity_*` function here is listed in its `e2e_tests!`
-//! (so `E2E_ARGS=integrity` runs just these). Each runs the operations inside the sandbox with
+//! `E2E_ARGS=integrity` runs just these. Each runs the operations inside the sandbox with
 //! python3 (precise syscalls), and checks the result natively on the host afterwards; where a
 //! behaviour is compared with the host's, the same script also runs natively in a temp dir on
 //! the same host file system (/tmp).
@@ -131,7 +130,8 @@ show("futimens-mtime", p)
 os.close(fd)
 "#;
 
-pub fn integrity_utime_omit_leaves_the_other_time_alone(h: Helper) {
+e2e!(shared, integrity_utime_omit_leaves_the_other_time_alone);
+fn integrity_utime_omit_leaves_the_other_time_alone(h: Helper) {
     let sb = Sandbox::new(h);
     let out = py_inside(&sb, UTIME_SCRIPT, &[]);
     out.ok();
@@ -269,7 +269,8 @@ check(st("a").st_mode & 0o7777 == 0o640, "a's mode unchanged by chmod of the oth
 print("done")
 "#;
 
-pub fn integrity_hard_link_attributes_are_never_stale(h: Helper) {
+e2e!(shared, integrity_hard_link_attributes_are_never_stale);
+fn integrity_hard_link_attributes_are_never_stale(h: Helper) {
     let sb = Sandbox::new(h);
     let out = py_inside(&sb, HARDLINK_SCRIPT, &[]);
     assert_no_fail_lines("hard links inside", &out);
@@ -325,7 +326,8 @@ fn check_host_ownership(d: &Path, map: &str, out: &Out) {
     }
 }
 
-pub fn integrity_created_files_belong_to_the_user(h: Helper) {
+e2e!(shared, integrity_created_files_belong_to_the_user);
+fn integrity_created_files_belong_to_the_user(h: Helper) {
     // --uid-map self: the same ids inside and out.
     let sb = Sandbox::new(h).opts(&["--uid-map", "self"]);
     let out = sb.run_sh(OWNERSHIP_SCRIPT);
@@ -419,7 +421,8 @@ st = os.stat("fa")
 print(f"final size={st.st_size}")
 "#;
 
-pub fn integrity_fallocate_modes_match_the_host(h: Helper) {
+e2e!(shared, integrity_fallocate_modes_match_the_host);
+fn integrity_fallocate_modes_match_the_host(h: Helper) {
     let sb = Sandbox::new(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), FALLOCATE_SCRIPT, &[]);
@@ -518,7 +521,8 @@ os.close(fd)
 print(f"final names={names()}")
 "#;
 
-pub fn integrity_o_tmpfile_in_the_build_dir(h: Helper) {
+e2e!(shared, integrity_o_tmpfile_in_the_build_dir);
+fn integrity_o_tmpfile_in_the_build_dir(h: Helper) {
     let sb = Sandbox::new(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), TMPFILE_SCRIPT, &[]);
@@ -603,7 +607,8 @@ with open("u") as f:
 print("names=" + ",".join(sorted(os.listdir("."))))
 "#;
 
-pub fn integrity_unlinked_but_open_file_still_works(h: Helper) {
+e2e!(shared, integrity_unlinked_but_open_file_still_works);
+fn integrity_unlinked_but_open_file_still_works(h: Helper) {
     let sb = Sandbox::new(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), UNLINKED_SCRIPT, &[]);
@@ -649,7 +654,8 @@ print(f"old-fd-again={os.pread(fd, 100, 0)!r}")
 os.close(fd)
 "#;
 
-pub fn integrity_rename_over_an_open_file(h: Helper) {
+e2e!(shared, integrity_rename_over_an_open_file);
+fn integrity_rename_over_an_open_file(h: Helper) {
     let sb = Sandbox::new(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), RENAME_OVER_OPEN_SCRIPT, &[]);
@@ -691,7 +697,8 @@ print(f"seek_data={os.lseek(fd, 0, os.SEEK_DATA)} seek_hole={os.lseek(fd, 0, os.
 os.close(fd)
 "#;
 
-pub fn integrity_large_sparse_file(h: Helper) {
+e2e!(shared, integrity_large_sparse_file);
+fn integrity_large_sparse_file(h: Helper) {
     let sb = Sandbox::new(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), SPARSE_SCRIPT, &[]);
@@ -762,7 +769,8 @@ switches = sum(1 for a, b in zip(lines, lines[1:]) if a[:1] != b[:1])
 print(f"inside size={s.st_size} read={len(data)} lines={len(lines)} switches={switches}")
 "#;
 
-pub fn integrity_concurrent_o_append_loses_nothing(h: Helper) {
+e2e!(shared, integrity_concurrent_o_append_loses_nothing);
+fn integrity_concurrent_o_append_loses_nothing(h: Helper) {
     let sb = Sandbox::new(h);
     let (w, n) = (LINE_WIDTH.to_string(), LINES_EACH.to_string());
     let out = py_inside(&sb, APPEND_SCRIPT, &[&w, &n]);
@@ -847,11 +855,12 @@ for i in range(5):
 print(f"inode number reused in {reused} of 5 rounds", file=sys.stderr)
 "#;
 
+e2e!(shared, integrity_reused_inode_number_is_a_new_directory);
 /// The host reuses the inode number of a removed directory for the next one made (ext4 does at
 /// once), so the mirror gives the new directory the old one's node id: the kernel, which still
 /// holds the old inode for the process inside it, must be told it is another object, or it takes
 /// the new directory for the removed one (dead: ENOENT for everything inside it).
-pub fn integrity_reused_inode_number_is_a_new_directory(h: Helper) {
+fn integrity_reused_inode_number_is_a_new_directory(h: Helper) {
     let sb = Sandbox::new(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), REUSED_INODE_SCRIPT, &[]);
@@ -906,10 +915,11 @@ print(f"opened={opened}", file=sys.stderr)
 print(f"errors={sorted(errors.items())}")
 "#;
 
+e2e!(shared, integrity_fstat_of_an_open_file_during_renames);
 /// The kernel does not serialise an fstat (a getattr by node) with a rename of the node's name,
 /// and the mirror rebuilds the node's path from its records: between the host rename and the
 /// record of it, that path named the file renamed over it (ESTALE).
-pub fn integrity_fstat_of_an_open_file_during_renames(h: Helper) {
+fn integrity_fstat_of_an_open_file_during_renames(h: Helper) {
     let sb = Sandbox::new(h);
     let out = py_inside(&sb, FSTAT_DURING_RENAMES_SCRIPT, &["2"]);
     out.ok();
@@ -944,10 +954,14 @@ for what, call in [("fstat", lambda: os.fstat(fd)), ("stat-b", lambda: os.stat("
 os.close(fd)
 "#;
 
+e2e!(
+    shared,
+    integrity_hard_link_renamed_away_leaves_no_stale_path
+);
 /// The mirror keeps other names a hard-linked file was seen under, to reach it when the one
 /// it recorded goes. A name renamed away must leave that list: kept, it later led to whatever
 /// was made under it (ESTALE for an fstat of the file still open through its other name).
-pub fn integrity_hard_link_renamed_away_leaves_no_stale_path(h: Helper) {
+fn integrity_hard_link_renamed_away_leaves_no_stale_path(h: Helper) {
     let sb = Sandbox::new(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), LINK_RENAMED_AWAY_SCRIPT, &[]);

@@ -1,6 +1,4 @@
 //! Isolation (issue 11): the ways a hostile build could leave the sandbox, each tried.
-//!
-//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
 
 use std::path::Path;
 use std::time::Duration;
@@ -26,9 +24,10 @@ const TIOCSTI_PY: &str = "import fcntl, termios\n\
 try:\n    fcntl.ioctl(0, termios.TIOCSTI, b'#')\n    print('STI-ALLOWED')\n\
 except OSError as e:\n    print('STI-REFUSED-%d' % e.errno)\n";
 
+e2e!(shared, isolation_tiocsti_is_refused_on_a_terminal);
 /// TIOCSTI on the inherited terminal is refused (EPERM) inside, whatever the sysctl;
 /// outside, under the same pty, the kernel allows it (so the test can fail).
-pub fn isolation_tiocsti_is_refused_on_a_terminal(h: Helper) {
+fn isolation_tiocsti_is_refused_on_a_terminal(h: Helper) {
     let tmp = tmpdir();
     let py = tmp.path().join("sti.py");
     std::fs::write(&py, TIOCSTI_PY).unwrap();
@@ -59,8 +58,9 @@ pub fn isolation_tiocsti_is_refused_on_a_terminal(h: Helper) {
     );
 }
 
+e2e!(shared, isolation_kill_0_stays_inside);
 /// `kill 0` inside reaches the sandbox's own process group only: the caller lives.
-pub fn isolation_kill_0_stays_inside(h: Helper) {
+fn isolation_kill_0_stays_inside(h: Helper) {
     for sig in ["TERM", "KILL"] {
         let script = format!(
             "'{}' --mount-helper {} -- sh -c 'kill -{sig} 0; sleep 5'; echo alive-$?",
@@ -87,9 +87,10 @@ pub fn isolation_kill_0_stays_inside(h: Helper) {
     assert!(out.stdout.contains("continued-"), "{out}");
 }
 
+e2e!(exclusive, isolation_staging_cannot_be_moved_or_killed);
 /// With fusermount3, a `kill -KILL 0` inside leaves no mount behind (the watchdog is
 /// out of the build's reach), and renaming any staging directory is refused.
-pub fn isolation_staging_cannot_be_moved_or_killed(h: Helper) {
+fn isolation_staging_cannot_be_moved_or_killed(h: Helper) {
     let before = my_mirrors();
     let out = Sandbox::new(h).run_sh("kill -KILL 0");
     out.expect_code(137);
@@ -112,9 +113,10 @@ pub fn isolation_staging_cannot_be_moved_or_killed(h: Helper) {
     );
 }
 
+e2e!(exclusive, isolation_another_sandboxs_mirror_is_unreachable);
 /// While a fusermount3 sandbox runs, another sandbox can neither create nor change
 /// anything through any path into its mirror.
-pub fn isolation_another_sandboxs_mirror_is_unreachable(h: Helper) {
+fn isolation_another_sandboxs_mirror_is_unreachable(h: Helper) {
     let first = Sandbox::new(Helper::Fusermount3);
     std::fs::write(first.dir().join("f"), "first\n").unwrap();
     let before = my_mirrors();
@@ -169,9 +171,13 @@ pub fn isolation_another_sandboxs_mirror_is_unreachable(h: Helper) {
 const EXCHANGE_PY: &str = "import ctypes, sys; libc = ctypes.CDLL(None, use_errno=True); \
     sys.exit(0 if libc.renameat2(-100, sys.argv[1].encode(), -100, sys.argv[2].encode(), 2) == 0 else 1)";
 
+e2e!(
+    shared,
+    isolation_ancestor_rename_cannot_carry_a_denied_entry
+);
 /// Renaming an ancestor of a DENY entry (or moving one in its place) is refused and
 /// reported at the entry; the denied file is unchanged.
-pub fn isolation_ancestor_rename_cannot_carry_a_denied_entry(h: Helper) {
+fn isolation_ancestor_rename_cannot_carry_a_denied_entry(h: Helper) {
     for list in ["--deny", "--predict"] {
         let sb = Sandbox::new(h);
         let keys = sb.dir().join("cfg/keys");
@@ -206,9 +212,10 @@ pub fn isolation_ancestor_rename_cannot_carry_a_denied_entry(h: Helper) {
     }
 }
 
+e2e!(shared, isolation_keyring_and_ipc_are_the_sandboxs_own);
 /// A key added to the session keyring inside is not in the caller's; System V shared
 /// memory of the host is not visible by default (--share-ipc shares it).
-pub fn isolation_keyring_and_ipc_are_the_sandboxs_own(h: Helper) {
+fn isolation_keyring_and_ipc_are_the_sandboxs_own(h: Helper) {
     let py = r#"import ctypes, sys
 libc = ctypes.CDLL(None, use_errno=True)
 SYS_add_key, SYS_keyctl = 248, 250
@@ -257,11 +264,12 @@ print('RING', ring, 'FOUND' if found > 0 else 'NOTFOUND')
     assert!(listed(&shared), "--share-ipc shows it\n{shared}");
 }
 
+e2e!(shared, isolation_control_handles_are_bounded);
 /// 1,100 control handles, each with a large unfinished declaration: opens past 1,024
 /// fail (ENFILE), buffering past 16 MiB in all fails (ENOMEM), and the daemon's memory
 /// grows by less than the documented bound (16 MiB of declarations plus the handles'
 /// policy texts) while they are all open.
-pub fn isolation_control_handles_are_bounded(h: Helper) {
+fn isolation_control_handles_are_bounded(h: Helper) {
     let py = r#"import os, errno, resource, sys, time
 hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -332,10 +340,11 @@ time.sleep(2)
     );
 }
 
+e2e!(exclusive, isolation_a_moved_mount_is_still_unmounted);
 /// A fusermount3 mount moved on the host while the build runs (its staging directory
 /// renamed) is still found, by its device, and unmounted at the end; the direct way
 /// shows no mount on the host at all.
-pub fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
+fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
     let before = my_mirrors();
     let sb = Sandbox::new(h);
     let running = sb.spawn(&["sleep", "4"]);
@@ -365,9 +374,13 @@ pub fn isolation_a_moved_mount_is_still_unmounted(h: Helper) {
     out.ok();
 }
 
+e2e!(
+    shared,
+    isolation_ancestor_rename_against_gentoo_sandbox_deny
+);
 /// Gentoo mode: a DENY entry the ebuild's shell adds to its own SANDBOX_DENY holds
 /// against renaming its ancestor too, and the refusal is in SANDBOX_LOG at the entry.
-pub fn isolation_ancestor_rename_against_gentoo_sandbox_deny(h: Helper) {
+fn isolation_ancestor_rename_against_gentoo_sandbox_deny(h: Helper) {
     let dir = tempfile::Builder::new()
         .prefix("fusebox-e2e-iso.")
         .tempdir_in(home())
@@ -414,10 +427,11 @@ pub fn isolation_ancestor_rename_against_gentoo_sandbox_deny(h: Helper) {
     );
 }
 
+e2e!(shared, isolation_ctrl_z_stops_the_sandbox_as_a_job);
 /// Job control from outside: a build that has the terminal is stopped by Ctrl-Z, the
 /// caller's shell sees a stopped job (fusebox-run stops too), `fg` continues it with the
 /// terminal, and the shell gets its terminal back at the end.
-pub fn isolation_ctrl_z_stops_the_sandbox_as_a_job(h: Helper) {
+fn isolation_ctrl_z_stops_the_sandbox_as_a_job(h: Helper) {
     let marker = unique("fusebox-e2e-jobz-");
     let tmp = tmpdir();
     let mut c = std::process::Command::new("script");
@@ -473,10 +487,11 @@ pub fn isolation_ctrl_z_stops_the_sandbox_as_a_job(h: Helper) {
     );
 }
 
+e2e!(exclusive, isolation_a_failed_teardown_fails_the_run);
 /// A mount fusebox cannot remove from the host (here fusermount3 -u fails) makes the
 /// run fail with 125 and say where the mount is, whatever the build's status; the
 /// direct way has nothing on the host to remove.
-pub fn isolation_a_failed_teardown_fails_the_run(h: Helper) {
+fn isolation_a_failed_teardown_fails_the_run(h: Helper) {
     let tools = tmpdir();
     let wrapper = tools.path().join("fusermount3");
     std::fs::write(

@@ -1,8 +1,6 @@
 //! First contact and packaging (issue 16): the conventions a new user expects, a
 //! `--learn` they can trust, the README's test command on a machine that lacks
 //! something, and the Gentoo ebuild built and merged by real Portage, offline.
-//!
-//! Included from tests/e2e.rs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,7 +23,8 @@ fn expect_usage_error(out: &Out, names: &str) {
     );
 }
 
-pub fn usage_errors_exit_2_in_one_line(h: Helper) {
+e2e!(shared, usage_errors_exit_2_in_one_line);
+fn usage_errors_exit_2_in_one_line(h: Helper) {
     let cases: &[(&[&str], &str)] = &[
         (
             &["-w", "/nonexistent/fusebox-e2e"],
@@ -62,7 +61,8 @@ pub fn usage_errors_exit_2_in_one_line(h: Helper) {
     }
 }
 
-pub fn fusebox_opts_apply_in_plain_mode(h: Helper) {
+e2e!(shared, fusebox_opts_apply_in_plain_mode);
+fn fusebox_opts_apply_in_plain_mode(h: Helper) {
     let hd = tempfile::Builder::new()
         .prefix(".fusebox-e2e.")
         .tempdir_in(home())
@@ -90,7 +90,11 @@ pub fn fusebox_opts_apply_in_plain_mode(h: Helper) {
     );
 }
 
-pub fn write_options_add_to_the_defaults_and_no_default_write_empties_them(h: Helper) {
+e2e!(
+    shared,
+    write_options_add_to_the_defaults_and_no_default_write_empties_them
+);
+fn write_options_add_to_the_defaults_and_no_default_write_empties_them(h: Helper) {
     let hd = tempfile::Builder::new()
         .prefix(".fusebox-e2e.")
         .tempdir_in(home())
@@ -124,7 +128,11 @@ if echo b > ./y 2>/dev/null; then echo cwd=written; else echo cwd=denied; fi"#,
     assert!(extra.join("z").exists());
 }
 
-pub fn a_stale_or_relative_tmpdir_falls_back_to_tmp_with_a_warning(h: Helper) {
+e2e!(
+    shared,
+    a_stale_or_relative_tmpdir_falls_back_to_tmp_with_a_warning
+);
+fn a_stale_or_relative_tmpdir_falls_back_to_tmp_with_a_warning(h: Helper) {
     for bad in [
         "/nonexistent/fusebox-e2e-tmp",
         "relative/tmp",
@@ -146,8 +154,9 @@ pub fn a_stale_or_relative_tmpdir_falls_back_to_tmp_with_a_warning(h: Helper) {
     }
 }
 
+e2e!(shared, a_warning_on_a_closed_stderr_does_not_stop_the_run);
 /// A warning on a closed stderr costs the line, not the run.
-pub fn a_warning_on_a_closed_stderr_does_not_stop_the_run(h: Helper) {
+fn a_warning_on_a_closed_stderr_does_not_stop_the_run(h: Helper) {
     let t = tmpdir();
     let out = native_sh(
         r#"TMPDIR=/nonexistent/fusebox-e2e "$1" --mount-helper "$2" -- sh -c 'echo ran' 2>&-; echo "status $?""#,
@@ -157,7 +166,8 @@ pub fn a_warning_on_a_closed_stderr_does_not_stop_the_run(h: Helper) {
     assert_eq!(out.stdout, "ran\nstatus 0\n", "{out}");
 }
 
-pub fn a_cwd_of_root_or_home_is_warned_about(h: Helper) {
+e2e!(shared, a_cwd_of_root_or_home_is_warned_about);
+fn a_cwd_of_root_or_home_is_warned_about(h: Helper) {
     let fake_home = tempfile::Builder::new()
         .prefix(".fusebox-e2e-home.")
         .tempdir_in(home())
@@ -188,7 +198,11 @@ pub fn a_cwd_of_root_or_home_is_warned_about(h: Helper) {
     assert_eq!(out.stderr, "", "{out}");
 }
 
-pub fn policy_file_comment_after_a_blank_is_not_part_of_the_path(h: Helper) {
+e2e!(
+    shared,
+    policy_file_comment_after_a_blank_is_not_part_of_the_path
+);
+fn policy_file_comment_after_a_blank_is_not_part_of_the_path(h: Helper) {
     let hd = tempfile::Builder::new()
         .prefix(".fusebox-e2e.")
         .tempdir_in(home())
@@ -229,7 +243,8 @@ fn learn_run(h: Helper, opts: &[&str], script: &str) -> (String, tempfile::TempD
     (text, fake_home, out)
 }
 
-pub fn learn_keeps_the_users_deny_entries(h: Helper) {
+e2e!(shared, learn_keeps_the_users_deny_entries);
+fn learn_keeps_the_users_deny_entries(h: Helper) {
     let fake_home = tempfile::Builder::new()
         .prefix(".fusebox-e2e-secret.")
         .tempdir_in(home())
@@ -257,7 +272,8 @@ pub fn learn_keeps_the_users_deny_entries(h: Helper) {
     );
 }
 
-pub fn learn_widens_to_the_file_under_home_and_says_why(h: Helper) {
+e2e!(shared, learn_widens_to_the_file_under_home_and_says_why);
+fn learn_widens_to_the_file_under_home_and_says_why(h: Helper) {
     let (text, fake_home, out) = learn_run(
         h,
         &[],
@@ -309,9 +325,13 @@ echo q > "$1/$(printf 'evil\nname')"; true"#,
     out.ok();
 }
 
+e2e!(
+    shared,
+    test_command_without_fuse_stops_at_once_naming_the_fix
+);
 /// The README's test command, as a user without /dev/fuse and without fusermount3:
 /// stopped in seconds, before building, with the check's lines and the fix.
-pub fn test_command_without_fuse_stops_at_once_naming_the_fix(_h: Helper) {
+fn test_command_without_fuse_stops_at_once_naming_the_fix(_h: Helper) {
     let t = tmpdir();
     let copy = t.path().join("scripts");
     std::fs::create_dir(&copy).unwrap();
@@ -351,8 +371,10 @@ fn staged(var: &str) -> PathBuf {
 /// The ebuild (packaging/gentoo, an overlay) built from the release tarballs and merged
 /// into the test Prefix by real Portage, with no network (a network namespace of its
 /// own, `unshare -c -n`), fusebox as Portage's sandbox; then the installed files work.
-/// One helper only: it is a release build of fusebox (about 3 minutes on 2 cores).
-pub fn ebuild_merges_fusebox_offline_in_the_prefix() {
+/// Once, not per helper: it is a release build of fusebox (about 3 minutes on 2 cores).
+#[test]
+fn packaging_ebuild_merges_fusebox_offline_in_the_prefix() {
+    let _g = shared();
     let h = Helper::Direct;
     require_working(h);
     let p = crate::portage::prefix(h);

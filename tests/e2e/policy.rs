@@ -1,8 +1,7 @@
 //! The access policy (read/write/predict/deny lists, Gentoo sandbox semantics), its violation
 //! log, summary, `-v`, `--audit`, `--policy` files, and the escapes it must close.
 //!
-//! Included from tests/e2e.rs; every `policy_*` function here is listed in its `e2e_tests!`
-//! (so `E2E_ARGS=policy` runs just these). Host state is always checked natively after a run.
+//! `E2E_ARGS=policy` runs just these. Host state is always checked natively after a run.
 
 use std::collections::BTreeMap;
 use std::ffi::CString;
@@ -327,7 +326,8 @@ impl OpsDirs {
     }
 }
 
-pub fn policy_write_ops_allowed_under_write(h: Helper) {
+e2e!(shared, policy_write_ops_allowed_under_write);
+fn policy_write_ops_allowed_under_write(h: Helper) {
     let x = OpsDirs::new();
     let (out, tried) = x.run(
         Sandbox::new(h)
@@ -396,7 +396,8 @@ pub fn policy_write_ops_allowed_under_write(h: Helper) {
     );
 }
 
-pub fn policy_write_ops_denied_are_refused_and_logged(h: Helper) {
+e2e!(shared, policy_write_ops_denied_are_refused_and_logged);
+fn policy_write_ops_denied_are_refused_and_logged(h: Helper) {
     let x = OpsDirs::new();
     let before = x.snapshot();
     // -w A only: the defaults (cwd, /tmp) are gone, so D (under /tmp) is protected.
@@ -417,7 +418,8 @@ pub fn policy_write_ops_denied_are_refused_and_logged(h: Helper) {
     }
 }
 
-pub fn policy_write_ops_predicted_fail_quietly(h: Helper) {
+e2e!(shared, policy_write_ops_predicted_fail_quietly);
+fn policy_write_ops_predicted_fail_quietly(h: Helper) {
     let x = OpsDirs::new();
     let before = x.snapshot();
     let (out, tried) = x.run(Sandbox::new(h).opt("-v").opt("--predict").opt(x.d()));
@@ -458,10 +460,11 @@ print(f"link-empty-path-into-protected={linkat(fd, P + '/stolen2', 'empty')}")
 print(f"link-here={linkat(fd, 'kept', 'proc')}")
 "#;
 
+e2e!(shared, policy_o_tmpfile_is_judged_on_its_directory);
 /// O_TMPFILE is judged as a write of its directory, and giving one a name as a link: in a
 /// directory outside the write set it is refused with EACCES and logged; a tmpfile made in
 /// the build dir cannot be linked into such a directory, but can be into the build dir.
-pub fn policy_o_tmpfile_is_judged_on_its_directory(h: Helper) {
+fn policy_o_tmpfile_is_judged_on_its_directory(h: Helper) {
     let protected = tmpdir();
     std::fs::write(protected.path().join("file"), "original\n").unwrap();
     let before = snapshot(protected.path());
@@ -512,7 +515,8 @@ pub fn policy_o_tmpfile_is_judged_on_its_directory(h: Helper) {
 // =============================================================================================
 // 2. DENY
 
-pub fn policy_deny_refuses_reads_and_writes_under_it(h: Helper) {
+e2e!(shared, policy_deny_refuses_reads_and_writes_under_it);
+fn policy_deny_refuses_reads_and_writes_under_it(h: Helper) {
     let sb = Sandbox::new(h);
     let d = sb.dir().to_path_buf();
     let logdir = tmpdir();
@@ -599,7 +603,8 @@ exit 0"#
 // =============================================================================================
 // 3. READ
 
-pub fn policy_read_list_limits_reads(h: Helper) {
+e2e!(shared, policy_read_list_limits_reads);
+fn policy_read_list_limits_reads(h: Helper) {
     let sb = Sandbox::new(h);
     let t = tmpdir();
     let d = t.path();
@@ -649,7 +654,8 @@ pub fn policy_read_list_limits_reads(h: Helper) {
 // =============================================================================================
 // 4. Gentoo quirks
 
-pub fn policy_gentoo_quirks(h: Helper) {
+e2e!(shared, policy_gentoo_quirks);
+fn policy_gentoo_quirks(h: Helper) {
     // EEXIST and ENOENT are answered before the policy: no violation.
     let logdir = tmpdir();
     let log = logdir.path().join("log");
@@ -710,7 +716,8 @@ exit 0"#
 // =============================================================================================
 // 5. The log file
 
-pub fn policy_log_format_is_gentoos(h: Helper) {
+e2e!(shared, policy_log_format_is_gentoos);
+fn policy_log_format_is_gentoos(h: Helper) {
     let logdir = tmpdir();
     let log = logdir.path().join("sandbox.log");
     let target = format!("/etc/{}", unique("fusebox-e2e-"));
@@ -751,7 +758,8 @@ pub fn policy_log_format_is_gentoos(h: Helper) {
     assert_eq!(b["C"], "touch rel-file ");
 }
 
-pub fn policy_log_only_on_violation_and_stale_log_removed(h: Helper) {
+e2e!(shared, policy_log_only_on_violation_and_stale_log_removed);
+fn policy_log_only_on_violation_and_stale_log_removed(h: Helper) {
     let logdir = tmpdir();
     let log = logdir.path().join("sandbox.log");
     let out = Sandbox::new(h).opt("--log").opt(&log).run(&["true"]);
@@ -775,10 +783,11 @@ pub fn policy_log_only_on_violation_and_stale_log_removed(h: Helper) {
     assert_eq!(log_blocks(&text).len(), 1, "{text}");
 }
 
+e2e!(shared, policy_log_is_seen_at_once_inside);
 /// Portage tests `[[ -s ${SANDBOX_LOG} ]]` inside the sandbox after each phase: the log
 /// fusebox writes on the host must be seen at once, however long the kernel caches other
 /// answers — also through a symlinked directory, and after an earlier "no such file".
-pub fn policy_log_is_seen_at_once_inside(h: Helper) {
+fn policy_log_is_seen_at_once_inside(h: Helper) {
     let sb = Sandbox::new(h);
     let dir = sb.dir().to_path_buf();
     std::fs::create_dir(dir.join("real")).unwrap();
@@ -818,7 +827,8 @@ exit 0"#,
     }
 }
 
-pub fn policy_default_log_path(h: Helper) {
+e2e!(shared, policy_default_log_path);
+fn policy_default_log_path(h: Helper) {
     // violations.log in a new 0700 directory: under $XDG_RUNTIME_DIR when that is
     // private, else under $TMPDIR (fusebox-UID-XXXXXX), else /tmp.
     let runtime = tmpdir();
@@ -892,7 +902,8 @@ pub fn policy_default_log_path(h: Helper) {
 // =============================================================================================
 // 6. Summary and exit status
 
-pub fn policy_summary_and_exit_status(h: Helper) {
+e2e!(shared, policy_summary_and_exit_status);
+fn policy_summary_and_exit_status(h: Helper) {
     let logdir = tmpdir();
     let log = logdir.path().join("log");
     let out = Sandbox::new(h)
@@ -932,7 +943,8 @@ pub fn policy_summary_and_exit_status(h: Helper) {
 // =============================================================================================
 // 7. -v
 
-pub fn policy_verbose_prints_each_denial_as_it_happens(h: Helper) {
+e2e!(shared, policy_verbose_prints_each_denial_as_it_happens);
+fn policy_verbose_prints_each_denial_as_it_happens(h: Helper) {
     let logdir = tmpdir();
     let target = format!("/etc/{}", unique("fusebox-e2e-v-"));
     let out = Sandbox::new(h)
@@ -976,7 +988,8 @@ pub fn policy_verbose_prints_each_denial_as_it_happens(h: Helper) {
 // =============================================================================================
 // 8. --audit
 
-pub fn policy_audit_lets_operations_succeed(h: Helper) {
+e2e!(shared, policy_audit_lets_operations_succeed);
+fn policy_audit_lets_operations_succeed(h: Helper) {
     let t = tmpdir();
     let (a, d) = (t.path().join("A"), t.path().join("D"));
     std::fs::create_dir(&a).unwrap();
@@ -1023,7 +1036,8 @@ pub fn policy_audit_lets_operations_succeed(h: Helper) {
 // =============================================================================================
 // 9. --policy FILE
 
-pub fn policy_file_entries_work_like_options(h: Helper) {
+e2e!(shared, policy_file_entries_work_like_options);
+fn policy_file_entries_work_like_options(h: Helper) {
     let t = tmpdir();
     let p = t.path();
     native_sh(
@@ -1091,7 +1105,8 @@ exit 0"#
     );
 }
 
-pub fn policy_file_errors_are_usage_errors(h: Helper) {
+e2e!(shared, policy_file_errors_are_usage_errors);
+fn policy_file_errors_are_usage_errors(h: Helper) {
     let t = tmpdir();
     let expect = |content: &str, want: &[&str]| {
         let f = t.path().join("policy");
@@ -1124,7 +1139,8 @@ pub fn policy_file_errors_are_usage_errors(h: Helper) {
 // =============================================================================================
 // 10. Escapes
 
-pub fn policy_escape_hard_link_and_rename_into_build_dir(h: Helper) {
+e2e!(shared, policy_escape_hard_link_and_rename_into_build_dir);
+fn policy_escape_hard_link_and_rename_into_build_dir(h: Helper) {
     let outside = tmpdir();
     let f = outside.path().join("file");
     std::fs::write(&f, "original\n").unwrap();
@@ -1166,7 +1182,8 @@ exit 0"#
     assert!(has_block(&blocks, "rename", &f), "{blocks:#?}");
 }
 
-pub fn policy_escape_symlink_in_build_dir(h: Helper) {
+e2e!(shared, policy_escape_symlink_in_build_dir);
+fn policy_escape_symlink_in_build_dir(h: Helper) {
     let outside = tmpdir();
     let f = outside.path().join("file");
     std::fs::write(&f, "original\n").unwrap();
@@ -1214,8 +1231,9 @@ exit 0"#
     );
 }
 
-pub fn policy_escape_dir_swapped_for_symlink(h: Helper) {
-    let hd = crate::home_fixture();
+e2e!(shared, policy_escape_dir_swapped_for_symlink);
+fn policy_escape_dir_swapped_for_symlink(h: Helper) {
+    let hd = home_fixture();
     let before = snapshot(hd.path());
     // Inside: between two operations, build/dir becomes a symlink to a protected dir.
     let sb = Sandbox::new(h);
@@ -1279,9 +1297,10 @@ exit 0"#
     );
 }
 
+e2e!(shared, policy_escape_through_proc_links);
 /// /proc/self/root, /proc/1/root and /proc/*/cwd: the mirror or nothing.
-pub fn policy_escape_through_proc_links(h: Helper) {
-    let hd = crate::home_fixture();
+fn policy_escape_through_proc_links(h: Helper) {
+    let hd = home_fixture();
     let before = snapshot(hd.path());
     let out = Sandbox::new(h).run_sh_args(
         &format!(
@@ -1344,10 +1363,11 @@ exit 0"#
     assert_eq!(snapshot(hd.path()), before, "$HOME untouched\n{out}");
 }
 
+e2e!(shared, policy_escape_root_cannot_unmount_the_mirror);
 /// Root inside (capabilities in its own user namespace): the mounts are locked, and a new
 /// mount namespace still shows only the sandbox's mounts, never the host's root.
-pub fn policy_escape_root_cannot_unmount_the_mirror(h: Helper) {
-    let hd = crate::home_fixture();
+fn policy_escape_root_cannot_unmount_the_mirror(h: Helper) {
+    let hd = home_fixture();
     let before = snapshot(hd.path());
     // The host's own root file system's device (major:minor in mountinfo), never seen inside.
     let host_root_dev = std::fs::read_to_string("/proc/self/mountinfo")

@@ -30,8 +30,6 @@
 //! scripts/test.sh stages it); without it the script downloads it into
 //! `~/.cache/fusebox-portage`. Installing needs meson, ninja and python3 (pip only to
 //! download); the static case needs Debian's busybox-static.
-//!
-//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -482,9 +480,10 @@ fn assert_clean_install(p: &Prefix, name: &str, out: &Out) {
     );
 }
 
+e2e!(shared, portage_clean_ebuild_installs);
 /// A clean ebuild: compiles a C program, asks Portage `has_version` over its IPC
 /// FIFOs, installs into `${ED}`; nothing is logged.
-pub fn portage_clean_ebuild_installs(h: Helper) {
+fn portage_clean_ebuild_installs(h: Helper) {
     let p = prefix(h);
     let out = p.ebuild("clean");
     assert_clean_install(p, "clean", &out);
@@ -503,10 +502,11 @@ pub fn portage_clean_ebuild_installs(h: Helper) {
     assert_eq!(ran.stdout, "hello from clean\n", "{ran}");
 }
 
+e2e!(shared, portage_writes_outside_fail_the_phase);
 /// src_compile writes outside: by an external command, and by a redirection of the
 /// ebuild's own shell. Each fails its phase with one F/S/P/A/R/C block naming the
 /// path, and the host is unchanged.
-pub fn portage_writes_outside_fail_the_phase(h: Helper) {
+fn portage_writes_outside_fail_the_phase(h: Helper) {
     let p = prefix(h);
     let target = p.outside.join("bad-cmd");
     let out = p.ebuild("bad-cmd");
@@ -518,9 +518,10 @@ pub fn portage_writes_outside_fail_the_phase(h: Helper) {
     assert_compile_failed_on(p, "bad-redir", &out, &target, "ebuild.sh compile");
 }
 
+e2e!(shared, portage_addwrite_and_addpredict);
 /// `addwrite DIR` in an ebuild lets both a command and a redirection write there;
 /// `addpredict DIR` makes writes there fail without a log entry.
-pub fn portage_addwrite_and_addpredict(h: Helper) {
+fn portage_addwrite_and_addpredict(h: Helper) {
     let p = prefix(h);
     let out = p.ebuild("addwrite");
     assert_clean_install(p, "addwrite", &out);
@@ -540,9 +541,10 @@ pub fn portage_addwrite_and_addpredict(h: Helper) {
     }
 }
 
+e2e!(shared, portage_static_program_is_caught);
 /// A statically linked program (Debian's busybox-static), which an LD_PRELOAD sandbox
 /// cannot see into, writes outside: caught like any other.
-pub fn portage_static_program_is_caught(h: Helper) {
+fn portage_static_program_is_caught(h: Helper) {
     let busybox = find_tool(&["/bin/busybox", "/usr/bin/busybox"], "busybox-static");
     assert!(
         !has_elf_interpreter(Path::new(&busybox)),
@@ -569,12 +571,13 @@ fn interface_names(proc_net_dev: &str) -> String {
     names.iter().map(|n| format!("{n} ")).collect()
 }
 
+e2e!(shared, portage_fusebox_opts_isolate_the_network);
 /// fusebox's own options reach it from `${EPREFIX}/etc/sandbox.d`, which is where a
 /// Prefix user puts them (Portage passes neither make.conf's variables nor its
 /// caller's environment to `sandbox`): with `FUSEBOX_OPTS="… --net none"` the phases
 /// run in a network namespace of their own, with only `lo`; without it they see the
 /// host's interfaces.
-pub fn portage_fusebox_opts_isolate_the_network(h: Helper) {
+fn portage_fusebox_opts_isolate_the_network(h: Helper) {
     let host = interface_names(&std::fs::read_to_string("/proc/net/dev").unwrap());
     assert_ne!(
         host, "lo ",

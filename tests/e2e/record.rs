@@ -7,8 +7,6 @@
 //! A "full disk" is a file size limit here (`ulimit -f`, SIGXFSZ ignored): writes past
 //! it fail (EFBIG) after a partial write, exactly as on a full disk, and an
 //! unprivileged test can set it.
-//!
-//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
 
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
@@ -94,11 +92,12 @@ fn os<'a>(args: &[&'a str]) -> Vec<&'a OsStr> {
 // =============================================================================================
 // 1. Uncounted violations: what is planted at the log path cannot silence the run.
 
+e2e!(shared, record_planted_default_log_names_silence_nothing);
 /// The old default log names (`/tmp/fusebox-UID-PID.log`) planted as symlinks to
 /// /dev/null for a range of pids, then an `--audit` run that writes outside: the write
 /// happens (audit), and is reported all the same, in a log in a fresh private
 /// directory.
-pub fn record_planted_default_log_names_silence_nothing(h: Helper) {
+fn record_planted_default_log_names_silence_nothing(h: Helper) {
     let out_dir = outside();
     let target = out_dir.path().join("written");
     let me = my_uid();
@@ -137,10 +136,11 @@ pub fn record_planted_default_log_names_silence_nothing(h: Helper) {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
+e2e!(shared, record_the_default_log_directory_is_out_of_reach);
 /// The build finds its default log's private directory (it may list `$TMPDIR`) and
 /// attacks it: a symlink, a FIFO or a directory at the log's name, a file beside it,
 /// the directory removed or renamed. All refused and reported; the log survives whole.
-pub fn record_the_default_log_directory_is_out_of_reach(h: Helper) {
+fn record_the_default_log_directory_is_out_of_reach(h: Helper) {
     let td = tmpdir();
     let script = r#"touch /etc/fusebox-e2e-record-default 2>/dev/null
 for d in "$TMPDIR"/fusebox-$(id -u)-*; do
@@ -181,12 +181,13 @@ exit 0"#;
     assert_eq!(out.stderr.matches("\nF: ").count(), blocks.len(), "{out}");
 }
 
+e2e!(shared, record_the_mount_staging_directory_is_out_of_reach);
 /// fusermount3's staging directory (on the host, in the private `/tmp/fusebox-UID` when
 /// there is no `$XDG_RUNTIME_DIR`; never in `$TMPDIR`) holds the mirror's mountpoint:
 /// the build can neither see into it nor rename it. With the direct mount the place
 /// may not exist (only another run's fusermount3 mount makes it); where it does, the
 /// same holds.
-pub fn record_the_mount_staging_directory_is_out_of_reach(h: Helper) {
+fn record_the_mount_staging_directory_is_out_of_reach(h: Helper) {
     let td = tmpdir();
     let script = r#"d=/tmp/fusebox-$(id -u)
 if [ -d "$d" ]; then
@@ -221,10 +222,11 @@ fn log_file_named_in(stderr: &str) -> PathBuf {
     PathBuf::from(line.trim_end_matches('"'))
 }
 
+e2e!(shared, record_the_build_cannot_touch_its_log);
 /// The build, inside, tries every way to undo its log (`--log` in its own write area):
 /// write, truncate, chmod, rename, delete, and replace it with a symlink, a FIFO or a
 /// directory. Each is refused and reported; the log on the host holds every block.
-pub fn record_the_build_cannot_touch_its_log(h: Helper) {
+fn record_the_build_cannot_touch_its_log(h: Helper) {
     let sb_dir = tmpdir();
     let sb = Sandbox::new(h).cwd(sb_dir.path());
     let log = sb.dir().join("build.log");
@@ -268,10 +270,11 @@ exit 0"#;
     assert_eq!(out.stderr.matches("\nF: ").count(), blocks.len(), "{out}");
 }
 
+e2e!(shared, record_gentoo_sandbox_log_cannot_be_silenced);
 /// Gentoo mode: the build is told `SANDBOX_LOG` (in `${T}`, writable). `ln -s
 /// /dev/null "$SANDBOX_LOG"`, then two refused writes: still exit 1 and a non-empty
 /// log for Portage's `[[ -s $SANDBOX_LOG ]]`, even for a process with SANDBOX_ON=0.
-pub fn record_gentoo_sandbox_log_cannot_be_silenced(h: Helper) {
+fn record_gentoo_sandbox_log_cannot_be_silenced(h: Helper) {
     let t = tmpdir();
     let log = t.path().join("sandbox.log");
     let script = r#"ln -sf /dev/null "$SANDBOX_LOG" 2>/dev/null && echo LINKED
@@ -296,10 +299,11 @@ exit 0"#;
     assert!(text.contains("F: unlink\n"), "{text}");
 }
 
+e2e!(shared, record_planted_log_targets_are_refused_at_start);
 /// Planted before the run (by an earlier phase, or another process): a symlink, a FIFO
 /// or a directory at `SANDBOX_LOG` or `--log` is refused at start with one line naming
 /// it (exit 125), never followed, waited on or removed.
-pub fn record_planted_log_targets_are_refused_at_start(h: Helper) {
+fn record_planted_log_targets_are_refused_at_start(h: Helper) {
     let t = tmpdir();
     let victim = t.path().join("victim");
     std::fs::write(&victim, "precious\n").unwrap();
@@ -344,9 +348,10 @@ pub fn record_planted_log_targets_are_refused_at_start(h: Helper) {
 // =============================================================================================
 // 2. A stalled fusebox-run: signals end it during teardown.
 
+e2e!(shared, record_sigterm_ends_a_stalled_teardown);
 /// The trace goes to an inherited pipe nobody reads: the writer blocks for good, and
 /// fusebox-run with it. SIGTERM ends it within seconds, with nothing left behind.
-pub fn record_sigterm_ends_a_stalled_teardown(h: Helper) {
+fn record_sigterm_ends_a_stalled_teardown(h: Helper) {
     let marker = unique("fusebox-e2e-stall-");
     let (reader, writer) = nix::unistd::pipe().unwrap();
     let cwd = tmpdir();
@@ -397,7 +402,8 @@ pub fn record_sigterm_ends_a_stalled_teardown(h: Helper) {
 // =============================================================================================
 // 3. Forged entries: newlines and escape sequences in arguments and names.
 
-pub fn record_newlines_and_escapes_cannot_forge_the_record(h: Helper) {
+e2e!(shared, record_newlines_and_escapes_cannot_forge_the_record);
+fn record_newlines_and_escapes_cannot_forge_the_record(h: Helper) {
     let sb_dir = tmpdir();
     let sb = Sandbox::new(h).cwd(sb_dir.path());
     let log = sb.dir().join("log");
@@ -464,7 +470,8 @@ fn with_stderr(h: Helper, verbose: bool, err: Stdio, dir: &Path) -> (Option<i32>
     (status.code(), started.elapsed())
 }
 
-pub fn record_a_broken_stderr_changes_nothing(h: Helper) {
+e2e!(shared, record_a_broken_stderr_changes_nothing);
+fn record_a_broken_stderr_changes_nothing(h: Helper) {
     for verbose in [true, false] {
         for kind in ["closed pipe", "/dev/full"] {
             let t = tmpdir();
@@ -555,7 +562,11 @@ pub fn record_a_broken_stderr_changes_nothing(h: Helper) {
 /// sees all of it.
 const FULL_DISK_1K: &str = "exec 3>&2 2> >(cat >&3); p=$!; exec 3>&-; trap '' XFSZ; ulimit -f 1";
 
-pub fn record_a_full_disk_is_reported_and_ends_at_a_boundary(h: Helper) {
+e2e!(
+    shared,
+    record_a_full_disk_is_reported_and_ends_at_a_boundary
+);
+fn record_a_full_disk_is_reported_and_ends_at_a_boundary(h: Helper) {
     let t = tmpdir();
     // The log: 12 refused writes, about 1.4 KiB of log; the limit is 1 KiB.
     let log = t.path().join("log");
@@ -669,7 +680,8 @@ pub fn record_a_full_disk_is_reported_and_ends_at_a_boundary(h: Helper) {
 // =============================================================================================
 // 6. fusebox's own options never destroy data.
 
-pub fn record_log_never_replaces_what_is_not_a_log(h: Helper) {
+e2e!(shared, record_log_never_replaces_what_is_not_a_log);
+fn record_log_never_replaces_what_is_not_a_log(h: Helper) {
     let sb_dir = tmpdir();
     let sb = Sandbox::new(h).cwd(sb_dir.path());
     let makefile = sb.dir().join("Makefile");
@@ -704,11 +716,12 @@ pub fn record_log_never_replaces_what_is_not_a_log(h: Helper) {
     );
 }
 
+e2e!(shared, record_learn_is_checked_first_and_never_lost);
 /// `--learn` is checked at start (a missing directory or a FIFO fails before the
 /// build runs), and a learned path a policy file cannot hold (trailing space,
 /// non-UTF-8) widens to its nearest representable ancestor instead of losing
 /// everything; the summary is printed, the learned policy then gives a clean run.
-pub fn record_learn_is_checked_first_and_never_lost(h: Helper) {
+fn record_learn_is_checked_first_and_never_lost(h: Helper) {
     let sb_dir = tmpdir();
     let sb = Sandbox::new(h).cwd(sb_dir.path());
     let marker = sb.dir().join("ran");
@@ -764,9 +777,10 @@ pub fn record_learn_is_checked_first_and_never_lost(h: Helper) {
 // =============================================================================================
 // 7. Others' interference: nothing guessable in a shared directory.
 
+e2e!(shared, record_precreated_names_do_not_stop_runs);
 /// The old default names pre-created by someone else's hand (here the same user's:
 /// one test user cannot be two) do not stop a run, and the default log is private.
-pub fn record_precreated_names_do_not_stop_runs(h: Helper) {
+fn record_precreated_names_do_not_stop_runs(h: Helper) {
     let me = my_uid();
     let base = std::process::id() as i32;
     let mut planted = Vec::new();
@@ -796,7 +810,8 @@ pub fn record_precreated_names_do_not_stop_runs(h: Helper) {
 // =============================================================================================
 // 8. nohup.
 
-pub fn record_ignored_signals_stay_ignored(h: Helper) {
+e2e!(shared, record_ignored_signals_stay_ignored);
+fn record_ignored_signals_stay_ignored(h: Helper) {
     let t = tmpdir();
     let c = through_bash(
         h,
@@ -816,7 +831,8 @@ pub fn record_ignored_signals_stay_ignored(h: Helper) {
 // =============================================================================================
 // Issue 16 (its output-file part): `--trace -`, /dev/stdout and inherited descriptors.
 
-pub fn record_trace_to_stdout_and_inherited_fds(h: Helper) {
+e2e!(shared, record_trace_to_stdout_and_inherited_fds);
+fn record_trace_to_stdout_and_inherited_fds(h: Helper) {
     let sb_dir = tmpdir();
     let sb = Sandbox::new(h).cwd(sb_dir.path());
     let out = sb.opt("--trace").opt("-").run(&["cat", "/etc/passwd"]);

@@ -6,8 +6,6 @@
 //! The sample build compiles a C file against a library header (`<stdio.h>`: Debian's
 //! `libc6-dev` owns it), writes in its build directory and in /tmp (outside it but
 //! writable), and tries one write outside everything it may write.
-//!
-//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -93,7 +91,8 @@ fn validate_schema(file: &Path) {
     );
 }
 
-pub fn report_json_shows_the_sample_build(h: Helper) {
+e2e!(shared, report_json_shows_the_sample_build);
+fn report_json_shows_the_sample_build(h: Helper) {
     let run = sample(h, "json", &[]);
     validate_schema(&run.report);
     let doc: Value = serde_json::from_slice(&std::fs::read(&run.report).unwrap()).unwrap();
@@ -164,7 +163,8 @@ pub fn report_json_shows_the_sample_build(h: Helper) {
     assert!(doc["undeclared"].is_null());
 }
 
-pub fn report_txt_shows_the_sample_build(h: Helper) {
+e2e!(shared, report_txt_shows_the_sample_build);
+fn report_txt_shows_the_sample_build(h: Helper) {
     let run = sample(h, "txt", &[]);
     let text = std::fs::read_to_string(&run.report).unwrap();
     let at = |needle: &str| {
@@ -285,7 +285,8 @@ fn squeeze(s: &str) -> String {
         .collect()
 }
 
-pub fn report_html_in_a_real_browser_shows_the_sample_build(h: Helper) {
+e2e!(shared, report_html_in_a_real_browser_shows_the_sample_build);
+fn report_html_in_a_real_browser_shows_the_sample_build(h: Helper) {
     let run = sample(h, "html", &[]);
     let size = std::fs::metadata(&run.report).unwrap().len();
     assert!(size < 1 << 20, "{size} bytes for a tiny build");
@@ -318,10 +319,11 @@ pub fn report_html_in_a_real_browser_shows_the_sample_build(h: Helper) {
     assert!(packages < libc_dev, "{text}");
 }
 
+e2e!(shared, report_escapes_hostile_names);
 /// A name with markup, a newline and an escape sequence, in a directory named with
 /// markup too, created outside the build directory (so it is listed one by one) and
 /// inside it (so it is in the tree); and a name that is not UTF-8.
-pub fn report_escapes_hostile_names(h: Helper) {
+fn report_escapes_hostile_names(h: Helper) {
     use std::ffi::OsStr;
     use std::os::unix::ffi::OsStrExt;
     let build = tmpdir();
@@ -398,9 +400,10 @@ pub fn report_escapes_hostile_names(h: Helper) {
     }
 }
 
+e2e!(shared, report_from_a_saved_trace);
 /// A saved trace gives the same report as the live run; a bad one is refused with
 /// the line at fault.
-pub fn report_from_a_saved_trace(h: Helper) {
+fn report_from_a_saved_trace(h: Helper) {
     let run = sample(h, "json", &["--trace", "trace.jsonl"]);
     let dir = run.dir.path();
     let after = dir.join("after.json");
@@ -454,9 +457,10 @@ pub fn report_from_a_saved_trace(h: Helper) {
     assert_eq!(out.code(), Some(2), "--from-trace needs --report\n{out}");
 }
 
+e2e!(shared, report_footprint_line_on_a_terminal);
 /// The one-line footprint: on a terminal (util-linux `script` gives the run one), not
 /// with -q, not when stderr is not a terminal.
-pub fn report_footprint_line_on_a_terminal(h: Helper) {
+fn report_footprint_line_on_a_terminal(h: Helper) {
     let sb = Sandbox::new(h);
     let script = find_tool(&["/usr/bin/script"], "util-linux");
     let run = |quiet: bool| {
@@ -489,10 +493,11 @@ pub fn report_footprint_line_on_a_terminal(h: Helper) {
     assert!(!plain.stderr.contains("refused"), "not a terminal\n{plain}");
 }
 
+e2e!(shared, report_replaces_a_fifo_or_symlink_the_build_planted);
 /// The build swaps the report's file for a FIFO, then for a symlink to a file of the
 /// user's: the report replaces either, never blocks on the FIFO nor writes through
 /// the link.
-pub fn report_replaces_a_fifo_or_symlink_the_build_planted(h: Helper) {
+fn report_replaces_a_fifo_or_symlink_the_build_planted(h: Helper) {
     let dir = tmpdir();
     let dir = dir.path();
     let victim = dir.join("victim");
@@ -620,10 +625,11 @@ fn package_report(p: &crate::portage::Prefix, name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()
 }
 
+e2e!(shared, report_portage_undeclared_dependencies);
 /// An ebuild compiling against the header of an installed package it does not declare
 /// has that package, and the header, under undeclared dependencies; one that declares
 /// it has none. Each report covers every phase of its package.
-pub fn report_portage_undeclared_dependencies(h: Helper) {
+fn report_portage_undeclared_dependencies(h: Helper) {
     let p = crate::portage::prefix(h);
     let header = p.eprefix.join("usr/include/fakelib.h");
 
@@ -691,8 +697,9 @@ pub fn report_portage_undeclared_dependencies(h: Helper) {
     );
 }
 
+e2e!(shared, report_with_stderr_closed);
 /// With stderr closed, the run still writes its report and keeps the build's status.
-pub fn report_with_stderr_closed(h: Helper) {
+fn report_with_stderr_closed(h: Helper) {
     let dir = tmpdir();
     let cmd = format!(
         "{} --mount-helper {} --report r.txt -- sh -c 'echo x > made; exit 3' 2>&-",

@@ -96,9 +96,10 @@ fn has_summary(out: &Out) -> bool {
     out.stderr.contains("SANDBOX ACCESS VIOLATION SUMMARY")
 }
 
+e2e!(shared, secrets_reads_are_refused_and_reported);
 /// cat, cp and tar of the three secrets each fail with EACCES; the summary names each
 /// path and command line; the build "succeeded", so the exit status is 1.
-pub fn secrets_reads_are_refused_and_reported(h: Helper) {
+fn secrets_reads_are_refused_and_reported(h: Helper) {
     let fake = FakeHome::new();
     let sb = fake.sandbox(h);
     let out = sb.run_sh(THREE_READS);
@@ -133,8 +134,9 @@ pub fn secrets_reads_are_refused_and_reported(h: Helper) {
     assert!(!String::from_utf8_lossy(&tar).contains(GPG));
 }
 
+e2e!(shared, secrets_read_option_and_no_default_deny);
 /// `--read ~/.ssh` re-allows that entry alone; `--no-default-deny` turns the set off.
-pub fn secrets_read_option_and_no_default_deny(h: Helper) {
+fn secrets_read_option_and_no_default_deny(h: Helper) {
     let fake = FakeHome::new();
     let ssh = fake.home().join(".ssh");
     // `--read /` keeps reads of everything whether --read replaces READ's default or
@@ -167,11 +169,12 @@ pub fn secrets_read_option_and_no_default_deny(h: Helper) {
     );
 }
 
+e2e!(shared, secrets_writes_links_and_renames_are_refused);
 /// Writes are refused too: a build cannot plant a key or an authorized_keys line, nor
 /// move, link or swap a secret away; a symlink to a secret, or to a directory above
 /// one, reaches the secret and is refused; `addread` through /dev/fusebox does not
 /// re-allow one (DENY wins over READ).
-pub fn secrets_writes_links_and_renames_are_refused(h: Helper) {
+fn secrets_writes_links_and_renames_are_refused(h: Helper) {
     let fake = FakeHome::new();
     let home = fake.home();
     // The fake HOME is under /tmp, which the build may write: only the set guards it.
@@ -213,10 +216,11 @@ exit 0
     );
 }
 
+e2e!(shared, secrets_renaming_an_ancestor_opens_no_way);
 /// Renaming a directory above a secret (here the whole HOME, which the build may write
 /// because it is under /tmp) must not open a way to it: the rename is judged as a write
 /// of the secret (issue 11's rule for every DENY entry).
-pub fn secrets_renaming_an_ancestor_opens_no_way(h: Helper) {
+fn secrets_renaming_an_ancestor_opens_no_way(h: Helper) {
     let fake = FakeHome::new();
     let home = fake.home();
     let moved = fake.dir.path().join("moved");
@@ -233,10 +237,11 @@ pub fn secrets_renaming_an_ancestor_opens_no_way(h: Helper) {
     assert!(home.join(".ssh/id_ed25519").exists() && !moved.exists());
 }
 
+e2e!(shared, secrets_key_swapped_for_a_symlink);
 /// A key swapped for a symlink to a readable file: following it reads the link inside
 /// the secret, which is refused and reported (a FIFO needs no test of its own: the
 /// kernel serves FIFOs of a FUSE mount itself, as a pipe of the sandbox with no host data).
-pub fn secrets_key_swapped_for_a_symlink(h: Helper) {
+fn secrets_key_swapped_for_a_symlink(h: Helper) {
     let fake = FakeHome::new();
     let key = fake.home().join(".ssh/id_ed25519");
     std::fs::remove_file(&key).unwrap();
@@ -257,10 +262,11 @@ fn expect_refused_before_start(out: &Out) {
     assert!(out.stderr.starts_with("fusebox-run: "), "{out}");
 }
 
+e2e!(shared, secrets_show_defaults_and_bad_options);
 /// `--show-defaults` prints the set as a policy file, one reason per entry, which
 /// `--policy` reads back; `--read` and `--no-default-deny` show in it; bad uses of
 /// `--read` and `--share` are refused with one line saying what to do.
-pub fn secrets_show_defaults_and_bad_options(h: Helper) {
+fn secrets_show_defaults_and_bad_options(h: Helper) {
     let fake = FakeHome::new();
     let home = fake.home();
     let out = fake.sandbox(h).run_args(&["--show-defaults"]);
@@ -345,9 +351,10 @@ pub fn secrets_show_defaults_and_bad_options(h: Helper) {
     assert!(!full.stderr.contains("panicked"), "{full}");
 }
 
+e2e!(shared, secrets_ordinary_builds_have_no_violation);
 /// A C build, `cargo build` of a crate without dependencies (offline) and `git clone`
 /// of a local repository, with fake credentials in HOME: no violation.
-pub fn secrets_ordinary_builds_have_no_violation(h: Helper) {
+fn secrets_ordinary_builds_have_no_violation(h: Helper) {
     let fake = FakeHome::new();
     let cargo = find_tool(&["/usr/bin/cargo", "/usr/local/bin/cargo"], "cargo");
     let git = find_tool(&["/usr/bin/git", "/usr/local/bin/git"], "git");
@@ -393,9 +400,10 @@ cc -O2 -o hello hello.c && ./hello
     assert!(!has_summary(&out), "{out}");
 }
 
+e2e!(shared, secrets_learn_comments_a_secret_it_re_allows);
 /// `--learn` proposes a secret the build read only under a comment saying so, and the
 /// learned policy then lets the build read it.
-pub fn secrets_learn_comments_a_secret_it_re_allows(h: Helper) {
+fn secrets_learn_comments_a_secret_it_re_allows(h: Helper) {
     let fake = FakeHome::new();
     let ssh = fake.home().join(".ssh");
     let learned = fake.dir.path().join("learned.policy");
@@ -422,9 +430,10 @@ pub fn secrets_learn_comments_a_secret_it_re_allows(h: Helper) {
     assert!(again.stdout.contains(KEY), "{again}");
 }
 
+e2e!(shared, secrets_audit_still_refuses_them);
 /// `--audit` lets an ordinary violation through (here a `--deny` of the user's own) but
 /// still refuses a secret; both are reported.
-pub fn secrets_audit_still_refuses_them(h: Helper) {
+fn secrets_audit_still_refuses_them(h: Helper) {
     let fake = FakeHome::new();
     let other = fake.dir.path().join("other.txt");
     std::fs::write(&other, "not a secret\n").unwrap();
@@ -451,8 +460,9 @@ pub fn secrets_audit_still_refuses_them(h: Helper) {
     );
 }
 
+e2e!(shared, secrets_gentoo_mode_only_on_request);
 /// Gentoo mode keeps Gentoo's semantics (no secrets set) unless FUSEBOX_OPTS asks.
-pub fn secrets_gentoo_mode_only_on_request(h: Helper) {
+fn secrets_gentoo_mode_only_on_request(h: Helper) {
     let fake = FakeHome::new();
     let log = fake.dir.path().join("sandbox.log");
     let gentoo = |opts: Option<&str>| {

@@ -1,6 +1,4 @@
 //! `--stats`: the mirror's request counts by opcode and fusebox-run's own CPU time.
-//!
-//! Included from tests/e2e.rs; every function here is listed in its `e2e_tests!`.
 
 use crate::common::*;
 
@@ -12,7 +10,8 @@ fn number(json: &str, key: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
-pub fn stats_counts_requests_by_opcode(h: Helper) {
+e2e!(shared, stats_counts_requests_by_opcode);
+fn stats_counts_requests_by_opcode(h: Helper) {
     let sb = Sandbox::new(h);
     for i in 0..30 {
         std::fs::write(sb.dir().join(format!("f{i}")), "x\n").unwrap();
@@ -39,7 +38,8 @@ pub fn stats_counts_requests_by_opcode(h: Helper) {
     assert!(cpu > 0.0, "the daemon used some CPU\n{json}");
 }
 
-pub fn stats_file_is_checked_before_the_build_runs(h: Helper) {
+e2e!(shared, stats_file_is_checked_before_the_build_runs);
+fn stats_file_is_checked_before_the_build_runs(h: Helper) {
     let sb = Sandbox::new(h);
     let marker = sb.dir().join("ran");
     let missing = sb.dir().join("no-such-dir/stats.json");

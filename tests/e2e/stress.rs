@@ -8,8 +8,7 @@
 //! - `race`: names replaced while others look them up; the daemon's memory and fds, read
 //!   from the host after a warm-up and at the end, must stay bounded.
 //!
-//! Included from tests/e2e.rs; every `stress_*` function is listed in its `e2e_tests!` (so
-//! `E2E_ARGS=stress` runs just these). The lengths are short for CI; scripts/stress.sh runs
+//! `E2E_ARGS=stress` runs just these. The lengths are short for CI; scripts/stress.sh runs
 //! them long through these variables (each seed is printed either way):
 //!
 //! | variable | meaning | CI default |
@@ -136,7 +135,8 @@ fn fnv64(data: &[u8]) -> u64 {
 // =============================================================================================
 // fsx
 
-pub fn stress_fsx_matches_its_model_and_the_host(h: Helper) {
+e2e!(shared, stress_fsx_matches_its_model_and_the_host);
+fn stress_fsx_matches_its_model_and_the_host(h: Helper) {
     let lengths = Lengths::from_env();
     let timeout = Duration::from_secs(60) + Duration::from_millis(3 * lengths.fsx_ops);
     let sb = Sandbox::new(h).timeout(timeout);
@@ -187,7 +187,8 @@ pub fn stress_fsx_matches_its_model_and_the_host(h: Helper) {
 // =============================================================================================
 // names
 
-pub fn stress_names_tree_stays_consistent(h: Helper) {
+e2e!(shared, stress_names_tree_stays_consistent);
+fn stress_names_tree_stays_consistent(h: Helper) {
     let lengths = Lengths::from_env();
     let timeout = Duration::from_secs_f64(lengths.names_secs * 2.0) + Duration::from_secs(120);
     let sb = Sandbox::new(h).timeout(timeout);
@@ -249,7 +250,11 @@ fn daemon_usage(pid: i32) -> (u64, usize) {
     (rss, fds)
 }
 
-pub fn stress_race_lookups_stay_consistent_and_memory_bounded(h: Helper) {
+e2e!(
+    shared,
+    stress_race_lookups_stay_consistent_and_memory_bounded
+);
+fn stress_race_lookups_stay_consistent_and_memory_bounded(h: Helper) {
     let lengths = Lengths::from_env();
     let timeout = Duration::from_secs_f64(lengths.race_secs * 2.0) + Duration::from_secs(120);
     let sb = Sandbox::new(h).timeout(timeout);
