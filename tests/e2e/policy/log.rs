@@ -60,7 +60,7 @@ fn policy_log_only_on_violation_and_stale_log_removed(h: Helper) {
     out.ok();
     assert!(!log.exists(), "no violation: no log\n{out}");
     // A stale log from an earlier run is removed at start (any other file is refused:
-    // tests/e2e/record.rs).
+    // tests/e2e/record/files.rs).
     let stale = format!("{LOG_HEADER}\nF: mkdir\nS: deny\nP: /STALE\nA: /STALE\nR: /STALE\nC: x\n");
     std::fs::write(&log, &stale).unwrap();
     let out = Sandbox::new(h).opt("--log").opt(&log).run_sh("echo ok");
