@@ -43,14 +43,18 @@ while [ $# -gt 0 ]; do
 done
 [ ${#only[@]} -gt 0 ] || only=(fsx names race)
 
-# The e2e test names: HELPER::stress_WHAT_…; each filter is a substring of the names.
+# The e2e test names: stress::stress_WHAT_…::HELPER; each filter is a substring of the
+# names, and a helper left out is skipped by its suffix.
 filters=()
+for w in "${only[@]}"; do
+    case $w in fsx | names | race) ;; *) printf 'stress.sh: no stress test %s\n' "$w" >&2; usage ;; esac
+    filters+=("stress::stress_${w}_")
+done
 for h in "${helpers[@]}"; do
     case $h in direct | fusermount3) ;; *) printf 'stress.sh: no helper %s\n' "$h" >&2; usage ;; esac
-    for w in "${only[@]}"; do
-        case $w in fsx | names | race) ;; *) printf 'stress.sh: no stress test %s\n' "$w" >&2; usage ;; esac
-        filters+=("$h::stress_${w}_")
-    done
+done
+for h in direct fusermount3; do
+    case " ${helpers[*]} " in *" $h "*) ;; *) filters+=(--skip "::$h") ;; esac
 done
 
 printf '==> stress: fsx %s ops; names %s processes %s s; race %s s; seed %s; helpers %s\n' \
