@@ -41,9 +41,12 @@
 set -euo pipefail
 
 SCRIPT=$(readlink -f "$0")
-REPO=$(cd "$(dirname "$SCRIPT")/.." && pwd)
+SCRIPTS=$(dirname "$SCRIPT")
+REPO=$(cd "$SCRIPTS/.." && pwd)
+# shellcheck source=scripts/lib/staging.sh
+. "$SCRIPTS/lib/staging.sh"
 # shellcheck source=scripts/bench/packages.sh
-. "$(dirname "$SCRIPT")/bench/packages.sh"
+. "$SCRIPTS/bench/packages.sh"
 BENCH_USER=${FUSEBOX_BENCH_USER:-fusebox-bench}
 LUPA_VERSION=2.8
 SMOKE=0
@@ -125,62 +128,39 @@ ensure_fusebox_binary() {
     [ -x "$FUSEBOX" ] || die "no fusebox binary at $FUSEBOX"
 }
 
-STAGE=
-DROPPER_PID=
-root_cleanup() {
-    if [ -n "$DROPPER_PID" ]; then kill -KILL "$DROPPER_PID" 2>/dev/null || true; fi
-    if [ -n "$STAGE" ] && [ -d "$STAGE" ]; then
-        # never across a mount: the inner run unmounts its own, lazily if it must
-        { grep -F " $STAGE/" /proc/mounts || true; } | awk '{print $2}' | while read -r mp; do
-            umount -l "$(printf '%b' "$mp")" 2>/dev/null || true
-        done
-        rm -rf --one-file-system "$STAGE"
-    fi
-}
-
 run_as_unprivileged_user() {
     ensure_packages_as_root
     ensure_fusebox_binary
-    if ! id -u "$BENCH_USER" >/dev/null 2>&1; then
-        say "creating the unprivileged user $BENCH_USER"
-        useradd --create-home --shell /bin/bash "$BENCH_USER" || die "useradd $BENCH_USER failed"
-    fi
-    local home; home=$(getent passwd "$BENCH_USER" | cut -d: -f6)
-    trap root_cleanup EXIT
-    trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
-    STAGE=$(mktemp -d /tmp/fusebox-bench.XXXXXX)
-    chmod 755 "$STAGE"
-    cp "$FUSEBOX" "$STAGE/fusebox-run"
-    cp "$SCRIPT" "$STAGE/bench.sh"
-    cp -R "$(dirname "$SCRIPT")/bench" "$STAGE/bench"
+    staging_user_ensure "$BENCH_USER"
+    staging_dir_make fusebox-bench
+    staging_at_exit stop_cache_dropper
+    local stage=$STAGING_DIR
+    cp "$FUSEBOX" "$stage/fusebox-run"
+    cp "$SCRIPT" "$stage/bench.sh"
+    cp -R "$SCRIPTS/bench" "$stage/bench"
+    cp -R "$SCRIPTS/lib" "$stage/lib"
     if wanted_any_package; then fetch_package_sources_as_root; fi
-    local args=(--inner --runs "$RUNS" --out "$STAGE/bench-results.md" --fusebox "$STAGE/fusebox-run")
-    if wanted rust && prepare_rust_sources "$STAGE/rust-src"; then
-        # The toolchain, where the benchmark user can reach it (root's home is private):
-        # hard links cost no space on the same filesystem.
-        local sysroot; sysroot=$(readlink -f "$(rustc --print sysroot)")
-        cp -al "$sysroot" "$STAGE/rust-toolchain" 2>/dev/null || cp -a "$sysroot" "$STAGE/rust-toolchain"
-        args+=(--rust-toolchain "$STAGE/rust-toolchain" --rust-src "$STAGE/rust-src")
+    local args=(--inner --runs "$RUNS" --out "$stage/bench-results.md" --fusebox "$stage/fusebox-run")
+    if wanted rust && prepare_rust_sources "$stage/rust-src"; then
+        # The toolchain, where the benchmark user can reach it (root's home is private).
+        staging_copy_toolchain "$stage/rust-toolchain"
+        args+=(--rust-toolchain "$stage/rust-toolchain" --rust-src "$stage/rust-src")
     fi
     if wanted find-cold; then
-        start_cache_dropper "$STAGE/drop"
-        args+=(--drop-caches "$STAGE/drop")
+        start_cache_dropper "$stage/drop"
+        args+=(--drop-caches "$stage/drop")
     fi
-    chmod -R a+rX "$STAGE"
-    chown "$BENCH_USER:" "$STAGE"
+    staging_dir_open
+    chown "$BENCH_USER:" "$stage"
     [ "$SMOKE" = 1 ] && args+=(--smoke)
     local w; for w in ${ONLY[@]+"${ONLY[@]}"}; do args+=(--only "$w"); done
-    say "running as $BENCH_USER from $STAGE"
+    say "running as $BENCH_USER from $stage"
+    STAGING_ENV+=(LANG=C.UTF-8)
+    staging_env_pass http_proxy https_proxy PIP_INDEX_URL SSL_CERT_FILE SSL_CERT_DIR PIP_CERT REQUESTS_CA_BUNDLE
     local status=0
-    (cd "$STAGE" && runuser -u "$BENCH_USER" -- env -i HOME="$home" USER="$BENCH_USER" \
-        LOGNAME="$BENCH_USER" PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
-        ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
-        ${PIP_INDEX_URL:+PIP_INDEX_URL=$PIP_INDEX_URL} \
-        ${SSL_CERT_FILE:+SSL_CERT_FILE=$SSL_CERT_FILE} ${SSL_CERT_DIR:+SSL_CERT_DIR=$SSL_CERT_DIR} \
-        ${PIP_CERT:+PIP_CERT=$PIP_CERT} ${REQUESTS_CA_BUNDLE:+REQUESTS_CA_BUNDLE=$REQUESTS_CA_BUNDLE} \
-        bash "$STAGE/bench.sh" "${args[@]}" </dev/null) || status=$?
-    if [ -f "$STAGE/bench-results.md" ]; then
-        cp "$STAGE/bench-results.md" "$OUT"
+    (cd "$stage" && as_user bash "$stage/bench.sh" "${args[@]}" </dev/null) || status=$?
+    if [ -f "$stage/bench-results.md" ]; then
+        cp "$stage/bench-results.md" "$OUT"
         say "results written to $OUT"
     fi
     exit "$status"
@@ -202,6 +182,10 @@ start_cache_dropper() {
     ) &
     DROPPER_PID=$!
     disown "$DROPPER_PID"   # killed at exit: no "Killed" notice
+}
+DROPPER_PID=
+stop_cache_dropper() {
+    if [ -n "$DROPPER_PID" ]; then kill -KILL "$DROPPER_PID" 2>/dev/null || true; fi
 }
 
 # fusebox's own sources, crates vendored (crates.io), into $1; false (with a warning) when
