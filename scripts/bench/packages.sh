@@ -63,9 +63,9 @@ fetch_package_sources_as_root() {
     chmod -R a+rX "$PKG_CACHE"
 }
 
-pkg_tarball() { # the .orig tarball of package NAME, or nothing
+pkg_tarball() { # the .orig tarball of package NAME, or nothing (no failure: its row is skipped)
     local src; src=$(pkg_field "$1" 2)
-    compgen -G "$PKG_CACHE/${src}_*.orig.tar.*" | grep -v '\.asc$' | head -n 1
+    compgen -G "$PKG_CACHE/${src}_*.orig.tar.*" | grep -v '\.asc$' | head -n 1 || true
 }
 
 wanted_any_package() {
