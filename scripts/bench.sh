@@ -40,12 +40,35 @@
 # hide rootless costs); as a normal user it says what is missing.
 set -euo pipefail
 
+# This file is the driver: the options, the ways and their probes, the timing (hyperfine,
+# or paired runs for the long builds) and the report. As root it stages itself for the
+# benchmark user (scripts/lib/staging.sh). The workloads come in families, one file each
+# in scripts/bench/ (sourced), run in this order, which is the table's:
+#   startup.sh  start-up, once and 8 in parallel     walks.sh    metadata walks, small reads
+#   c-build.sh  untar and a C build                  rust.sh     a Rust build of fusebox
+#   packages.sh real package builds (paired)         memory.sh   memory of the mirrors
+# A family writes its workload scripts into $WORK/wl (NAME.sh, run as `WAY sh NAME.sh`)
+# and times each wanted row with hyperfine_row or paired_row (memory.sh adds MEM_LINES);
+# it may read WORK, RUNS, SMOKE, FUSEBOX, RUNNERS, RUNNER and REASON, and call wanted and say.
+
 SCRIPT=$(readlink -f "$0")
-REPO=$(cd "$(dirname "$SCRIPT")/.." && pwd)
+SCRIPTS=$(dirname "$SCRIPT")
+REPO=$(cd "$SCRIPTS/.." && pwd)
+# shellcheck source=scripts/lib/staging.sh
+. "$SCRIPTS/lib/staging.sh"
+# shellcheck source=scripts/bench/startup.sh
+. "$SCRIPTS/bench/startup.sh"
+# shellcheck source=scripts/bench/walks.sh
+. "$SCRIPTS/bench/walks.sh"
+# shellcheck source=scripts/bench/c-build.sh
+. "$SCRIPTS/bench/c-build.sh"
+# shellcheck source=scripts/bench/rust.sh
+. "$SCRIPTS/bench/rust.sh"
 # shellcheck source=scripts/bench/packages.sh
-. "$(dirname "$SCRIPT")/bench/packages.sh"
+. "$SCRIPTS/bench/packages.sh"
+# shellcheck source=scripts/bench/memory.sh
+. "$SCRIPTS/bench/memory.sh"
 BENCH_USER=${FUSEBOX_BENCH_USER:-fusebox-bench}
-LUPA_VERSION=2.8
 SMOKE=0
 RUNS=5
 OUT=$PWD/bench-results.md
@@ -54,7 +77,6 @@ ONLY=()
 INNER=0     # set when re-executed as the unprivileged user
 RUST_TOOLCHAIN=  # a Rust sysroot (bin/cargo, bin/rustc) for the `rust` workload
 RUST_SRC=        # fusebox's sources with vendored crates, for the `rust` workload
-SRC_DIR=    # --src-cache: where the fetched sources are kept between runs (inner only)
 DROP_DIR=   # --drop-caches: the FIFOs through which root drops the caches (inner only)
 
 say() { printf '==> %s\n' "$*" >&2; }
@@ -81,12 +103,6 @@ parse_args() {
     done
     [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs wants a positive number"
     if [ "$SMOKE" = 1 ]; then RUNS=1; fi
-}
-
-wanted_any_package() {
-    local name
-    for name in $(pkg_names) loaded; do wanted "pkg-$name" && return 0; done
-    return 1
 }
 
 wanted() { # is workload $1 selected?
@@ -125,114 +141,49 @@ ensure_fusebox_binary() {
     [ -x "$FUSEBOX" ] || die "no fusebox binary at $FUSEBOX"
 }
 
-STAGE=
-DROPPER_PID=
-root_cleanup() {
-    if [ -n "$DROPPER_PID" ]; then kill -KILL "$DROPPER_PID" 2>/dev/null || true; fi
-    if [ -n "$STAGE" ] && [ -d "$STAGE" ]; then
-        # never across a mount: the inner run unmounts its own, lazily if it must
-        { grep -F " $STAGE/" /proc/mounts || true; } | awk '{print $2}' | while read -r mp; do
-            umount -l "$(printf '%b' "$mp")" 2>/dev/null || true
-        done
-        rm -rf --one-file-system "$STAGE"
-    fi
-}
-
+# Stages this script, its families and what root alone can prepare (package sources, the
+# Rust toolchain, the cache dropper), runs it as the benchmark user, copies the results.
 run_as_unprivileged_user() {
     ensure_packages_as_root
     ensure_fusebox_binary
-    if ! id -u "$BENCH_USER" >/dev/null 2>&1; then
-        say "creating the unprivileged user $BENCH_USER"
-        useradd --create-home --shell /bin/bash "$BENCH_USER" || die "useradd $BENCH_USER failed"
-    fi
-    local home; home=$(getent passwd "$BENCH_USER" | cut -d: -f6)
-    trap root_cleanup EXIT
-    trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
-    STAGE=$(mktemp -d /tmp/fusebox-bench.XXXXXX)
-    chmod 755 "$STAGE"
-    cp "$FUSEBOX" "$STAGE/fusebox-run"
-    cp "$SCRIPT" "$STAGE/bench.sh"
-    cp -R "$(dirname "$SCRIPT")/bench" "$STAGE/bench"
+    staging_user_ensure "$BENCH_USER"
+    staging_dir_make fusebox-bench
+    staging_at_exit stop_cache_dropper
+    local stage=$STAGING_DIR
+    cp "$FUSEBOX" "$stage/fusebox-run"
+    cp "$SCRIPT" "$stage/bench.sh"
+    cp -R "$SCRIPTS/bench" "$stage/bench"
+    cp -R "$SCRIPTS/lib" "$stage/lib"
     if wanted_any_package; then fetch_package_sources_as_root; fi
-    local args=(--inner --runs "$RUNS" --out "$STAGE/bench-results.md" --fusebox "$STAGE/fusebox-run")
-    if wanted rust && prepare_rust_sources "$STAGE/rust-src"; then
-        # The toolchain, where the benchmark user can reach it (root's home is private):
-        # hard links cost no space on the same filesystem.
-        local sysroot; sysroot=$(readlink -f "$(rustc --print sysroot)")
-        cp -al "$sysroot" "$STAGE/rust-toolchain" 2>/dev/null || cp -a "$sysroot" "$STAGE/rust-toolchain"
-        args+=(--rust-toolchain "$STAGE/rust-toolchain" --rust-src "$STAGE/rust-src")
+    local args=(--inner --runs "$RUNS" --out "$stage/bench-results.md" --fusebox "$stage/fusebox-run")
+    if wanted rust && stage_rust_as_root "$stage/rust-src" "$stage/rust-toolchain"; then
+        args+=(--rust-toolchain "$stage/rust-toolchain" --rust-src "$stage/rust-src")
     fi
     if wanted find-cold; then
-        start_cache_dropper "$STAGE/drop"
-        args+=(--drop-caches "$STAGE/drop")
+        start_cache_dropper "$stage/drop"
+        args+=(--drop-caches "$stage/drop")
     fi
-    chmod -R a+rX "$STAGE"
-    chown "$BENCH_USER:" "$STAGE"
+    staging_dir_open
+    chown "$BENCH_USER:" "$stage"
     [ "$SMOKE" = 1 ] && args+=(--smoke)
     local w; for w in ${ONLY[@]+"${ONLY[@]}"}; do args+=(--only "$w"); done
-    say "running as $BENCH_USER from $STAGE"
+    say "running as $BENCH_USER from $stage"
+    STAGING_ENV+=(LANG=C.UTF-8)
+    staging_env_pass http_proxy https_proxy PIP_INDEX_URL SSL_CERT_FILE SSL_CERT_DIR PIP_CERT REQUESTS_CA_BUNDLE
     local status=0
-    (cd "$STAGE" && runuser -u "$BENCH_USER" -- env -i HOME="$home" USER="$BENCH_USER" \
-        LOGNAME="$BENCH_USER" PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 \
-        ${http_proxy:+http_proxy=$http_proxy} ${https_proxy:+https_proxy=$https_proxy} \
-        ${PIP_INDEX_URL:+PIP_INDEX_URL=$PIP_INDEX_URL} \
-        ${SSL_CERT_FILE:+SSL_CERT_FILE=$SSL_CERT_FILE} ${SSL_CERT_DIR:+SSL_CERT_DIR=$SSL_CERT_DIR} \
-        ${PIP_CERT:+PIP_CERT=$PIP_CERT} ${REQUESTS_CA_BUNDLE:+REQUESTS_CA_BUNDLE=$REQUESTS_CA_BUNDLE} \
-        bash "$STAGE/bench.sh" "${args[@]}" </dev/null) || status=$?
-    if [ -f "$STAGE/bench-results.md" ]; then
-        cp "$STAGE/bench-results.md" "$OUT"
+    (cd "$stage" && as_user bash "$stage/bench.sh" "${args[@]}" </dev/null) || status=$?
+    if [ -f "$stage/bench-results.md" ]; then
+        cp "$stage/bench-results.md" "$OUT"
         say "results written to $OUT"
     fi
     exit "$status"
 }
 
-# Root: drops the page, dentry and inode caches each time the benchmark user writes a line
-# to DIR/request, then answers on DIR/done (for find-cold's --prepare).
-start_cache_dropper() {
-    local dir=$1
-    mkdir -p "$dir" && mkfifo "$dir/request" "$dir/done"
-    chown "$BENCH_USER:" "$dir/request" "$dir/done"
-    chmod 600 "$dir/request" "$dir/done"
-    (
-        while read -r _ < "$dir/request"; do
-            sync
-            echo 3 > /proc/sys/vm/drop_caches
-            echo dropped > "$dir/done"
-        done
-    ) &
-    DROPPER_PID=$!
-    disown "$DROPPER_PID"   # killed at exit: no "Killed" notice
-}
-
-# fusebox's own sources, crates vendored (crates.io), into $1; false (with a warning) when
-# that cannot be done.
-prepare_rust_sources() {
-    local dst=$1
-    command -v cargo >/dev/null && command -v rustc >/dev/null ||
-        { say "warning: no cargo/rustc: the Rust build is skipped"; return 1; }
-    mkdir -p "$dst"
-    if [ -d "$REPO/.git" ] && command -v git >/dev/null; then
-        git -C "$REPO" archive HEAD | tar x -C "$dst"
-    else
-        cp -a "$REPO/Cargo.toml" "$REPO/Cargo.lock" "$REPO/src" "$dst/"
-        [ -d "$REPO/vendor" ] && cp -a "$REPO/vendor" "$dst/"
-        [ -d "$REPO/examples" ] && cp -a "$REPO/examples" "$dst/"
-    fi
-    mkdir -p "$dst/.cargo"
-    say "vendoring fusebox's crates (cargo vendor)"
-    if ! (cd "$dst" && cargo vendor --locked --quiet crates >/dev/null); then
-        say "warning: cargo vendor failed: the Rust build is skipped"
-        rm -rf "$dst"; return 1
-    fi
-    printf '%s\n' '[source.crates-io]' 'replace-with = "vendored"' '[source.vendored]' \
-        'directory = "crates"' > "$dst/.cargo/config.toml"
-}
-
-# --- the unprivileged run --------------------------------------------------------------------
+# --- the unprivileged run: the ways ----------------------------------------------------------
 WORK=
 MNT=
 BINDFS_PID=
-cleanup() {
+cleanup_work() {
     if [ -n "$MNT" ] && mountpoint -q "$MNT" 2>/dev/null; then
         fusermount3 -u -z "$MNT" 2>/dev/null || fusermount -u -z "$MNT" 2>/dev/null || true
     fi
@@ -303,132 +254,37 @@ probe() { # probe RUNNER: can it run `true`?
     fi
 }
 
-# --- sources ---------------------------------------------------------------------------------
-SRC_NOTE=
-TARBALL=
-fetch_sources() {
-    local dl=$WORK/dl; mkdir -p "$dl"
-    say "fetching the lupa $LUPA_VERSION sdist (vendors Lua) from PyPI"
-    if command -v pip3 >/dev/null && timeout 60 pip3 download --quiet --no-deps --no-binary lupa \
-            --no-build-isolation -d "$dl" "lupa==$LUPA_VERSION" >/dev/null 2>&1 &&
-            [ -f "$dl/lupa-$LUPA_VERSION.tar.gz" ]; then
-        :
-    elif command -v python3 >/dev/null && timeout 120 python3 - "$dl" "$LUPA_VERSION" <<'EOF'
-import hashlib, json, sys, urllib.request
-dl, ver = sys.argv[1], sys.argv[2]
-meta = json.load(urllib.request.urlopen("https://pypi.org/pypi/lupa/json", timeout=30))
-files = meta.get("releases", {}).get(ver) or meta["urls"]
-sd = [u for u in files if u["packagetype"] == "sdist" and u["filename"] == f"lupa-{ver}.tar.gz"][0]
-data = urllib.request.urlopen(sd["url"], timeout=90).read()
-assert hashlib.sha256(data).hexdigest() == sd["digests"]["sha256"], "sha256 mismatch"
-open(f"{dl}/{sd['filename']}", "wb").write(data)
-EOF
-    then
-        :
-    fi
-    if [ -f "$dl/lupa-$LUPA_VERSION.tar.gz" ] && tar tzf "$dl/lupa-$LUPA_VERSION.tar.gz" >/dev/null 2>&1; then
-        TARBALL=$dl/lupa-$LUPA_VERSION.tar.gz
-        SRC_NOTE="PyPI sdist lupa-$LUPA_VERSION.tar.gz ($(tar tzf "$TARBALL" | wc -l) entries); build: its vendored Lua 5.4 and 5.5 (make)"
-    else
-        say "warning: cannot fetch lupa from PyPI; using a GENERATED C project instead"
-        generate_c_project "$dl/gen"
-        tar czf "$dl/gen.tar.gz" -C "$dl" gen
-        TARBALL=$dl/gen.tar.gz
-        SRC_NOTE="GENERATED C project (150 files; PyPI was unreachable) — not a real project"
-    fi
-}
-
-generate_c_project() { # a make project of 150 C files
-    local d=$1 i; mkdir -p "$d"
-    for i in $(seq 1 150); do
-        cat > "$d/f$i.c" <<EOF
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-static int tab$i[256];
-int f$i(int x) { int s = 0; for (int k = 0; k < 256; k++) { tab$i[k] = (x * k) ^ $i; s += tab$i[k] % 7; } return s; }
-EOF
-    done
-    { printf 'int main(void) { return 0; }\n'; } > "$d/main.c"
-    {
-        printf 'SRCS := $(wildcard *.c)\nOBJS := $(SRCS:.c=.o)\nCFLAGS ?= -O2\n'
-        printf 'prog: $(OBJS)\n\t$(CC) -o $@ $(OBJS)\nclean:\n\trm -f *.o prog\n'
-    } > "$d/Makefile"
-}
-
-# --- workloads -------------------------------------------------------------------------------
-# Each workload is a script $WORK/wl/NAME.sh run as `RUNNER sh NAME.sh`; "outer" ones run
-# outside and get the runner as arguments (start-up in parallel).
-write_workloads() {
-    local wl=$WORK/wl; mkdir -p "$wl"
-    local n; n=$(nproc)
-    echo 'exec true' > "$wl/startup.sh"
-    echo 'seq 8 | xargs -P8 -I{} "$@" true' > "$wl/startup8.sh"
-    # find exits 1 when some directory is unreadable to this user: that is not a failure
-    echo "find /usr -type f -printf '%s\n' > /dev/null 2>&1 || [ \$? -eq 1 ]" > "$wl/find.sh"
-    echo "find /usr/include -type f -printf '%s\n' > /dev/null 2>&1 || [ \$? -eq 1 ]" > "$wl/find-small.sh"
-    echo "find /usr/include -name '*.h' -exec cat {} + > /dev/null" > "$wl/headers.sh"
-    cp "$wl/find.sh" "$wl/find-cold.sh"
-    if [ -n "$DROP_DIR" ]; then
-        printf '%s\n' "echo drop > $DROP_DIR/request && read -r _ < $DROP_DIR/done" > "$wl/drop-caches.sh"
-    fi
-    cat > "$wl/untar.sh" <<EOF
-set -e
-mkdir $WORK/untar && tar xzf $TARBALL -C $WORK/untar && rm -rf $WORK/untar
-EOF
-    if [[ $TARBALL == */lupa-* ]]; then
-        cat > "$wl/build.sh" <<EOF
-set -e
-for v in lua54 lua55; do
-    make -s -C $WORK/build/\$v -j$n MYCFLAGS='-std=c99 -DLUA_USE_LINUX' MYLIBS=-ldl CWARNS= >/dev/null
-done
-EOF
-        cat > "$wl/build-prepare.sh" <<EOF
-rm -rf $WORK/build && mkdir -p $WORK/build &&
-tar xzf $TARBALL -C $WORK/build --strip-components=2 lupa-$LUPA_VERSION/third-party/lua54 lupa-$LUPA_VERSION/third-party/lua55
-EOF
-    else
-        echo "make -s -C $WORK/build/gen -j$n >/dev/null" > "$wl/build.sh"
-        echo "rm -rf $WORK/build && mkdir -p $WORK/build && tar xzf $TARBALL -C $WORK/build" > "$wl/build-prepare.sh"
-    fi
-    if [ -n "$RUST_TOOLCHAIN" ] && [ -n "$RUST_SRC" ]; then
-        printf '%s\n' "set -e" "cd $RUST_SRC" \
-            "PATH=$RUST_TOOLCHAIN/bin:\$PATH CARGO_HOME=$WORK/cargo-home cargo build --offline --locked --quiet -j$n --target-dir $WORK/rust-target" \
-            > "$wl/rust.sh"
-    fi
-}
-
-declare -A LABEL=(
-    [startup]='start-up: `true`'
-    [startup8]='start-up ×8 in parallel (`xargs -P8`)'
-    [find]='metadata walk: `find /usr -type f` (warm)'
-    [find-cold]='metadata walk: `find /usr -type f` (cold: caches dropped before each run)'
-    [find-small]='metadata walk: `find /usr/include -type f` (warm)'
-    [headers]='small reads: `cat` all of /usr/include/**/*.h'
-    [untar]='untar + `rm -rf` a source tarball'
-    [build]="C build: \`make -j$(nproc)\`"
-    [rust]="Rust build: \`cargo build --offline\` of fusebox (debug)"
-)
-
+# --- timing ----------------------------------------------------------------------------------
+declare -A LABEL    # [workload] -> its row's label
 declare -A MEDIAN   # [workload,runner] -> seconds
 RESULT_ORDER=()
+STATS_ORDER=()      # the paired rows whose fusebox runs wrote --stats
+MEM_LINES=()        # the memory table's rows (memory.sh)
+SRC_NOTE=           # where the sources of untar and build came from (c-build.sh)
 
-bench() { # bench NAME: hyperfine over the runners that work
-    local name=$1 wl=$WORK/wl r cmd args=() used=()
-    args=(--runs "$RUNS" --export-json "$WORK/$name.json" --style basic)
-    case $name in
-        find|find-small|headers) [ "$SMOKE" = 1 ] || args+=(--warmup 1) ;;
-        find-cold) args+=(--prepare "sh $wl/drop-caches.sh") ;;
-        untar) args+=(--prepare "rm -rf $WORK/untar") ;;
-        build) args+=(--prepare "sh $wl/build-prepare.sh") ;;
-        rust) args+=(--prepare "rm -rf $WORK/rust-target") ;;
-    esac
+# hyperfine_row [--outer] [--warm] NAME LABEL [HYPERFINE_OPTION...]: hyperfine over the
+# ways that work, each running `WAY sh $WORK/wl/NAME.sh`; --outer runs the script outside,
+# the way as its arguments (`sh NAME.sh WAY`); --warm adds a warm-up run (not with --smoke).
+hyperfine_row() {
+    local outer=0 warmup=()
+    while :; do
+        case $1 in
+            --outer) outer=1 ;;
+            --warm) [ "$SMOKE" = 1 ] || warmup=(--warmup 1) ;;
+            *) break ;;
+        esac
+        shift
+    done
+    local name=$1 script=$WORK/wl/$1.sh r cmd used=()
+    LABEL[$name]=$2
+    shift 2
+    local args=(--runs "$RUNS" --export-json "$WORK/$name.json" --style basic ${warmup[@]+"${warmup[@]}"} "$@")
     for r in "${RUNNERS[@]}"; do
         [ -n "${REASON[$r]:-}" ] && continue
-        if [ "$name" = startup8 ]; then
-            if [ "$r" = native ]; then cmd="sh $wl/startup8.sh"; else cmd="sh $wl/startup8.sh ${RUNNER[$r]}"; fi
+        if [ "$outer" = 1 ]; then
+            cmd="sh $script ${RUNNER[$r]}"; cmd=${cmd% }
         else
-            cmd="${RUNNER[$r]} sh $wl/$name.sh"; cmd=${cmd# }
+            cmd="${RUNNER[$r]} sh $script"; cmd=${cmd# }
         fi
         args+=(-n "$r" "$cmd")
         used+=("$r")
@@ -447,58 +303,55 @@ bench() { # bench NAME: hyperfine over the runners that work
     RESULT_ORDER+=("$name")
 }
 
-# Memory: peak RSS (VmHWM) and open fds of the fusebox-run processes (and of bindfs) while
-# `find /usr` runs inside.
-MEM_LINES=()
-sample_tree() { # sample_tree PID OUTFILE: max VmHWM (kB) and max fd count over PID's tree, until PID exits
-    local top=$1 out=$2 hwm=0 fds=0 p h f kids
-    while kill -0 "$top" 2>/dev/null; do
-        kids=$(pstree_pids "$top")
-        for p in $kids; do
-            case $(cat "/proc/$p/comm" 2>/dev/null) in fusebox*|bindfs) ;; *) continue ;; esac
-            h=$(awk '/^VmHWM/{print $2}' "/proc/$p/status" 2>/dev/null) || h=0
-            f=$(ls "/proc/$p/fd" 2>/dev/null | wc -l) || f=0
-            [ "${h:-0}" -gt "$hwm" ] && hwm=$h
-            [ "$f" -gt "$fds" ] && fds=$f
+# paired_row [--beside CMD] NAME LABEL SCRIPT WAY...: RUNS rounds of `WAY sh
+# $WORK/wl/SCRIPT.sh`, each from the state SCRIPT-prepare.sh makes; in round i the ways
+# start at index i, so drift on the machine hits every way alike. --beside runs the shell
+# command CMD beside each run (a load). Medians into MEDIAN; fusebox's --stats into $WORK.
+paired_row() {
+    local beside=
+    if [ "$1" = --beside ]; then beside=$2; shift 2; fi
+    local name=$1 script=$WORK/wl/$3 i k r t0 t1
+    LABEL[$name]=$2
+    shift 3
+    local usable=()
+    for r in "$@"; do [ -z "${REASON[$r]:-}" ] && usable+=("$r"); done
+    say "workload $name (paired, $RUNS rounds): ${usable[*]}"
+    declare -A times=()
+    for ((i = 0; i < RUNS; i++)); do
+        for ((k = 0; k < ${#usable[@]}; k++)); do
+            r=${usable[$(((i + k) % ${#usable[@]}))]}
+            sh "$script-prepare.sh"
+            local prefix=${RUNNER[$r]}
+            [ "$r" = fusebox ] && prefix="$FUSEBOX --stats $WORK/stats-$name.json --"
+            local load=
+            if [ -n "$beside" ]; then
+                sh -c "$beside" & load=$!
+            fi
+            t0=$(now_ns)
+            if ! (cd "$WORK" && $prefix sh "$script.sh" </dev/null >/dev/null 2>&1); then
+                times[$r]+="failed "
+            else
+                t1=$(now_ns)
+                times[$r]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}') "
+            fi
+            [ -n "$load" ] && { kill "$load"; wait "$load" 2>/dev/null || true; }
         done
-        sleep 0.05
     done
-    echo "$hwm $fds" > "$out"
-}
-pstree_pids() { # PID and all its descendants
-    local p=$1 c
-    echo "$p"
-    for c in $(cat /proc/"$p"/task/*/children 2>/dev/null || true); do pstree_pids "$c"; done
+    local runs
+    for r in "${usable[@]}"; do
+        say "  $name $r: ${times[$r]}"
+        read -r -a runs <<< "${times[$r]}"
+        MEDIAN[$name,$r]=$(median "${runs[@]}")
+    done
+    RESULT_ORDER+=("$name")
+    if [ -f "$WORK/stats-$name.json" ]; then STATS_ORDER+=("$name"); fi
 }
 
-memory() {
-    local cmd="find /usr -type f -printf %s\n"
-    if [ -z "${REASON[fusebox]:-}" ]; then
-        say "memory: fusebox-run during find /usr"
-        (cd "$WORK" && exec "$FUSEBOX" -- find /usr -type f -printf '%s\n' >/dev/null 2>&1 </dev/null) &
-        local pid=$!
-        sample_tree "$pid" "$WORK/mem.fusebox"
-        wait "$pid" || true
-        read -r h f < "$WORK/mem.fusebox"
-        MEM_LINES+=("| fusebox-run (all its processes) | $((h / 1024)) MiB ($h kB) | $f |")
-    else
-        MEM_LINES+=("| fusebox-run | n/a (${REASON[fusebox]}) | n/a |")
-    fi
-    if [ -z "${REASON[bindfs]:-}" ]; then
-        say "memory: bindfs during find /usr"
-        (cd "$WORK" && ${RUNNER[bindfs]} find /usr -type f -printf '%s\n' >/dev/null 2>&1 </dev/null) &
-        local pid=$! h0 hwm=0 fds=0 f
-        while kill -0 "$pid" 2>/dev/null; do
-            h0=$(awk '/^VmHWM/{print $2}' "/proc/$BINDFS_PID/status" 2>/dev/null) || h0=0
-            f=$(ls "/proc/$BINDFS_PID/fd" 2>/dev/null | wc -l) || f=0
-            [ "${h0:-0}" -gt "$hwm" ] && hwm=$h0
-            [ "$f" -gt "$fds" ] && fds=$f
-            sleep 0.05
-        done
-        wait "$pid" || true
-        MEM_LINES+=("| bindfs (for comparison; its peak over the whole bench) | $((hwm / 1024)) MiB ($hwm kB) | $fds |")
-    fi
-    : "$cmd"
+now_ns() { date +%s%N; }
+
+median() { # median of the numbers given; "failed" if any run failed
+    case " $* " in *" failed "*) echo failed; return ;; esac
+    printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
 }
 
 # --- report ----------------------------------------------------------------------------------
@@ -553,40 +406,42 @@ report() {
     say "written to $OUT"
 }
 
+# The requests the last fusebox run of each paired row made, most frequent first, and the
+# daemon's CPU time (from --stats), as Markdown.
+stats_report() {
+    [ ${#STATS_ORDER[@]} -eq 0 ] && return
+    echo
+    echo "FUSE requests of one fusebox run (\`--stats\`), and fusebox-run's own CPU time:"
+    echo
+    echo "| workload | requests | by opcode (most first) | daemon CPU user + sys |"
+    echo "|---|---|---|---|"
+    local name json
+    for name in "${STATS_ORDER[@]}"; do
+        json=$(cat "$WORK/stats-$name.json")
+        printf '| %s | %s | %s | %s |\n' "$name" \
+            "$(printf '%s' "$json" | sed -n 's/.*"total":\([0-9]*\).*/\1/p')" \
+            "$(printf '%s' "$json" | sed 's/^{"requests":{\([^}]*\)}.*/\1/' | tr ',' '\n' |
+                tr -d '"' | sort -t: -k2 -rn | head -n 8 | tr '\n' ' ' | sed 's/ $//; s/ /, /g')" \
+            "$(printf '%s' "$json" | sed -n 's/.*"user":\([0-9.]*\),"system":\([0-9.]*\).*/\1 s + \2 s/p')"
+    done
+}
+
 run_benchmarks() {
     check_tools
     ensure_fusebox_binary
-    trap cleanup EXIT
+    trap cleanup_work EXIT
     trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/fusebox-bench-work.XXXXXX")
     MNT=$WORK/mnt
+    mkdir "$WORK/wl"
     cd "$WORK"
     setup_runners
-    if wanted untar || wanted build; then fetch_sources; fi
-    if wanted rust && [ -z "$RUST_SRC" ] && prepare_rust_sources "$WORK/rust-src"; then
-        RUST_SRC=$WORK/rust-src RUST_TOOLCHAIN=$(readlink -f "$(rustc --print sysroot)")
-    fi
-    write_workloads
-    local w
-    for w in startup startup8 find-small find find-cold headers untar build; do
-        wanted "$w" || continue
-        if [ "$w" = find-cold ] && [ -z "$DROP_DIR" ]; then
-            say "note: find-cold needs the script started as root (to drop the caches): skipped"
-            continue
-        fi
-        bench "$w"
-    done
-    if wanted rust; then
-        if [ -f "$WORK/wl/rust.sh" ]; then bench rust; else say "note: no Rust toolchain or sources: rust skipped"; fi
-    fi
-    if wanted_any_package; then
-        write_package_workloads
-        for w in $(pkg_names); do
-            wanted "pkg-$w" && bench_paired "pkg-$w" "${RUNNERS[@]}"
-        done
-        wanted pkg-loaded && bench_paired pkg-loaded native fusebox
-    fi
-    if wanted memory; then memory; fi
+    startup_workloads
+    walk_workloads
+    c_build_workloads
+    rust_workload
+    package_workloads
+    memory_workload
     report
 }
 

@@ -8,10 +8,11 @@
 #
 # Usage: scripts/conformance.sh [--fusebox PATH] [--pjdfstest PATH]
 #   As root it installs pjdfstest (cargo install) if missing, creates the unprivileged
-#   user $FUSEBOX_TEST_USER (default fusebox-test) and runs everything as that user.
+#   user $FUSEBOX_TEST_USER (default fusebox-test) and runs everything as that user,
+#   from a staging directory it can reach (scripts/lib/staging.sh).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 FUSEBOX=$ROOT/target/release/fusebox-run
 PJDFSTEST=
@@ -26,6 +27,9 @@ while [ $# -gt 0 ]; do
 done
 
 say() { printf '==> %s\n' "$*" >&2; }
+die() { printf 'conformance.sh: %s\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/lib/staging.sh
+. scripts/lib/staging.sh
 
 find_pjdfstest() {
     for p in "$PJDFSTEST" "$(command -v pjdfstest 2>/dev/null || true)" \
@@ -45,17 +49,16 @@ if [ -z "$PJDFSTEST" ]; then
     cargo install --quiet --locked pjdfstest || cargo install --quiet pjdfstest
     PJDFSTEST=$(find_pjdfstest)
 fi
-[ -n "$PJDFSTEST" ] || { echo "conformance.sh: no pjdfstest" >&2; exit 1; }
+[ -n "$PJDFSTEST" ] || die "no pjdfstest"
 
-WORK=$(mktemp -d /tmp/fusebox-conformance.XXXXXX)
-trap 'rm -rf "$WORK"' EXIT
-chmod 755 "$WORK"
+staging_dir_make fusebox-conformance
+WORK=$STAGING_DIR
 cp "$FUSEBOX" "$WORK/fusebox-run"
 cp "$PJDFSTEST" "$WORK/pjdfstest"
 
 if [ "$(id -u)" = 0 ]; then
-    id -u "$TEST_USER" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash "$TEST_USER"
-    RUN_AS=(runuser -u "$TEST_USER" --)
+    staging_user_ensure "$TEST_USER"
+    RUN_AS=(as_user)
     OWNER=$TEST_USER
 else
     RUN_AS=()
@@ -75,7 +78,7 @@ allow_remount = false
 [dummy_auth]
 entries = [["nobody", "nogroup"], ["$OWNER", "$GROUP"]]
 EOF
-chmod -R a+rX "$WORK"
+staging_dir_open
 mkdir "$WORK/logs" && chown "$OWNER" "$WORK/logs"
 
 # run_suite SIDE UIDMAP DIR [TEST...]: prints "name result" lines, sorted.
@@ -84,7 +87,7 @@ run_suite() {
     shift 3
     local unshare_map=(--map-current-user)
     [ "$map" = root ] && unshare_map=(--map-root-user)
-    rm -rf "$dir" && mkdir -p "$dir" && chown "$OWNER" "$dir" 2>/dev/null || true
+    if rm -rf "$dir" && mkdir -p "$dir"; then chown "$OWNER" "$dir" 2>/dev/null || true; fi
     # A name given is a filter (pjdfstest's -e matched nothing here): callers pick
     # their test's line out of the result.
     local cmd=("$WORK/pjdfstest" -c "$WORK/pjdfstest.toml" -p "$dir" "$@")

@@ -1,13 +1,14 @@
+# shellcheck shell=bash
 # Real package builds for scripts/bench.sh (sourced; not run on its own).
 #
 # Each package is an upstream source tarball from Debian (the .orig tarball of `apt-get
-# source`), built the way a distribution builds it: configure (autotools, meson or the
-# package's own script), build with -j$(nproc), then the package's own test suite. The
-# ways are run paired: run i takes native, bwrap, fusebox and bindfs in a rotated order,
-# each from a freshly unpacked tree, so drift on the machine hits every way alike.
-#
-# The fusebox runs write `--stats`: the FUSE requests by opcode and the daemon's CPU time,
-# printed for each package below the timings.
+# source`, which root downloads), built the way a distribution builds it: configure
+# (autotools, meson or the package's own script), build with -j$(nproc), then the
+# package's own test suite. The ways are run paired (the driver's paired_row): run i takes
+# native, bwrap, fusebox and bindfs in a rotated order, each from a freshly unpacked tree,
+# so drift on the machine hits every way alike; the fusebox runs' `--stats` are printed
+# below the timings. pkg-loaded is one package again, natively and under fusebox, with a
+# CPU-bound job beside it.
 
 # name  Debian source package  build system  [configure options]
 # Configure-heavy (hello, gzip: gnulib's hundreds of checks, gzip's shell tests) and
@@ -62,13 +63,41 @@ fetch_package_sources_as_root() {
     chmod -R a+rX "$PKG_CACHE"
 }
 
-pkg_tarball() { # the .orig tarball of package NAME, or nothing
+pkg_tarball() { # the .orig tarball of package NAME, or nothing (no failure: its row is skipped)
     local src; src=$(pkg_field "$1" 2)
-    compgen -G "$PKG_CACHE/${src}_*.orig.tar.*" | grep -v '\.asc$' | head -n 1
+    compgen -G "$PKG_CACHE/${src}_*.orig.tar.*" | grep -v '\.asc$' | head -n 1 || true
 }
 
-# The workload scripts: NAME-prepare.sh unpacks a fresh tree, NAME.sh configures, builds
-# and tests it (run inside each way).
+wanted_any_package() {
+    local name
+    for name in $(pkg_names) loaded; do wanted "pkg-$name" && return 0; done
+    return 1
+}
+
+package_workloads() {
+    wanted_any_package || return 0
+    write_package_workloads
+    local name
+    for name in $(pkg_names); do
+        wanted "pkg-$name" || continue
+        if [ -f "$WORK/wl/pkg-$name.sh" ]; then
+            paired_row "pkg-$name" "$(basename "$(pkg_tarball "$name")"): configure, build, test" \
+                "pkg-$name" "${RUNNERS[@]}"
+        else
+            say "note: pkg-$name: no sources, skipped"
+        fi
+    done
+    wanted pkg-loaded || return 0
+    if [ -f "$WORK/wl/pkg-$LOADED_PACKAGE.sh" ]; then
+        paired_row --beside 'while :; do :; done' pkg-loaded \
+            "$LOADED_PACKAGE, with a CPU-bound job beside it" "pkg-$LOADED_PACKAGE" native fusebox
+    else
+        say "note: pkg-loaded: no sources, skipped"
+    fi
+}
+
+# The workload scripts: pkg-NAME-prepare.sh unpacks a fresh tree, pkg-NAME.sh configures,
+# builds and tests it (run inside each way).
 write_package_workloads() {
     local wl=$WORK/wl n name tarball
     n=$(nproc)
@@ -93,74 +122,5 @@ write_package_workloads() {
                            echo "meson test -C build --num-processes $n >/dev/null" ;;
             esac
         } > "$wl/pkg-$name.sh"
-        LABEL[pkg-$name]="$(basename "$tarball"): configure, build, test"
-    done
-    LABEL[pkg-loaded]="$LOADED_PACKAGE, with a CPU-bound job beside it"
-}
-
-now_ns() { date +%s%N; }
-
-# bench_paired NAME [RUNNER...]: RUNS rounds; in round i the runners start at index i, each
-# timed from a fresh tree. Medians into MEDIAN; the fusebox runs' --stats into $WORK.
-bench_paired() {
-    local name=$1; shift
-    local runners=("$@") wl=$WORK/wl script=$name i k r t0 t1
-    [ "$name" = pkg-loaded ] && script=pkg-$LOADED_PACKAGE
-    [ -f "$wl/$script.sh" ] || { say "note: $name: no sources, skipped"; return; }
-    local usable=()
-    for r in "${runners[@]}"; do [ -z "${REASON[$r]:-}" ] && usable+=("$r"); done
-    say "workload $name (paired, $RUNS rounds): ${usable[*]}"
-    declare -A times=()
-    for ((i = 0; i < RUNS; i++)); do
-        for ((k = 0; k < ${#usable[@]}; k++)); do
-            r=${usable[$(((i + k) % ${#usable[@]}))]}
-            sh "$wl/$script-prepare.sh"
-            local prefix=${RUNNER[$r]}
-            [ "$r" = fusebox ] && prefix="$FUSEBOX --stats $WORK/stats-$name.json --"
-            local hog=
-            if [ "$name" = pkg-loaded ]; then
-                sh -c 'while :; do :; done' & hog=$!
-            fi
-            t0=$(now_ns)
-            if ! (cd "$WORK" && $prefix sh "$wl/$script.sh" </dev/null >/dev/null 2>&1); then
-                times[$r]+="failed "
-            else
-                t1=$(now_ns)
-                times[$r]+="$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.3f", (b-a)/1e9}') "
-            fi
-            [ -n "$hog" ] && { kill "$hog"; wait "$hog" 2>/dev/null || true; }
-        done
-    done
-    for r in "${usable[@]}"; do
-        say "  $name $r: ${times[$r]}"
-        MEDIAN[$name,$r]=$(median ${times[$r]})
-    done
-    RESULT_ORDER+=("$name")
-    [ -f "$WORK/stats-$name.json" ] && STATS_ORDER+=("$name")
-}
-
-median() { # median of the numbers given; "failed" if any run failed
-    case " $* " in *" failed "*) echo failed; return ;; esac
-    printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END{if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
-}
-
-# The requests the last fusebox run of each package made, most frequent first, and the
-# daemon's CPU time (from --stats), as Markdown.
-STATS_ORDER=()
-stats_report() {
-    [ ${#STATS_ORDER[@]} -eq 0 ] && return
-    echo
-    echo "FUSE requests of one fusebox run (\`--stats\`), and fusebox-run's own CPU time:"
-    echo
-    echo "| workload | requests | by opcode (most first) | daemon CPU user + sys |"
-    echo "|---|---|---|---|"
-    local name json
-    for name in "${STATS_ORDER[@]}"; do
-        json=$(cat "$WORK/stats-$name.json")
-        printf '| %s | %s | %s | %s |\n' "$name" \
-            "$(printf '%s' "$json" | sed -n 's/.*"total":\([0-9]*\).*/\1/p')" \
-            "$(printf '%s' "$json" | sed 's/^{"requests":{\([^}]*\)}.*/\1/' | tr ',' '\n' |
-                tr -d '"' | sort -t: -k2 -rn | head -n 8 | tr '\n' ' ' | sed 's/ $//; s/ /, /g')" \
-            "$(printf '%s' "$json" | sed -n 's/.*"user":\([0-9.]*\),"system":\([0-9.]*\).*/\1 s + \2 s/p')"
     done
 }
