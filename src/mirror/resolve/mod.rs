@@ -14,6 +14,7 @@
 //! tree (/proc, /dev, /home on another fs) is visible.
 //!
 //! - [`walk`]: paths rebuilt from the store and opened on the host, identities verified;
+//! - [`open`]: a node's file opened for I/O;
 //! - [`judging`]: the judge asked, its answer enforced, reported and traced;
 //! - [`nodes`]: what the kernel is told (attributes, entries) and the store's upkeep.
 //!
@@ -23,6 +24,7 @@
 
 mod judging;
 mod nodes;
+mod open;
 mod walk;
 
 use std::collections::{HashMap, HashSet};
