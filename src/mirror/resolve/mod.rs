@@ -55,9 +55,9 @@ pub struct Resolver {
     /// exclusive while a name changes on the host and then in the store.
     names: RwLock<()>,
     dirs: DirCache,
-    /// O_PATH fds of objects deleted through the mirror while the kernel still holds
-    /// their nodes: see [`Resolver::pin_until_forgotten`].
-    pinned: Mutex<HashMap<u64, OwnedFd>>,
+    /// Objects deleted through the mirror while the kernel still holds their nodes:
+    /// see [`Resolver::pin_until_forgotten`].
+    pinned: Mutex<HashMap<u64, nodes::Pin>>,
     hidden: HashSet<HostId>,
     /// fusebox's own paths, which the build may never change or move.
     guarded: Vec<PathBuf>,

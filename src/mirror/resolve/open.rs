@@ -1,5 +1,6 @@
 //! A node's regular file opened for I/O: by its name in its verified parent, or the
-//! verified object reopened through /proc/self/fd.
+//! verified object reopened through /proc/self/fd; and, when a rename or unlink through
+//! the mirror raced with the open, the object the kernel looked up.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
@@ -29,6 +30,16 @@ impl Resolver {
     /// verified to be the node's object before it is used. Errors as [`Self::node`]
     /// gives them, and EISDIR for a directory, ENXIO for any other non-regular file.
     ///
+    /// The kernel looked the node up before it asked to open it, and another process
+    /// may have renamed or removed the name through the mirror in between: natively
+    /// the open gets the object looked up whatever its name does meanwhile. When the
+    /// node's path leads nowhere or elsewhere, the open is tried again once that change
+    /// is recorded: under the node's new path, or, when it has none (deleted), the
+    /// object itself, which the mirror keeps while the kernel holds the node
+    /// ([`Self::pin_until_forgotten`]). A path that leads elsewhere because of a change
+    /// made behind the mirror's back stays ESTALE: the kernel then looks the name up
+    /// afresh.
+    ///
     /// An open by name saves the O_PATH open, the reopen through /proc/self/fd and two
     /// closes of the other way (about 12 µs of 20 on the benchmark VM, for every open
     /// of a build). It is used where opening the name before its identity is verified
@@ -37,6 +48,27 @@ impl Resolver {
     /// open by name cannot tell apart (a symlink there, a lease to break, a device)
     /// takes the other way, which decides those on the verified object.
     pub fn open_file(&self, id: u64, check: Check, flags: OFlag) -> OpResult<FileAt> {
+        match self.open_file_by_path(id, check, flags) {
+            Err(e) if e == Errno::ENOENT || e == Errno::ESTALE => {}
+            opened => return opened,
+        }
+        // A rename or unlink through the mirror changes the host under the names lock,
+        // which it holds until the store has the change too.
+        drop(self.rebuilding_path());
+        match self.store.chain(id) {
+            Ok(_) => self.open_file_by_path(id, check, flags),
+            // No path left: deleted through the mirror, and kept if the kernel holds it.
+            Err(e) => {
+                let at = self.pinned(id)?.ok_or(e)?;
+                // Judged by the path it was deleted from (maybe not the one judged above).
+                self.judge(&at.path, check)?;
+                self.reopen(at, flags)
+            }
+        }
+    }
+
+    /// [`Self::open_file`] through the node's recorded path.
+    fn open_file_by_path(&self, id: u64, check: Check, flags: OFlag) -> OpResult<FileAt> {
         if flags.contains(OFlag::O_TRUNC) {
             return self.reopen_file(id, check, flags);
         }

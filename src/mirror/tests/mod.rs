@@ -9,6 +9,7 @@
 
 mod harness;
 
+mod opened;
 mod refused;
 mod renamed;
 mod reuse;
