@@ -31,6 +31,9 @@ pub mod stats;
 mod sys;
 pub mod virtual_files;
 
+#[cfg(test)]
+mod tests;
+
 use std::path::PathBuf;
 use std::sync::Arc;
 

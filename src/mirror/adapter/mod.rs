@@ -1,6 +1,6 @@
-//! `impl fuser::Filesystem`: decode each request, route it (`route.rs`: the host ops
-//! or a virtual file) naming the objects it is about, reply with its result. No logic
-//! lives here; every reply is made by the helpers in [`reply`].
+//! `impl fuser::Filesystem`: decode each request into one `route_*` call (`route/`:
+//! the host ops or a virtual file), reply with its result. No logic lives here; every
+//! reply is made by the helpers in [`reply`].
 
 use std::ffi::OsStr;
 use std::io;
@@ -8,8 +8,8 @@ use std::path::Path;
 use std::time::SystemTime;
 
 use fuser::{
-    AccessFlags, BsdFileFlags, CopyFileRangeFlags, Errno, FileHandle, Filesystem, Generation,
-    INodeNo, KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
+    AccessFlags, BsdFileFlags, CopyFileRangeFlags, FileHandle, Filesystem, Generation, INodeNo,
+    KernelConfig, LockOwner, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData,
     ReplyDirectory, ReplyDirectoryPlus, ReplyEmpty, ReplyEntry, ReplyLseek, ReplyOpen, ReplyStatfs,
     ReplyWrite, ReplyXattr, Request, TimeOrNow, WriteFlags,
 };
@@ -19,9 +19,9 @@ mod reply;
 use super::Mirror;
 use super::cache;
 use super::ops::create::Remove;
+use super::ops::data::CopyRange;
 use super::ops::entry::SetAttr;
-use super::stats::Opcode;
-use super::virtual_files::Object;
+use crate::policy::Caller;
 use reply::{attr, created, empty, entry, fill, written, xattr};
 
 impl Filesystem for Mirror {
@@ -31,17 +31,20 @@ impl Filesystem for Mirror {
     }
 
     fn lookup(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        entry(reply, self.route_lookup(req, parent.0, name));
+        entry(reply, self.route_lookup(caller(req), parent.0, name));
     }
 
     // batch_forget: fuser's default calls this for each node (its item type,
     // is not exported by fuser 0.18.0, so it cannot be overridden).
     fn forget(&self, req: &Request, ino: INodeNo, nlookup: u64) {
-        self.route_forget(req, ino.0, nlookup);
+        self.route_forget(caller(req), ino.0, nlookup);
     }
 
     fn getattr(&self, req: &Request, ino: INodeNo, fh: Option<FileHandle>, reply: ReplyAttr) {
-        attr(reply, self.route_getattr(req, ino.0, fh.map(|f| f.0)));
+        attr(
+            reply,
+            self.route_getattr(caller(req), ino.0, fh.map(|f| f.0)),
+        );
     }
 
     fn setattr(
@@ -71,13 +74,11 @@ impl Filesystem for Mirror {
             mtime,
             fh: fh.map(|f| f.0),
         };
-        attr(reply, self.route_setattr(req, ino.0, set));
+        attr(reply, self.route_setattr(caller(req), ino.0, set));
     }
 
     fn readlink(&self, req: &Request, ino: INodeNo, reply: ReplyData) {
-        match self.host_op(req, Opcode::Readlink, &[Object::Node(ino.0)], |c| {
-            c.op_readlink(ino.0)
-        }) {
+        match self.route_readlink(caller(req), ino.0) {
             Ok(target) => reply.data(&target),
             Err(e) => reply.error(e),
         }
@@ -93,12 +94,8 @@ impl Filesystem for Mirror {
         rdev: u32,
         reply: ReplyEntry,
     ) {
-        entry(
-            reply,
-            self.host_op(req, Opcode::Mknod, &[Object::Entry(parent.0, name)], |c| {
-                c.op_mknod(parent.0, name, mode, rdev)
-            }),
-        );
+        let r = self.route_mknod(caller(req), parent.0, name, mode, rdev);
+        entry(reply, r);
     }
 
     fn mkdir(
@@ -110,30 +107,17 @@ impl Filesystem for Mirror {
         _umask: u32,
         reply: ReplyEntry,
     ) {
-        entry(
-            reply,
-            self.host_op(req, Opcode::Mkdir, &[Object::Entry(parent.0, name)], |c| {
-                c.op_mkdir(parent.0, name, mode)
-            }),
-        );
+        entry(reply, self.route_mkdir(caller(req), parent.0, name, mode));
     }
 
     fn unlink(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(
-            reply,
-            self.host_op(req, Opcode::Unlink, &[Object::Entry(parent.0, name)], |c| {
-                c.op_remove(parent.0, name, Remove::File)
-            }),
-        );
+        let r = self.route_remove(caller(req), parent.0, name, Remove::File);
+        empty(reply, r);
     }
 
     fn rmdir(&self, req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(
-            reply,
-            self.host_op(req, Opcode::Rmdir, &[Object::Entry(parent.0, name)], |c| {
-                c.op_remove(parent.0, name, Remove::Dir)
-            }),
-        );
+        let r = self.route_remove(caller(req), parent.0, name, Remove::Dir);
+        empty(reply, r);
     }
 
     fn symlink(
@@ -144,15 +128,8 @@ impl Filesystem for Mirror {
         target: &Path,
         reply: ReplyEntry,
     ) {
-        entry(
-            reply,
-            self.host_op(
-                req,
-                Opcode::Symlink,
-                &[Object::Entry(parent.0, link_name)],
-                |c| c.op_symlink(parent.0, link_name, target),
-            ),
-        );
+        let r = self.route_symlink(caller(req), parent.0, link_name, target);
+        entry(reply, r);
     }
 
     fn rename(
@@ -165,18 +142,8 @@ impl Filesystem for Mirror {
         flags: RenameFlags,
         reply: ReplyEmpty,
     ) {
-        empty(
-            reply,
-            self.host_op(
-                req,
-                Opcode::Rename,
-                &[
-                    Object::Entry(parent.0, name),
-                    Object::Entry(newparent.0, newname),
-                ],
-                |c| c.op_rename(parent.0, name, newparent.0, newname, flags),
-            ),
-        );
+        let (from, to) = ((parent.0, name), (newparent.0, newname));
+        empty(reply, self.route_rename(caller(req), from, to, flags));
     }
 
     fn link(
@@ -189,17 +156,12 @@ impl Filesystem for Mirror {
     ) {
         entry(
             reply,
-            self.host_op(
-                req,
-                Opcode::Link,
-                &[Object::Node(ino.0), Object::Entry(newparent.0, newname)],
-                |c| c.op_link(ino.0, newparent.0, newname),
-            ),
+            self.route_link(caller(req), ino.0, newparent.0, newname),
         );
     }
 
     fn open(&self, req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
-        match self.route_open(req, ino.0, flags.0) {
+        match self.route_open(caller(req), ino.0, flags.0) {
             Ok((fh, io)) => reply.opened(FileHandle(fh), cache::file_open_flags(io)),
             Err(e) => reply.error(e),
         }
@@ -216,7 +178,7 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        match self.route_read(req, ino.0, fh.0, offset, size) {
+        match self.route_read(caller(req), ino.0, fh.0, offset, size) {
             Ok(data) => reply.data(&data),
             Err(e) => reply.error(e),
         }
@@ -234,7 +196,10 @@ impl Filesystem for Mirror {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        written(reply, self.route_write(req, ino.0, fh.0, offset, data));
+        written(
+            reply,
+            self.route_write(caller(req), ino.0, fh.0, offset, data),
+        );
     }
 
     fn flush(
@@ -245,10 +210,7 @@ impl Filesystem for Mirror {
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        self.requests.add(Opcode::Flush);
-        // Data goes to the host at each write; nothing is buffered here. ENOSYS tells
-        // the kernel so once: it then stops sending a flush at every close.
-        reply.error(Errno::ENOSYS);
+        empty(reply, self.route_flush());
     }
 
     fn release(
@@ -261,7 +223,7 @@ impl Filesystem for Mirror {
         _flush: bool,
         reply: ReplyEmpty,
     ) {
-        self.route_release(req, fh.0);
+        self.route_release(caller(req), fh.0);
         reply.ok();
     }
 
@@ -273,18 +235,11 @@ impl Filesystem for Mirror {
         datasync: bool,
         reply: ReplyEmpty,
     ) {
-        empty(
-            reply,
-            self.host_op(req, Opcode::Fsync, &[Object::Handle(fh.0)], |c| {
-                c.op_fsync(ino.0, fh.0, datasync)
-            }),
-        );
+        empty(reply, self.route_fsync(caller(req), ino.0, fh.0, datasync));
     }
 
     fn opendir(&self, req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
-        match self.host_op(req, Opcode::Opendir, &[Object::Dir(ino.0)], |c| {
-            c.op_opendir(ino.0)
-        }) {
+        match self.route_opendir(caller(req), ino.0) {
             Ok((fh, unchanged)) => reply.opened(FileHandle(fh), cache::dir_open_flags(unchanged)),
             Err(e) => reply.error(e),
         }
@@ -298,10 +253,8 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectory,
     ) {
-        let r = self.host_op(req, Opcode::Readdir, &[Object::Handle(fh.0)], |c| {
-            c.op_readdir(ino.0, fh.0, offset, |e| {
-                fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
-            })
+        let r = self.route_readdir(caller(req), ino.0, fh.0, offset, |e| {
+            fill(reply.add(INodeNo(e.id), e.next, e.kind, e.name))
         });
         match r {
             Ok(()) => reply.ok(),
@@ -317,18 +270,16 @@ impl Filesystem for Mirror {
         offset: u64,
         mut reply: ReplyDirectoryPlus,
     ) {
-        let r = self.host_op(req, Opcode::Readdirplus, &[Object::Handle(fh.0)], |c| {
-            c.op_readdirplus(ino.0, fh.0, offset, |e| {
-                fill(reply.add(
-                    e.entry.attr.ino,
-                    e.next,
-                    e.name,
-                    // One TTL for both in fuser's readdirplus reply: the short one.
-                    &e.entry.ttls.attr,
-                    &e.entry.attr,
-                    Generation(e.entry.generation),
-                ))
-            })
+        let r = self.route_readdirplus(caller(req), ino.0, fh.0, offset, |e| {
+            fill(reply.add(
+                e.entry.attr.ino,
+                e.next,
+                e.name,
+                // One TTL for both in fuser's readdirplus reply: the short one.
+                &e.entry.ttls.attr,
+                &e.entry.attr,
+                Generation(e.entry.generation),
+            ))
         });
         match r {
             Ok(()) => reply.ok(),
@@ -344,10 +295,7 @@ impl Filesystem for Mirror {
         _flags: OpenFlags,
         reply: ReplyEmpty,
     ) {
-        let _ = self.host_op(req, Opcode::Releasedir, &[Object::Handle(fh.0)], |c| {
-            c.op_release(fh.0);
-            Ok(())
-        });
+        self.route_releasedir(caller(req), fh.0);
         reply.ok();
     }
 
@@ -361,14 +309,12 @@ impl Filesystem for Mirror {
     ) {
         empty(
             reply,
-            self.host_op(req, Opcode::Fsyncdir, &[Object::Handle(fh.0)], |c| {
-                c.op_fsync(ino.0, fh.0, datasync)
-            }),
+            self.route_fsyncdir(caller(req), ino.0, fh.0, datasync),
         );
     }
 
     fn statfs(&self, req: &Request, ino: INodeNo, reply: ReplyStatfs) {
-        match self.route_statfs(req, ino.0) {
+        match self.route_statfs(caller(req), ino.0) {
             Ok(s) => reply.statfs(
                 s.blocks(),
                 s.blocks_free(),
@@ -393,43 +339,24 @@ impl Filesystem for Mirror {
         _position: u32,
         reply: ReplyEmpty,
     ) {
-        empty(
-            reply,
-            self.host_op(req, Opcode::Setxattr, &[Object::Node(ino.0)], |c| {
-                c.op_setxattr(ino.0, name, value, flags)
-            }),
-        );
+        let r = self.route_setxattr(caller(req), ino.0, name, value, flags);
+        empty(reply, r);
     }
 
     fn getxattr(&self, req: &Request, ino: INodeNo, name: &OsStr, size: u32, reply: ReplyXattr) {
-        xattr(
-            reply,
-            self.host_op(req, Opcode::Getxattr, &[Object::Node(ino.0)], |c| {
-                c.op_getxattr(ino.0, name, size)
-            }),
-        );
+        xattr(reply, self.route_getxattr(caller(req), ino.0, name, size));
     }
 
     fn listxattr(&self, req: &Request, ino: INodeNo, size: u32, reply: ReplyXattr) {
-        xattr(
-            reply,
-            self.host_op(req, Opcode::Listxattr, &[Object::Node(ino.0)], |c| {
-                c.op_listxattr(ino.0, size)
-            }),
-        );
+        xattr(reply, self.route_listxattr(caller(req), ino.0, size));
     }
 
     fn removexattr(&self, req: &Request, ino: INodeNo, name: &OsStr, reply: ReplyEmpty) {
-        empty(
-            reply,
-            self.host_op(req, Opcode::Removexattr, &[Object::Node(ino.0)], |c| {
-                c.op_removexattr(ino.0, name)
-            }),
-        );
+        empty(reply, self.route_removexattr(caller(req), ino.0, name));
     }
 
     fn access(&self, req: &Request, ino: INodeNo, mask: AccessFlags, reply: ReplyEmpty) {
-        empty(reply, self.route_access(req, ino.0, mask));
+        empty(reply, self.route_access(caller(req), ino.0, mask));
     }
 
     fn create(
@@ -442,12 +369,8 @@ impl Filesystem for Mirror {
         flags: i32,
         reply: ReplyCreate,
     ) {
-        created(
-            reply,
-            self.host_op(req, Opcode::Create, &[Object::Entry(parent.0, name)], |c| {
-                c.op_create(parent.0, name, mode, flags)
-            }),
-        );
+        let r = self.route_create(caller(req), parent.0, name, mode, flags);
+        created(reply, r);
     }
 
     fn tmpfile(
@@ -461,9 +384,7 @@ impl Filesystem for Mirror {
     ) {
         created(
             reply,
-            self.host_op(req, Opcode::Tmpfile, &[Object::Dir(parent.0)], |c| {
-                c.op_tmpfile(parent.0, mode, flags)
-            }),
+            self.route_tmpfile(caller(req), parent.0, mode, flags),
         );
     }
 
@@ -477,12 +398,8 @@ impl Filesystem for Mirror {
         mode: i32,
         reply: ReplyEmpty,
     ) {
-        empty(
-            reply,
-            self.host_op(req, Opcode::Fallocate, &[Object::Handle(fh.0)], |c| {
-                c.op_fallocate(ino.0, fh.0, offset, length, mode)
-            }),
-        );
+        let r = self.route_fallocate(caller(req), ino.0, fh.0, (offset, length), mode);
+        empty(reply, r);
     }
 
     fn lseek(
@@ -494,9 +411,7 @@ impl Filesystem for Mirror {
         whence: i32,
         reply: ReplyLseek,
     ) {
-        match self.host_op(req, Opcode::Lseek, &[Object::Handle(fh.0)], |c| {
-            c.op_lseek(ino.0, fh.0, offset, whence)
-        }) {
+        match self.route_lseek(caller(req), ino.0, fh.0, offset, whence) {
             Ok(off) => reply.offset(off),
             Err(e) => reply.error(e),
         }
@@ -515,21 +430,21 @@ impl Filesystem for Mirror {
         flags: CopyFileRangeFlags,
         reply: ReplyWrite,
     ) {
-        if !flags.is_empty() {
-            return reply.error(Errno::EINVAL);
-        }
-        written(
-            reply,
-            self.host_op(
-                req,
-                Opcode::CopyFileRange,
-                &[Object::Handle(fh_in.0), Object::Handle(fh_out.0)],
-                |c| {
-                    c.op_copy_file_range(
-                        ino_in.0, fh_in.0, offset_in, ino_out.0, fh_out.0, offset_out, len,
-                    )
-                },
-            ),
-        );
+        let range = CopyRange {
+            id_in: ino_in.0,
+            fh_in: fh_in.0,
+            offset_in,
+            id_out: ino_out.0,
+            fh_out: fh_out.0,
+            offset_out,
+            len,
+        };
+        let r = self.route_copy_file_range(caller(req), range, flags.bits());
+        written(reply, r);
     }
+}
+
+/// Who made `req`: its thread id in the daemon's PID namespace.
+fn caller(req: &Request) -> Caller {
+    Caller { pid: req.pid() }
 }

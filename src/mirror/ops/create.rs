@@ -183,7 +183,7 @@ impl Call<'_> {
         let at = self.resolver.entry(parent, name, self.check(op))?;
         let _changing = self.resolver.changing_names();
         unlinkat(at.dir.fd.as_fd(), name, flag).host()?;
-        self.forget_name(parent, name, victim);
+        self.forget_name(parent, name, victim, &at.path);
         Ok(())
     }
 
@@ -227,7 +227,7 @@ impl Call<'_> {
                 self.resolver
                     .moved(dst_id, (newparent, newname), (parent, name));
             }
-            Some(victim) => self.forget_name(newparent, newname, victim),
+            Some(victim) => self.forget_name(newparent, newname, victim, &dst.path),
             None => {}
         }
         self.resolver
@@ -240,8 +240,8 @@ impl Call<'_> {
         self.resolver.probe(parent, name)?.stat()
     }
 
-    /// `name` in `parent` no longer names `victim`.
-    fn forget_name(&self, parent: u64, name: &OsStr, victim: Victim) {
+    /// `name` in `parent`, mirror path `path`, no longer names `victim`.
+    fn forget_name(&self, parent: u64, name: &OsStr, victim: Victim, path: &Path) {
         let st = victim.st;
         let id = self.resolver.id_of(HostId::from_stat(&st));
         self.resolver.unnamed(id, parent, name);
@@ -251,7 +251,7 @@ impl Call<'_> {
         // A directory has one name; a file with one link had its last (the kernel holds
         // the file's inode lock across the unlink, so no link through the mirror raced).
         if is_dir(&st) || st.st_nlink <= 1 {
-            self.resolver.pin_until_forgotten(id, victim.fd);
+            self.resolver.pin_until_forgotten(id, victim.fd, path);
         }
     }
 }

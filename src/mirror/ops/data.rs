@@ -38,6 +38,19 @@ pub(crate) fn host_open_flags(flags: i32) -> OFlag {
     (OFlag::from_bits_truncate(flags) - strip) | OFlag::O_CLOEXEC
 }
 
+/// What one copy_file_range copies: `len` bytes from handle `fh_in` of node `id_in`
+/// to handle `fh_out` of node `id_out`.
+#[derive(Clone, Copy, Debug)]
+pub struct CopyRange {
+    pub id_in: u64,
+    pub fh_in: u64,
+    pub offset_in: u64,
+    pub id_out: u64,
+    pub fh_out: u64,
+    pub offset_out: u64,
+    pub len: u64,
+}
+
 /// `__FMODE_EXEC`: set in the open flags FUSE sends when the kernel opens a file to
 /// execute it (include/linux/fs.h; not in libc).
 const FMODE_EXEC: i32 = 0x20;
@@ -157,23 +170,13 @@ impl Call<'_> {
         lseek(h.fd(), offset, whence).host()
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn op_copy_file_range(
-        &self,
-        id_in: u64,
-        fh_in: u64,
-        offset_in: u64,
-        id_out: u64,
-        fh_out: u64,
-        offset_out: u64,
-        len: u64,
-    ) -> OpResult<u32> {
-        let src = self.handles.get(fh_in, id_in)?;
-        let dst = self.writable(fh_out, id_out)?;
-        let mut off_in = i64::try_from(offset_in).map_err(|_| Errno::EINVAL)?;
-        let mut off_out = i64::try_from(offset_out).map_err(|_| Errno::EINVAL)?;
+    pub(crate) fn op_copy_file_range(&self, range: CopyRange) -> OpResult<u32> {
+        let src = self.handles.get(range.fh_in, range.id_in)?;
+        let dst = self.writable(range.fh_out, range.id_out)?;
+        let mut off_in = i64::try_from(range.offset_in).map_err(|_| Errno::EINVAL)?;
+        let mut off_out = i64::try_from(range.offset_out).map_err(|_| Errno::EINVAL)?;
         // The reply carries a u32 count; a shorter copy is a valid answer.
-        let len = len.min(u64::from(u32::MAX) & !0xfff) as usize;
+        let len = range.len.min(u64::from(u32::MAX) & !0xfff) as usize;
         let n = sys::copy_file_range(src.fd(), &mut off_in, dst.fd(), &mut off_out, len).host()?;
         u32::try_from(n).map_err(|_| Errno::EIO)
     }

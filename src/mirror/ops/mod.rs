@@ -35,8 +35,7 @@ pub(crate) struct Call<'a> {
 }
 
 impl Mirror {
-    /// The ops of one request made by `caller`: the adapter's entry point, and the
-    /// in-process tests'.
+    /// The ops of one request made by `caller`, as every `route_*` serves it.
     pub(crate) fn call(&self, caller: Caller, opcode: Opcode) -> Call<'_> {
         self.requests.add(opcode);
         Call {

@@ -14,6 +14,7 @@
 //! tree (/proc, /dev, /home on another fs) is visible.
 //!
 //! - [`walk`]: paths rebuilt from the store and opened on the host, identities verified;
+//! - [`open`]: a node's file opened for I/O;
 //! - [`judging`]: the judge asked, its answer enforced, reported and traced;
 //! - [`nodes`]: what the kernel is told (attributes, entries) and the store's upkeep.
 //!
@@ -23,6 +24,7 @@
 
 mod judging;
 mod nodes;
+mod open;
 mod walk;
 
 use std::collections::{HashMap, HashSet};
@@ -53,9 +55,9 @@ pub struct Resolver {
     /// exclusive while a name changes on the host and then in the store.
     names: RwLock<()>,
     dirs: DirCache,
-    /// O_PATH fds of objects deleted through the mirror while the kernel still holds
-    /// their nodes: see [`Resolver::pin_until_forgotten`].
-    pinned: Mutex<HashMap<u64, OwnedFd>>,
+    /// Objects deleted through the mirror while the kernel still holds their nodes:
+    /// see [`Resolver::pin_until_forgotten`].
+    pinned: Mutex<HashMap<u64, nodes::Pin>>,
     hidden: HashSet<HostId>,
     /// fusebox's own paths, which the build may never change or move.
     guarded: Vec<PathBuf>,

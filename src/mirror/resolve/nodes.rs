@@ -4,12 +4,14 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{Errno, FileAttr, FileType};
-use nix::sys::stat::{FileStat, fstatat};
+use nix::sys::stat::{FileStat, fstat, fstatat};
 
-use super::{DirAt, EntryAt, NodeAt, Resolver};
+use super::{DirAt, EntryAt, NodeAt, NodeFd, Resolver};
 use crate::mirror::attr::{file_attr, kind_of_stat};
 use crate::mirror::cache::Ttls;
 use crate::mirror::errno::{HostResult, OpResult};
@@ -54,6 +56,14 @@ impl EntryOut {
             ttls,
         }
     }
+}
+
+/// An object the mirror deleted while the kernel held its node: an O_PATH fd of it,
+/// and the mirror path it was deleted from.
+#[derive(Debug)]
+pub struct Pin {
+    fd: Arc<OwnedFd>,
+    path: PathBuf,
 }
 
 /// A node's attributes, and how long the kernel may trust them.
@@ -140,19 +150,43 @@ impl Resolver {
     }
 
     /// Keeps `fd`, an O_PATH fd of node `id`'s host object, which the mirror has just
-    /// deleted (its last name went), until the kernel forgets the node. Natively an
-    /// inode's number is not reused while anything still refers to the inode; here the
-    /// kernel may still hold the node (a process's cwd, a lookup in flight) while the
-    /// host, which sees no reference, hands the number to the next object made — which
-    /// then gets this node's id. The kernel would take the new object for the deleted
-    /// one (a dead directory: ENOENT inside; ESTALE), and an open racing with it would
-    /// get the new object under the old inode.
-    pub fn pin_until_forgotten(&self, id: u64, fd: OwnedFd) {
+    /// deleted (its last name, `path`, went), until the kernel forgets the node.
+    /// Natively an inode's number is not reused while anything still refers to the
+    /// inode; here the kernel may still hold the node (a process's cwd, a lookup in
+    /// flight) while the host, which sees no reference, hands the number to the next
+    /// object made — which then gets this node's id. The kernel would take the new
+    /// object for the deleted one (a dead directory: ENOENT inside; ESTALE), and an
+    /// open racing with it would get the new object under the old inode. Kept, the
+    /// object is also what an open of the node gets ([`Self::pinned`]).
+    pub fn pin_until_forgotten(&self, id: u64, fd: OwnedFd, path: &Path) {
         let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
         // Checked under the pin lock: `release` takes it after the store dropped a node.
         if self.store.holds(id) {
-            pinned.insert(id, fd);
+            let pin = Pin {
+                fd: Arc::new(fd),
+                path: path.to_owned(),
+            };
+            pinned.insert(id, pin);
         }
+    }
+
+    /// Node `id`'s object, if the mirror deleted it while the kernel held the node,
+    /// with the path it was deleted from (to be judged by).
+    pub(super) fn pinned(&self, id: u64) -> OpResult<Option<NodeAt>> {
+        let pin = {
+            let pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
+            pinned.get(&id).map(|p| (p.fd.clone(), p.path.clone()))
+        };
+        let Some((fd, path)) = pin else {
+            return Ok(None);
+        };
+        let stat = fstat(fd.as_fd()).host()?;
+        let node = NodeFd {
+            fd,
+            stat,
+            parent: None,
+        };
+        Ok(Some(NodeAt { node, path }))
     }
 
     /// Nodes left the store: their cached directory fds and pins go.
@@ -160,7 +194,7 @@ impl Resolver {
         if gone.is_empty() {
             return;
         }
-        let unpinned: Vec<OwnedFd> = {
+        let unpinned: Vec<Pin> = {
             let mut pinned = self.pinned.lock().unwrap_or_else(|e| e.into_inner());
             gone.iter().filter_map(|id| pinned.remove(id)).collect()
         };

@@ -1,6 +1,6 @@
 //! Paths rebuilt from the store's links and opened on the host one component at a
 //! time, from the nearest cached ancestor, each component verified to be the object the
-//! store recorded; the judged ways to a node, an entry or an open file built on them.
+//! store recorded; the judged ways to a node or an entry built on them.
 
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
@@ -14,7 +14,6 @@ use nix::sys::stat::{FileStat, Mode, fstat, fstatat};
 
 use super::{Check, Resolver};
 use crate::mirror::errno::{HostResult, OpResult, from_nix};
-use crate::mirror::host_path::proc_fd_path;
 use crate::mirror::inode::{Chain, HostId, Link};
 
 /// What an op names: a node itself, or a name in a directory node.
@@ -104,15 +103,6 @@ impl Probe {
     }
 }
 
-/// A node's regular file, opened for I/O, with the mirror path the policy judged.
-#[derive(Debug)]
-pub struct FileAt {
-    pub fd: OwnedFd,
-    /// Its stat, taken through `fd` when its identity was verified.
-    pub stat: FileStat,
-    pub path: PathBuf,
-}
-
 /// A node to resolve names in, with the mirror path the policy judged.
 pub struct DirAt {
     fd: DirFd,
@@ -147,7 +137,7 @@ impl Resolver {
     }
 
     /// Held while a path is rebuilt from the store and opened: see [`Self::changing_names`].
-    fn rebuilding_path(&self) -> RwLockReadGuard<'_, ()> {
+    pub(super) fn rebuilding_path(&self) -> RwLockReadGuard<'_, ()> {
         self.names.read().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -232,93 +222,6 @@ impl Resolver {
         Ok((stat, path))
     }
 
-    /// Node `id`'s regular file opened with `flags` (judged for `check`), for I/O: by
-    /// its name in its verified parent directory, never following a symlink, and
-    /// verified to be the node's object before it is used. Errors as [`Self::node`]
-    /// gives them, and EISDIR for a directory, ENXIO for any other non-regular file.
-    ///
-    /// An open by name saves the O_PATH open, the reopen through /proc/self/fd and two
-    /// closes of the other way (about 12 µs of 20 on the benchmark VM, for every open
-    /// of a build). It is used where opening the name before its identity is verified
-    /// can change nothing: never with O_TRUNC, and always with O_NONBLOCK, so that a
-    /// FIFO the host put in the file's place cannot block a reader thread. What the
-    /// open by name cannot tell apart (a symlink there, a lease to break, a device)
-    /// takes the other way, which decides those on the verified object.
-    pub fn open_file(&self, id: u64, check: Check, flags: OFlag) -> OpResult<FileAt> {
-        if flags.contains(OFlag::O_TRUNC) {
-            return self.reopen_file(id, check, flags);
-        }
-        let (chain, parent) = {
-            let _path = self.rebuilding_path();
-            let chain = self.store.chain(id)?;
-            if chain.is_empty() {
-                // The root is a directory.
-                return Err(Errno::EISDIR);
-            }
-            let parent = self.open_dirs(&chain[1..])?;
-            (chain, parent)
-        };
-        let path = self.mirror_path(&chain, None);
-        self.judge(&path, check)?;
-        let by_name = flags | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
-        let fd = match openat(
-            parent.as_fd(),
-            chain[0].name.as_os_str(),
-            by_name,
-            Mode::empty(),
-        ) {
-            Ok(fd) => fd,
-            Err(
-                nix::errno::Errno::ELOOP
-                | nix::errno::Errno::EISDIR
-                | nix::errno::Errno::ENXIO
-                | nix::errno::Errno::ENODEV
-                | nix::errno::Errno::EAGAIN,
-            ) => {
-                // The same node, judged above under the same path.
-                let (_, node) = self.open_node(id)?;
-                return self.reopen(NodeAt { node, path }, flags);
-            }
-            Err(e) => return Err(stale_if_not_dir(e)),
-        };
-        let stat = fstat(fd.as_fd()).host()?;
-        if HostId::from_stat(&stat) != chain[0].host {
-            return Err(Errno::ESTALE);
-        }
-        regular_file(&stat)?;
-        if !flags.contains(OFlag::O_NONBLOCK) {
-            // F_SETFL sets only the status flags (O_APPEND, O_NOATIME, O_NONBLOCK…):
-            // those the build asked for, O_NONBLOCK no longer among them.
-            let status = flags - OFlag::O_ASYNC;
-            nix::fcntl::fcntl(fd.as_fd(), nix::fcntl::FcntlArg::F_SETFL(status)).host()?;
-        }
-        Ok(FileAt { fd, stat, path })
-    }
-
-    /// [`Self::open_file`] the other way: the node's object opened O_PATH and
-    /// verified, then reopened itself through /proc/self/fd.
-    fn reopen_file(&self, id: u64, check: Check, flags: OFlag) -> OpResult<FileAt> {
-        let at = self.node(id, check)?;
-        self.reopen(at, flags)
-    }
-
-    /// The verified node `at`'s regular file, reopened through /proc/self/fd.
-    fn reopen(&self, at: NodeAt, flags: OFlag) -> OpResult<FileAt> {
-        regular_file(&at.node.stat)?;
-        let fd = openat(
-            nix::fcntl::AT_FDCWD,
-            proc_fd_path(at.node.fd.as_fd()).as_c_str(),
-            flags,
-            Mode::empty(),
-        )
-        .host()?;
-        Ok(FileAt {
-            fd,
-            stat: at.node.stat,
-            path: at.path,
-        })
-    }
-
     /// [`Self::resolve_for`] a node.
     pub fn node(&self, id: u64, check: Check) -> OpResult<NodeAt> {
         match self.resolve_for(Target::Node(id), check)? {
@@ -335,7 +238,7 @@ impl Resolver {
         }
     }
 
-    fn mirror_path(&self, chain: &Chain, name: Option<&OsStr>) -> PathBuf {
+    pub(super) fn mirror_path(&self, chain: &Chain, name: Option<&OsStr>) -> PathBuf {
         let mut path = self.prefix.clone();
         for link in chain.iter().rev() {
             path.push(&link.name);
@@ -347,7 +250,7 @@ impl Resolver {
     }
 
     /// Node `id`'s path and its host object, opened along that path.
-    fn open_node(&self, id: u64) -> OpResult<(Chain, NodeFd)> {
+    pub(super) fn open_node(&self, id: u64) -> OpResult<(Chain, NodeFd)> {
         let _path = self.rebuilding_path();
         let chain = self.store.chain(id)?;
         let node = self.open_chain(id, &chain)?;
@@ -446,7 +349,7 @@ impl Resolver {
     /// Opens the directory whose path is `dirs` (every link a directory; empty for the
     /// root) from the nearest cached ancestor, verifying and caching each directory
     /// it opens.
-    fn open_dirs(&self, dirs: &[Link]) -> OpResult<Arc<OwnedFd>> {
+    pub(super) fn open_dirs(&self, dirs: &[Link]) -> OpResult<Arc<OwnedFd>> {
         let (start, mut cur) = self.nearest_cached(dirs);
         for link in dirs[..start].iter().rev() {
             let flags = OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_DIRECTORY;
@@ -505,21 +408,10 @@ impl Resolver {
 
 /// A path component that is missing is ENOENT; one that is no longer a directory
 /// (replaced behind the mirror's back) is stale.
-fn stale_if_not_dir(e: nix::errno::Errno) -> Errno {
+pub(super) fn stale_if_not_dir(e: nix::errno::Errno) -> Errno {
     match e {
         nix::errno::Errno::ENOTDIR | nix::errno::Errno::ELOOP => Errno::ESTALE,
         e => crate::mirror::errno::from_nix(e),
-    }
-}
-
-/// EISDIR for a directory, ENXIO for a special file: only regular files are opened
-/// for I/O here (the kernel opens special files itself).
-fn regular_file(st: &FileStat) -> OpResult<()> {
-    match st.st_mode & libc::S_IFMT {
-        libc::S_IFREG => Ok(()),
-        libc::S_IFDIR => Err(Errno::EISDIR),
-        libc::S_IFLNK => Err(Errno::ELOOP),
-        _ => Err(Errno::ENXIO),
     }
 }
 
