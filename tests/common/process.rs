@@ -129,6 +129,7 @@ pub fn spawn_command(mut cmd: Command, piped_stdin: bool, timeout: Duration) -> 
         Stdio::null()
     });
     cmd.process_group(0);
+    default_signal_dispositions(&mut cmd);
     let desc = describe(&cmd);
     let mut child = cmd
         .spawn()
@@ -143,6 +144,24 @@ pub fn spawn_command(mut cmd: Command, piped_stdin: bool, timeout: Duration) -> 
         timeout,
         started: Instant::now(),
         desc,
+    }
+}
+
+/// Ignored signals stay ignored across exec, and fusebox-run keeps them ignored for the
+/// build, as a shell would: a suite started by `nohup` or as a background job (SIGHUP, or
+/// SIGINT and SIGQUIT, ignored) would fail the tests that send them. Each test starts
+/// from the defaults; one that wants a signal ignored says so itself.
+fn default_signal_dispositions(cmd: &mut Command) {
+    // SAFETY: between fork and exec only signal(2), which is async-signal-safe, is called.
+    unsafe {
+        cmd.pre_exec(|| {
+            for sig in 1..libc::SIGRTMIN() {
+                if sig != libc::SIGKILL && sig != libc::SIGSTOP {
+                    libc::signal(sig, libc::SIG_DFL);
+                }
+            }
+            Ok(())
+        });
     }
 }
 
