@@ -21,13 +21,12 @@ pub mod env;
 pub mod live;
 
 use std::ffi::{OsStr, OsString};
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use clap::Parser;
 
-use crate::cli::{Args, Config, ShareAccess, shared_path};
+use crate::cli::{Args, Config, ShareAccess, shared_path, split_words};
 use crate::policy::List;
 use crate::report::PortageBuild;
 use crate::supervisor::EnvChange;
@@ -136,35 +135,6 @@ pub fn fusebox_options(opts: Option<&OsStr>, given: &[OsString]) -> Result<Args>
         );
     }
     Ok(args)
-}
-
-/// `value` split into words at blanks; `'…'` and `"…"` quote (no escapes, no
-/// expansions): enough for a make.conf line such as `--net none -w "/a b"`.
-pub fn split_words(value: &OsStr) -> Result<Vec<OsString>, String> {
-    let mut words = Vec::new();
-    let mut word: Option<Vec<u8>> = None;
-    let mut quote: Option<u8> = None;
-    for &b in value.as_bytes() {
-        match (quote, b) {
-            (Some(q), b) if b == q => quote = None,
-            (Some(_), b) => word.get_or_insert_with(Vec::new).push(b),
-            (None, b'"' | b'\'') => {
-                quote = Some(b);
-                word.get_or_insert_with(Vec::new);
-            }
-            (None, b' ' | b'\t' | b'\n') => {
-                if let Some(w) = word.take() {
-                    words.push(OsStr::from_bytes(&w).to_os_string());
-                }
-            }
-            (None, b) => word.get_or_insert_with(Vec::new).push(b),
-        }
-    }
-    if let Some(q) = quote {
-        return Err(format!("unterminated {} quote", char::from(q)));
-    }
-    words.extend(word.map(|w| OsStr::from_bytes(&w).to_os_string()));
-    Ok(words)
 }
 
 /// What a Gentoo-mode launch runs and under which policy, as Gentoo's sandbox would
@@ -674,19 +644,6 @@ mod tests {
     fn sandbox_on_is_forced_on_at_launch() {
         let r = run(Launch::Exec(os(&["true"])), &[("SANDBOX_ON", "0")]);
         assert_eq!(exported(&r, "SANDBOX_ON"), Some(OsStr::new("1")));
-    }
-
-    #[test]
-    fn words_split_at_blanks_with_quotes() {
-        let split = |s: &str| split_words(OsStr::new(s));
-        assert_eq!(
-            split("  --net none\t-w '/a b' "),
-            Ok(os(&["--net", "none", "-w", "/a b"]))
-        );
-        assert_eq!(split("-w \"\""), Ok(os(&["-w", ""])));
-        assert_eq!(split("a\"b c\"d"), Ok(os(&["ab cd"])));
-        assert_eq!(split(""), Ok(vec![]));
-        assert!(split("-w 'x").is_err());
     }
 
     #[test]
