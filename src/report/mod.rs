@@ -9,6 +9,7 @@
 //! `--trace` can be read back into the same aggregate ([`trace_in`]).
 
 pub mod escape;
+pub mod event;
 pub mod html;
 pub mod json;
 pub mod model;
@@ -22,7 +23,8 @@ pub mod view;
 use std::path::{Path, PathBuf};
 
 use crate::audit::{Observer, Traced};
-use model::{Event, Footprint, Totals};
+use event::Event;
+use model::{Footprint, Totals};
 pub use view::{Context, Report};
 
 /// The report's format, from the file name's extension.
