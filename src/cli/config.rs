@@ -54,7 +54,7 @@ pub struct Config {
     pub env: Vec<EnvChange>,
     /// Gentoo mode: each process is judged by its own `SANDBOX_*` variables too,
     /// starting from these.
-    pub live: Option<crate::gentoo::live::LiveLaunch>,
+    pub live: Option<crate::gentoo::processes::LiveLaunch>,
     /// What the user should know before the build starts (a stale $TMPDIR, a write set
     /// that takes in all of / or $HOME), one line each, without the program name.
     pub warnings: Vec<String>,

@@ -12,7 +12,7 @@
 //! - [`GentooRun`]: all of it combined, as Gentoo's `setup_environ` combines it, into
 //!   the command, the policy, the log and the variables of the build's environment;
 //!   [`GentooRun::into_config`] adds fusebox's own options ([`fusebox_options`]);
-//! - [`live`]: while the build runs, each process judged by its own `SANDBOX_ON` and
+//! - [`processes`]: while the build runs, each process judged by its own `SANDBOX_ON` and
 //!   lists, as Gentoo's sandbox judges it (`addwrite` and `export SANDBOX_ON=0` in the
 //!   ebuild's shell change what that shell and its children may do).
 
@@ -21,7 +21,7 @@ pub mod conf;
 mod config;
 pub mod env;
 mod invocation;
-pub mod live;
+pub mod processes;
 mod run;
 #[cfg(test)]
 mod tests;

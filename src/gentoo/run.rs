@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::argv::Launch;
 use super::conf::{self, ConfFiles, list_key};
 use super::env::{self, ACTIVE_VALUE, Environment, HostFacts, split_list};
-use super::live::{self, LiveLaunch, Vars};
+use super::processes::{self, LiveLaunch, Vars};
 use crate::policy::List;
 use crate::report::PortageBuild;
 use crate::supervisor::EnvChange;
@@ -24,7 +24,7 @@ pub struct GentooRun {
     /// The build's environment, changed in this order.
     pub env: Vec<EnvChange>,
     /// The `SANDBOX_*` variables the command starts with: the launch state of every
-    /// process (see [`live`]).
+    /// process (see [`processes`]).
     pub live: LiveLaunch,
     pub log: PathBuf,
     /// `SANDBOX_VERBOSE`: each violation printed as it happens (on unless turned off).
@@ -89,7 +89,7 @@ impl GentooRun {
     ///    SANDBOX_VERBOSE, a slip not copied here). The log variables
     ///    name the logs; Gentoo's preload variables are removed, and BASH_ENV names
     ///    fusebox's own startup file, by which shells declare their changes
-    ///    ([`live::bashrc`]), where Gentoo's names its sandbox.bashrc.
+    ///    ([`processes::bashrc`]), where Gentoo's names its sandbox.bashrc.
     pub fn new(
         launch: &Launch,
         caller: &Environment,
@@ -160,7 +160,7 @@ impl GentooRun {
                 set(&mut view, key, value);
             }
         }
-        set(&mut view, "BASH_ENV", live::bashrc::path().into());
+        set(&mut view, "BASH_ENV", processes::bashrc::path().into());
         let verbose = view.switch("SANDBOX_VERBOSE").or(true);
         if !(interactive && work_dir.is_some()) {
             changes.push(("SANDBOX_WORKDIR".into(), None));
@@ -170,7 +170,7 @@ impl GentooRun {
         }
 
         let vars = Vars::from_pairs(
-            live::settings::NAMES
+            processes::settings::NAMES
                 .iter()
                 .filter_map(|&name| Some((OsStr::new(name), view.get(name)?))),
         );
@@ -178,7 +178,11 @@ impl GentooRun {
             // An interactive bash reads no BASH_ENV: the startup file is its rcfile,
             // as Gentoo's sandbox.bashrc is.
             Launch::InteractiveShell => {
-                vec![BASH.into(), "--rcfile".into(), live::bashrc::path().into()]
+                vec![
+                    BASH.into(),
+                    "--rcfile".into(),
+                    processes::bashrc::path().into(),
+                ]
             }
             Launch::BashC(script) => vec![BASH.into(), "-c".into(), script.clone()],
             Launch::Exec(argv) => argv.clone(),

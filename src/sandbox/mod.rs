@@ -30,7 +30,7 @@ use nix::unistd::pipe2;
 
 use crate::audit::{Tracer, terminal};
 use crate::cli::Config;
-use crate::gentoo::live::{LiveOptions, ProcessJudge, bashrc};
+use crate::gentoo::processes::{LiveOptions, ProcessJudge, bashrc};
 use crate::mirror::cache::Freshness;
 use crate::mirror::host_path::host_realpath;
 use crate::mirror::stats::RequestCounts;

@@ -102,7 +102,7 @@ impl Compiler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gentoo::live::Vars;
+    use crate::gentoo::processes::Vars;
     use crate::policy::{Access, Verdict};
     use std::ffi::OsStr;
 
