@@ -28,8 +28,8 @@ use std::path::PathBuf;
 pub use judge::ProcessJudge;
 pub use procfs::ProcFs;
 pub use settings::{Settings, Vars};
-pub use state::{Compiler, LiveState, Realpath};
-pub use table::{Lineage, Procs, Request, Table};
+pub use state::{LiveState, Realpath, StateCompiler};
+pub use table::{Lineage, Procs, RequestKind, Table};
 
 /// What Gentoo mode hands the runner: the variables the command is launched with, the
 /// directory relative list entries are taken from, and the debug log
@@ -55,7 +55,7 @@ pub type LiveTable = Table<ProcFs>;
 impl LiveOptions {
     /// The table, whose list entries' realpaths `realpath` finds.
     pub fn table(self, realpath: Realpath) -> LiveTable {
-        let compiler = Compiler::new(self.launch.cwd, realpath);
+        let compiler = StateCompiler::new(self.launch.cwd, realpath);
         Table::new(ProcFs, compiler, self.launch.vars, self.init_pid)
     }
 }

@@ -30,24 +30,24 @@ const CACHE_LIMIT: usize = 512;
 pub type Realpath = Box<dyn Fn(&Path) -> Option<PathBuf> + Send + Sync>;
 
 /// Turns settings into states, remembering each.
-pub struct Compiler {
+pub struct StateCompiler {
     /// Relative list entries are taken from here (the launch's directory).
     cwd: PathBuf,
     realpath: Realpath,
     cache: Mutex<HashMap<Settings, Arc<LiveState>>>,
 }
 
-impl std::fmt::Debug for Compiler {
+impl std::fmt::Debug for StateCompiler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiler")
+        f.debug_struct("StateCompiler")
             .field("cwd", &self.cwd)
             .finish_non_exhaustive()
     }
 }
 
-impl Compiler {
-    pub fn new(cwd: PathBuf, realpath: Realpath) -> Compiler {
-        Compiler {
+impl StateCompiler {
+    pub fn new(cwd: PathBuf, realpath: Realpath) -> StateCompiler {
+        StateCompiler {
             cwd,
             realpath,
             cache: Mutex::new(HashMap::new()),
@@ -112,8 +112,8 @@ mod tests {
         ))
     }
 
-    fn compiler() -> Compiler {
-        Compiler::new(
+    fn compiler() -> StateCompiler {
+        StateCompiler::new(
             PathBuf::from("/work"),
             Box::new(|p: &Path| (p == Path::new("/link")).then(|| PathBuf::from("/real"))),
         )
