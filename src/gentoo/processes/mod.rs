@@ -3,7 +3,7 @@
 //! mirror only knows the pid of each request.
 //!
 //! - [`settings`]: the variables and Gentoo's rules for merging them (pure);
-//! - [`state`]: settings compiled into a [`LiveState`], each distinct one once;
+//! - [`state`]: settings compiled into a [`ProcessState`], each distinct one once;
 //! - [`table`]: which process is in which state (from its exec, its parent, or its
 //!   own declaration), with /proc behind the [`Procs`] trait;
 //! - [`procfs`]: that trait over the real /proc;
@@ -28,7 +28,7 @@ use std::path::PathBuf;
 pub use judge::ProcessJudge;
 pub use procfs::ProcFs;
 pub use settings::{Settings, Vars};
-pub use state::{LiveState, Realpath, StateCompiler};
+pub use state::{ProcessState, Realpath, StateCompiler};
 pub use table::{Lineage, Procs, RequestKind, Table};
 
 /// What Gentoo mode hands the runner: the variables the command is launched with, the

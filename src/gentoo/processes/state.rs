@@ -11,7 +11,7 @@ use crate::policy::{List, Policy};
 
 /// A process's state as the mirror judges it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct LiveState {
+pub struct ProcessState {
     /// Whether its operations are checked at all (see [`Settings::checking`]).
     pub on: bool,
     /// Its four lists as a policy (empty when not checking: nothing to match).
@@ -34,7 +34,7 @@ pub struct StateCompiler {
     /// Relative list entries are taken from here (the launch's directory).
     cwd: PathBuf,
     realpath: Realpath,
-    cache: Mutex<HashMap<Settings, Arc<LiveState>>>,
+    cache: Mutex<HashMap<Settings, Arc<ProcessState>>>,
 }
 
 impl std::fmt::Debug for StateCompiler {
@@ -57,7 +57,7 @@ impl StateCompiler {
     /// The state for `settings`, compiled at its first use. The compilation (realpaths:
     /// I/O) runs without the cache's lock; two threads may compile the same settings
     /// at once, and either result is right.
-    pub fn state(&self, settings: Settings) -> Arc<LiveState> {
+    pub fn state(&self, settings: Settings) -> Arc<ProcessState> {
         if let Some(state) = self.lock().get(&settings) {
             return state.clone();
         }
@@ -74,7 +74,7 @@ impl StateCompiler {
     /// launch's directory), each entry matched as given and as its realpath, like
     /// every other policy entry. An entry a policy cannot hold (relative after all,
     /// or not representable) is skipped: it could only widen the lists.
-    fn compile(&self, settings: Settings) -> LiveState {
+    fn compile(&self, settings: Settings) -> ProcessState {
         let mut policy = Policy::empty();
         if settings.checking() {
             for list in List::ALL {
@@ -86,7 +86,7 @@ impl StateCompiler {
                 }
             }
         }
-        LiveState {
+        ProcessState {
             on: settings.checking(),
             policy,
             debug: settings.debugging(),
@@ -94,7 +94,7 @@ impl StateCompiler {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Settings, Arc<LiveState>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Settings, Arc<ProcessState>>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::settings::{Settings, Vars};
-use super::state::{LiveState, StateCompiler};
+use super::state::{ProcessState, StateCompiler};
 
 /// What the mirror can learn about a task (a thread, in the kernel's terms) of the
 /// build. [`super::procfs::ProcFs`] reads /proc; tests fake it.
@@ -80,7 +80,7 @@ enum Kind {
     /// A thread: its process's state is its own.
     Thread { tgid: u32 },
     Process {
-        state: Arc<LiveState>,
+        state: Arc<ProcessState>,
         /// Set when the process was seen exec'ing: its next request reads its new
         /// environment, if its program did change from `image`.
         exec: Option<Exec>,
@@ -98,7 +98,7 @@ struct Exec {
 pub struct Table<P: Procs> {
     procs: P,
     compiler: StateCompiler,
-    launch: Arc<LiveState>,
+    launch: Arc<ProcessState>,
     /// The sandbox's init (its pid as the mirror sees it): its state is the launch's,
     /// and so is that of everything traced back to it.
     init: u32,
@@ -129,7 +129,7 @@ impl<P: Procs> Table<P> {
     }
 
     /// The state the task `pid` is in for `request`.
-    pub fn state_for(&self, pid: u32, request: RequestKind) -> Arc<LiveState> {
+    pub fn state_for(&self, pid: u32, request: RequestKind) -> Arc<ProcessState> {
         self.state_at(pid, request, 0)
     }
 
@@ -150,7 +150,7 @@ impl<P: Procs> Table<P> {
         }
     }
 
-    fn state_at(&self, pid: u32, request: RequestKind, depth: usize) -> Arc<LiveState> {
+    fn state_at(&self, pid: u32, request: RequestKind, depth: usize) -> Arc<ProcessState> {
         if pid == 0 || pid == self.init || depth > MAX_ANCESTRY {
             return self.launch.clone();
         }
@@ -174,7 +174,7 @@ impl<P: Procs> Table<P> {
 
     /// A task heard from for the first time: a thread takes its process's state; a
     /// process its parent's (and when this is its exec, its environment comes next).
-    fn first_sight(&self, pid: u32, request: RequestKind, depth: usize) -> Arc<LiveState> {
+    fn first_sight(&self, pid: u32, request: RequestKind, depth: usize) -> Arc<ProcessState> {
         let Some((task, lineage)) = self.procs.open(pid) else {
             return self.launch.clone();
         };
@@ -204,9 +204,9 @@ impl<P: Procs> Table<P> {
         &self,
         pid: u32,
         task: &Arc<P::Task>,
-        before: Arc<LiveState>,
+        before: Arc<ProcessState>,
         exec: Exec,
-    ) -> Arc<LiveState> {
+    ) -> Arc<ProcessState> {
         let image = self.procs.image(task);
         let state = match self.procs.environ(task) {
             Some(env) if image.is_none() || image != exec.image_before => self
@@ -264,7 +264,7 @@ impl<P: Procs> Table<P> {
     }
 
     /// Sets the process state of `pid`, if its entry is still `task`'s.
-    fn update(&self, pid: u32, task: &Arc<P::Task>, state: Arc<LiveState>, exec: Option<Exec>) {
+    fn update(&self, pid: u32, task: &Arc<P::Task>, state: Arc<ProcessState>, exec: Option<Exec>) {
         let mut entries = self.lock();
         if let Some(entry) = entries.get_mut(&pid) {
             if Arc::ptr_eq(&entry.task, task) {

@@ -148,7 +148,7 @@ fn table() -> Table<FakeProcs> {
     table
 }
 
-fn may_write(state: &LiveState, path: &str) -> bool {
+fn may_write(state: &ProcessState, path: &str) -> bool {
     !state.on || state.policy.check(Access::Write, Path::new(path)) == Verdict::Allow
 }
 
