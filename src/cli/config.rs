@@ -54,7 +54,7 @@ pub struct Config {
     pub env: Vec<EnvChange>,
     /// Gentoo mode: each process is judged by its own `SANDBOX_*` variables too,
     /// starting from these.
-    pub live: Option<crate::gentoo::processes::LiveLaunch>,
+    pub gentoo: Option<crate::gentoo::processes::GentooLaunch>,
     /// What the user should know before the build starts (a stale $TMPDIR, a write set
     /// that takes in all of / or $HOME), one line each, without the program name.
     pub warnings: Vec<String>,
@@ -136,7 +136,7 @@ impl Config {
             hostname: args.hostname,
             mount_helper: args.mount_helper,
             env: Vec::new(),
-            live: None,
+            gentoo: None,
             warnings: Vec::new(),
         })
     }

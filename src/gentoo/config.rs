@@ -95,7 +95,7 @@ impl GentooRun {
         config.command = self.command;
         config.verbose = verbose;
         config.env = self.env;
-        config.live = Some(self.live);
+        config.gentoo = Some(self.launch);
         Ok(config)
     }
 }

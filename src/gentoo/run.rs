@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::argv::Launch;
 use super::conf::{self, ConfFiles, list_key};
 use super::env::{self, ACTIVE_VALUE, Environment, HostFacts, split_list};
-use super::processes::{self, LiveLaunch, Vars};
+use super::processes::{self, GentooLaunch, Vars};
 use crate::policy::List;
 use crate::report::PortageBuild;
 use crate::supervisor::EnvChange;
@@ -25,7 +25,7 @@ pub struct GentooRun {
     pub env: Vec<EnvChange>,
     /// The `SANDBOX_*` variables the command starts with: the launch state of every
     /// process (see [`processes`]).
-    pub live: LiveLaunch,
+    pub launch: GentooLaunch,
     pub log: PathBuf,
     /// `SANDBOX_VERBOSE`: each violation printed as it happens (on unless turned off).
     pub verbose: bool,
@@ -190,7 +190,7 @@ impl GentooRun {
         GentooRun {
             command,
             env: changes,
-            live: LiveLaunch {
+            launch: GentooLaunch {
                 vars,
                 cwd: cwd.to_path_buf(),
                 debug_log,
@@ -210,8 +210,8 @@ impl GentooRun {
     pub fn launch_policy(&self) -> Vec<(List, PathBuf)> {
         let mut policy = Vec::new();
         for list in List::ALL {
-            if let Some(value) = self.live.vars.list(list) {
-                let paths = split_list(value, &self.live.cwd);
+            if let Some(value) = self.launch.vars.list(list) {
+                let paths = split_list(value, &self.launch.cwd);
                 policy.extend(paths.into_iter().map(|p| (list, p)));
             }
         }

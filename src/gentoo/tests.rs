@@ -126,7 +126,7 @@ fn portage_s_launch_gets_gentoo_s_defaults() {
     assert!(entries(&r, List::Deny).is_empty());
     assert_eq!(r.log, Path::new("/var/tmp/portage/a/b-1/temp/sandbox.log"));
     assert!(r.verbose);
-    assert_eq!(r.live.vars.debug.as_deref(), Some(OsStr::new("0")));
+    assert_eq!(r.launch.vars.debug.as_deref(), Some(OsStr::new("0")));
     assert_eq!(exported(&r, "SANDBOX_ON"), Some(OsStr::new("1")));
     assert_eq!(
         exported(&r, "SANDBOX_ACTIVE"),
@@ -139,7 +139,7 @@ fn portage_s_launch_gets_gentoo_s_defaults() {
     );
     assert!(r.env.contains(&("SANDBOX_WORKDIR".into(), None)));
     // The launch state is what the command is given.
-    let vars = &r.live.vars;
+    let vars = &r.launch.vars;
     assert_eq!(vars.on.as_deref(), Some(OsStr::new("1")));
     assert_eq!(vars.active.as_deref(), Some(OsStr::new("armedandready")));
     assert_eq!(vars.list(List::Write), exported(&r, "SANDBOX_WRITE"));
@@ -206,12 +206,15 @@ fn verbose_and_debug_come_from_the_caller_then_the_conf() {
     };
     let r = make(&[]);
     assert!(!r.verbose);
-    assert_eq!(r.live.vars.debug.as_deref(), Some(OsStr::new("yes")));
-    assert_eq!(r.live.debug_log, PathBuf::from("/tmp/sandbox-debug-77.log"));
+    assert_eq!(r.launch.vars.debug.as_deref(), Some(OsStr::new("yes")));
+    assert_eq!(
+        r.launch.debug_log,
+        PathBuf::from("/tmp/sandbox-debug-77.log")
+    );
     assert_eq!(exported(&r, "SANDBOX_VERBOSE"), Some(OsStr::new("no")));
     let r = make(&[("SANDBOX_VERBOSE", "1"), ("SANDBOX_DEBUG", "0")]);
     assert!(r.verbose);
-    assert_eq!(r.live.vars.debug.as_deref(), Some(OsStr::new("0")));
+    assert_eq!(r.launch.vars.debug.as_deref(), Some(OsStr::new("0")));
     assert_eq!(exported(&r, "SANDBOX_VERBOSE"), None);
 }
 
@@ -270,7 +273,7 @@ fn the_config_adds_fusebox_options_to_the_gentoo_policy() {
     // fusebox's policy is its options' entries alone; Gentoo's lists are each
     // process's own, starting from the launch's.
     assert_eq!(config.policy, [(List::Deny, PathBuf::from("/tmp/x"))]);
-    assert_eq!(config.live.as_ref(), Some(&r.live));
+    assert_eq!(config.gentoo.as_ref(), Some(&r.launch));
     assert_eq!(config.env, r.env);
     let options = fusebox_options(Some(OsStr::new("--log /tmp/other.log")), &[]).unwrap();
     assert!(r.into_config(options, PathBuf::from("/")).is_err());

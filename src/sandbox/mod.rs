@@ -201,7 +201,7 @@ fn judge_of(
     debug_log: Option<Arc<Tracer>>,
 ) -> Result<(Arc<dyn Judge>, Vec<StaticFile>)> {
     let shared = Arc::new(shared);
-    let Some(launch) = config.live.clone() else {
+    let Some(launch) = config.gentoo.clone() else {
         return Ok((shared, Vec::new()));
     };
     let root = root.try_clone().context("dup /")?;

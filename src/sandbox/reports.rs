@@ -76,9 +76,9 @@ impl Reports {
         );
         let trace = config.trace.as_deref().map(open_trace).transpose()?;
         let debug_log = config
-            .live
+            .gentoo
             .as_ref()
-            .map(|live| open_debug_log(&live.debug_log))
+            .map(|gentoo| open_debug_log(&gentoo.debug_log))
             .transpose()?;
         let learned = config.learn.as_deref().map(open_learned).transpose()?;
         let stats = config.stats.as_deref().map(open_stats).transpose()?;

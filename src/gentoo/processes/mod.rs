@@ -35,7 +35,7 @@ pub use table::{Lineage, Procs, RequestKind, Table};
 /// directory relative list entries are taken from, and the debug log
 /// (`SANDBOX_DEBUG_LOG`), written for processes that turn `SANDBOX_DEBUG` on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LiveLaunch {
+pub struct GentooLaunch {
     pub vars: Vars,
     pub cwd: PathBuf,
     pub debug_log: PathBuf,
@@ -44,7 +44,7 @@ pub struct LiveLaunch {
 /// What the mirror needs to follow the build's processes.
 #[derive(Clone, Debug)]
 pub struct LiveOptions {
-    pub launch: LiveLaunch,
+    pub launch: GentooLaunch,
     /// The sandbox's init, as the mirror sees its pid: where every ancestry ends.
     pub init_pid: u32,
 }
