@@ -30,7 +30,7 @@ use nix::unistd::pipe2;
 
 use crate::audit::{Tracer, terminal};
 use crate::cli::Config;
-use crate::gentoo::processes::{LiveOptions, ProcessJudge, bashrc};
+use crate::gentoo::processes::{ProcessJudge, TableOptions, bashrc};
 use crate::mirror::cache::Freshness;
 use crate::mirror::host_path::host_realpath;
 use crate::mirror::stats::RequestCounts;
@@ -206,7 +206,7 @@ fn judge_of(
     };
     let root = root.try_clone().context("dup /")?;
     let realpath = Box::new(move |path: &Path| host_realpath(&root, path));
-    let options = LiveOptions {
+    let options = TableOptions {
         launch,
         init_pid: init.as_raw().unsigned_abs(),
     };

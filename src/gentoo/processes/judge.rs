@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::declaration;
-use super::{LiveOptions, LiveTable, Realpath, RequestKind};
+use super::{ProcFsTable, Realpath, RequestKind, TableOptions};
 use crate::audit::{Traced, Tracer, command_line};
 use crate::policy::{
     Caller, DeclarationError, Declarations, Judge, Judgment, Op, SharedPolicy, Verdict,
@@ -17,7 +17,7 @@ use crate::policy::{
 #[derive(Debug)]
 pub struct ProcessJudge {
     shared: Arc<SharedPolicy>,
-    table: LiveTable,
+    table: ProcFsTable,
     /// Gentoo's debug log (`SANDBOX_DEBUG_LOG`).
     debug_log: Option<Arc<Tracer>>,
 }
@@ -27,7 +27,7 @@ impl ProcessJudge {
     /// `realpath` finds.
     pub fn new(
         shared: Arc<SharedPolicy>,
-        options: LiveOptions,
+        options: TableOptions,
         realpath: Realpath,
         debug_log: Option<Arc<Tracer>>,
     ) -> ProcessJudge {

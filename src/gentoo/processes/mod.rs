@@ -41,20 +41,20 @@ pub struct GentooLaunch {
     pub debug_log: PathBuf,
 }
 
-/// What the mirror needs to follow the build's processes.
+/// What the process table starts from: the launch, and where every ancestry ends.
 #[derive(Clone, Debug)]
-pub struct LiveOptions {
+pub struct TableOptions {
     pub launch: GentooLaunch,
     /// The sandbox's init, as the mirror sees its pid: where every ancestry ends.
     pub init_pid: u32,
 }
 
 /// The table of the build's processes, reading the host's /proc.
-pub type LiveTable = Table<ProcFs>;
+pub type ProcFsTable = Table<ProcFs>;
 
-impl LiveOptions {
+impl TableOptions {
     /// The table, whose list entries' realpaths `realpath` finds.
-    pub fn table(self, realpath: Realpath) -> LiveTable {
+    pub fn table(self, realpath: Realpath) -> ProcFsTable {
         let compiler = StateCompiler::new(self.launch.cwd, realpath);
         Table::new(ProcFs, compiler, self.launch.vars, self.init_pid)
     }
