@@ -1,5 +1,6 @@
-//! fusebox's own options in Gentoo mode, where they come from (`$FUSEBOX_OPTS`, the
-//! configuration files), and the plan they make with a launch ([`GentooRun::into_config`]).
+//! fusebox's own options in Gentoo mode: where they come from (`$FUSEBOX_OPTS`, the
+//! configuration files), and the plan they make with a launch
+//! ([`GentooRun::into_config`]).
 
 use std::ffi::{OsStr, OsString};
 use std::path::PathBuf;
