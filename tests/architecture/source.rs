@@ -380,13 +380,15 @@ fn paths_lead_through_imports_to_the_file_that_defines_the_item() {
         ("lib.rs", "pub mod p;\nmod q;"),
         (
             "p/mod.rs",
-            "mod list;\nmod user;\npub use list::{List as L};\npub use user::f;",
+            "mod list;\nmod user;\npub use list::{List as L};\npub use user::f;\n\
+             pub const FIRST: L = L::Read;",
         ),
         (
             "p/list.rs",
             "pub enum List { Read }\nfn g() -> char { '{' }",
         ),
-        // Through the re-export: p/mod.rs, whose code does not use `f`, is no cycle.
+        // Through the re-export: p/mod.rs, whose own code uses `L` but not `f`, is no
+        // cycle.
         (
             "p/user.rs",
             "use super::L;\npub fn f() -> L { L::Read }\n#[cfg(test)]\nmod tests;",
@@ -401,6 +403,7 @@ fn paths_lead_through_imports_to_the_file_that_defines_the_item() {
         ),
     ]);
     let want = [
+        pair("p/mod.rs", "p/list.rs"),
         pair("p/user.rs", "p/list.rs"),
         pair("p/user/tests.rs", "p/user.rs"),
         pair("q.rs", "p/user.rs"),
