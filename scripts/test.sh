@@ -71,8 +71,8 @@ say "generated docs: scripts/gen-docs.sh --check"
 bash scripts/gen-docs.sh --check "$BIN" || failed+=("generated docs")
 
 # --- the shell hook Gentoo mode serves to every bash of the build (include_str!'d) ----------
-say "shellcheck src/gentoo/live/fusebox-bashrc.bash"
-shellcheck -s bash src/gentoo/live/fusebox-bashrc.bash || failed+=("shellcheck of the bash hook")
+say "shellcheck src/gentoo/processes/fusebox-bashrc.bash"
+shellcheck -s bash src/gentoo/processes/fusebox-bashrc.bash || failed+=("shellcheck of the bash hook")
 
 # --- e2e ------------------------------------------------------------------------------------
 # Sourced here, not at the top: the README's test command is also run from a copy of

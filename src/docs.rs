@@ -5,21 +5,11 @@
 
 use std::io::{self, Write};
 
-use clap::{CommandFactory, ValueEnum};
+use clap::CommandFactory;
 use clap_complete::Shell;
 use roff::{Roff, bold, roman};
 
-use crate::cli::Args;
-
-/// What `--generate` prints.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Generate {
-    /// fusebox-run(1), in roff.
-    Man,
-    Bash,
-    Zsh,
-    Fish,
-}
+use crate::cli::{Args, Generate};
 
 /// Writes `what` to `out`.
 pub fn render(what: Generate, out: &mut dyn Write) -> io::Result<()> {

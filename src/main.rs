@@ -126,7 +126,7 @@ fn setup_error(message: &str) -> i32 {
 }
 
 /// `--generate`: the man page or a completion script on stdout (packagers' step).
-fn generate(what: fusebox::docs::Generate) -> i32 {
+fn generate(what: fusebox::cli::Generate) -> i32 {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     match fusebox::docs::render(what, &mut out).and_then(|()| out.flush()) {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::{Op, Record, Violation, ViolationLog, gentoo, terminal};
+use super::{Op, Record, Violation, ViolationLog, gentoo_format, terminal};
 use crate::policy::Attempt;
 use crate::policy::secrets::SecretsSet;
 
@@ -77,7 +77,7 @@ impl Auditor {
             self.note_attempt(op, path);
         }
         if self.verbose {
-            terminal::eprint(&gentoo::denied_line(op.gentoo_name(), path));
+            terminal::eprint(&gentoo_format::denied_line(op.gentoo_name(), path));
         }
         if let Err(e) = self.log.record(&violation) {
             self.record
@@ -126,7 +126,7 @@ impl Auditor {
         if shown.is_empty() && more == 0 {
             return None;
         }
-        Some(gentoo::summary(self.log.path(), &shown, more))
+        Some(gentoo_format::summary(self.log.path(), &shown, more))
     }
 }
 
@@ -134,8 +134,8 @@ impl Auditor {
 /// where the FUSE request's pid is valid.
 pub fn command_line(pid: u32) -> String {
     match std::fs::read(format!("/proc/{pid}/cmdline")) {
-        Ok(raw) => gentoo::cmdline_from_proc(&raw),
-        Err(_) => gentoo::unreadable_cmdline(pid),
+        Ok(raw) => gentoo_format::cmdline_from_proc(&raw),
+        Err(_) => gentoo_format::unreadable_cmdline(pid),
     }
 }
 

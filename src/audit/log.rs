@@ -6,7 +6,7 @@ use std::sync::{Mutex, PoisonError};
 
 use super::host_file::HostFile;
 use super::output::RecordWriter;
-use super::{Violation, gentoo};
+use super::{Violation, gentoo_format};
 
 /// Appends [`Violation`]s to the log, in Gentoo's format (`write_logfile` in
 /// `libsandbox/libsandbox.c`), written so that the build cannot undo it:
@@ -69,12 +69,12 @@ impl ViolationLog {
         if let State::Unopened = state {
             let out = self.file.create_new(0o600)?;
             let mut writer = RecordWriter::new(out, true);
-            writer.record(gentoo::log_header().as_bytes())?;
+            writer.record(gentoo_format::log_header().as_bytes())?;
             *state = State::Open(writer);
         }
         match state {
             State::Open(writer) => {
-                writer.record(&gentoo::log_entry_bytes(v))?;
+                writer.record(&gentoo_format::log_entry_bytes(v))?;
                 writer.flush()
             }
             _ => Err(io::Error::other("an earlier write failed")),
@@ -115,7 +115,7 @@ mod tests {
     fn create_removes_a_stale_log_and_nothing_else() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sandbox.log");
-        fs::write(&path, gentoo::log_header() + "\nF: x\n").unwrap();
+        fs::write(&path, gentoo_format::log_header() + "\nF: x\n").unwrap();
         let log = ViolationLog::create(&path).unwrap();
         assert!(!path.exists());
         log.record(&violation("/etc/a")).unwrap();
@@ -137,9 +137,9 @@ mod tests {
         let log = ViolationLog::create(&path).unwrap();
         log.record(&violation("/etc/a")).unwrap();
         log.record(&violation("/etc/b")).unwrap();
-        let expected = gentoo::log_header()
-            + &gentoo::log_entry(&violation("/etc/a"))
-            + &gentoo::log_entry(&violation("/etc/b"));
+        let expected = gentoo_format::log_header()
+            + &gentoo_format::log_entry(&violation("/etc/a"))
+            + &gentoo_format::log_entry(&violation("/etc/b"));
         assert_eq!(fs::read_to_string(&path).unwrap(), expected);
         let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);

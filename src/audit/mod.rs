@@ -1,12 +1,12 @@
 //! What the sandbox tells the user about the build: Gentoo `sandbox`'s violation log,
-//! exit summary and verbose line ([`gentoo`]), the synchronous log writer
+//! exit summary and verbose line ([`gentoo_format`]), the synchronous log writer
 //! ([`ViolationLog`]), and the JSON-lines trace ([`trace`]).
 //!
 //! Those external formats are rendered by pure functions with golden tests: Portage and
 //! people read the log, scripts read the trace.
 
 mod auditor;
-pub mod gentoo;
+pub mod gentoo_format;
 mod host_file;
 mod log;
 pub mod output;
@@ -20,7 +20,7 @@ use std::path::PathBuf;
 pub use crate::policy::Op;
 
 pub use auditor::{Auditor, Breach, Enforcement, command_line};
-pub use gentoo::{
+pub use gentoo_format::{
     cmdline_from_proc, denied_line, log_entry, log_entry_bytes, log_header, summary,
     terminal_entry, unreadable_cmdline,
 };

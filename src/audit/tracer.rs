@@ -10,7 +10,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
 use super::output::RecordWriter;
-use super::{HostFile, Op, Record, TraceEvent, Violation, gentoo, terminal, trace_line};
+use super::{HostFile, Op, Record, TraceEvent, Violation, gentoo_format, terminal, trace_line};
 use crate::policy::Verdict;
 
 /// How many events may wait for the writer before a FUSE thread waits for it in turn.
@@ -284,7 +284,7 @@ impl DebugLog {
     fn out(&mut self) -> std::io::Result<&mut RecordWriter> {
         if self.out.is_none() {
             let mut out = RecordWriter::new(self.file.create_new(0o600)?, true);
-            out.record(gentoo::log_header().as_bytes())?;
+            out.record(gentoo_format::log_header().as_bytes())?;
             self.out = Some(out);
         }
         Ok(self.out.as_mut().expect("opened above"))
@@ -294,15 +294,19 @@ impl DebugLog {
 impl Sink for DebugLog {
     fn write(&mut self, e: &Traced, cmdline: &str) -> std::io::Result<()> {
         let status = match e.verdict {
-            Verdict::Deny => gentoo::Status::Deny,
-            Verdict::Allow | Verdict::Predict => gentoo::Status::Allow,
+            Verdict::Deny => gentoo_format::Status::Deny,
+            Verdict::Allow | Verdict::Predict => gentoo_format::Status::Allow,
         };
         for path in std::iter::once(&e.path).chain(e.path2.as_ref()) {
             let entry = Violation::new(e.op, path.clone(), cmdline.to_owned());
             self.out()?
-                .record(&gentoo::debug_entry_bytes(&entry, status))?;
+                .record(&gentoo_format::debug_entry_bytes(&entry, status))?;
             if self.verbose && e.verdict != Verdict::Deny {
-                terminal::eprint(&gentoo::debug_line(e.verdict, e.op.gentoo_name(), path));
+                terminal::eprint(&gentoo_format::debug_line(
+                    e.verdict,
+                    e.op.gentoo_name(),
+                    path,
+                ));
             }
         }
         Ok(())
@@ -347,7 +351,7 @@ impl Cmdlines {
         let now = Instant::now();
         let entry = self.known.entry(pid).or_insert_with(|| Known {
             read: now.checked_sub(2 * CMDLINE_TTL).unwrap_or(now),
-            cmdline: gentoo::unreadable_cmdline(pid),
+            cmdline: gentoo_format::unreadable_cmdline(pid),
             execing: None,
         });
         if entry
@@ -362,7 +366,7 @@ impl Cmdlines {
             if let Some(fresh) = std::fs::read(format!("/proc/{pid}/cmdline"))
                 .ok()
                 .filter(|raw| !raw.is_empty())
-                .map(|raw| gentoo::cmdline_from_proc(&raw))
+                .map(|raw| gentoo_format::cmdline_from_proc(&raw))
             {
                 if entry.execing.as_ref().is_some_and(|(_, old)| *old != fresh) {
                     entry.execing = None;

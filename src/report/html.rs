@@ -6,10 +6,10 @@
 use std::fmt::Write as _;
 
 use super::escape::{display, html};
+use super::figures::{bytes, footprint_line, thousands};
 use super::model::Process;
 use super::packages::PackageUse;
 use super::view::{Report, TreeNode, group_changes};
-use super::{bytes, footprint_line, thousands};
 
 /// Tree levels shown open (deeper ones are one click away).
 const OPEN_DEPTH: usize = 3;

@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 
 use super::escape::display;
+use super::figures::{bytes, footprint_line, thousands};
 use super::view::{Report, TreeNode, group_changes};
-use super::{bytes, footprint_line, thousands};
 
 /// Processes' samples and packages' files listed per entry.
 const LISTED: usize = 12;

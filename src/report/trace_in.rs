@@ -7,7 +7,8 @@ use std::io::BufRead;
 
 use serde_json::Value;
 
-use super::model::{Event, Footprint};
+use super::event::Event;
+use super::model::Footprint;
 use crate::audit::Op;
 use crate::policy::Verdict;
 

@@ -57,7 +57,7 @@ pub struct TreeNode {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChangeGroup {
     /// In the order they first happened.
-    pub changes: Vec<super::model::Change>,
+    pub changes: Vec<super::event::Change>,
     pub path: Vec<u8>,
     /// A rename's or link's new name (those are never grouped).
     pub path2: Option<Vec<u8>>,
@@ -319,7 +319,7 @@ mod tests {
     use super::*;
     use crate::audit::Op;
     use crate::policy::Verdict;
-    use crate::report::model::Event;
+    use crate::report::event::Event;
 
     fn add_op(fp: &mut Footprint, op: Op, path: &str) {
         fp.add(&Event {
@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn changes_are_grouped_by_path_but_renames_stand_alone() {
-        use crate::report::model::Change;
+        use crate::report::event::Change;
         let c = |change, path: &str, path2: Option<&str>| ChangeSeen {
             change,
             path: path.into(),

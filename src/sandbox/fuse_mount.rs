@@ -127,7 +127,7 @@ impl MountedMirror {
                 watchdog,
                 mount,
             } => {
-                unmount(&program, mount).map_err(Leftover::Mount)?;
+                staging::unmount(&program, mount).map_err(Leftover::Mount)?;
                 watchdog.done();
                 fs::remove_dir(&self.mountpoint)
                     .context("cannot remove the mountpoint")
@@ -144,35 +144,6 @@ impl MountedMirror {
                 Ok(())
             }
         }
-    }
-}
-
-/// Unmounts `mount` wherever it is now. Once fusermount3 says it unmounted it, it is
-/// not looked for again: its id and device may then already belong to another mount.
-/// A few tries, each finding it afresh; an error naming where it is if it stays.
-pub fn unmount(fusermount3: &Path, mount: staging::MountKey) -> Result<()> {
-    let mut last = None;
-    for _ in 0..3 {
-        let Some(at) = staging::mountpoint_of(mount) else {
-            return Ok(());
-        };
-        let unmounted = Command::new(fusermount3)
-            .args(["-u", "-q", "-z", "--"])
-            .arg(&at)
-            .stdin(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if unmounted {
-            return Ok(());
-        }
-        last = Some(at);
-    }
-    match last {
-        Some(at) => bail!(
-            "the mirror is still mounted at {} (hint: fusermount3 -u -z that path)",
-            at.display()
-        ),
-        None => Ok(()),
     }
 }
 

@@ -15,6 +15,7 @@
 use std::fs;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use anyhow::{Result, bail};
 
@@ -114,6 +115,35 @@ pub fn mountpoint_of(key: MountKey) -> Option<PathBuf> {
         .filter(|(k, _)| *k == key)
         .map(|(_, at)| at)
         .last()
+}
+
+/// Unmounts `mount` wherever it is now. Once fusermount3 says it unmounted it, it is
+/// not looked for again: its id and device may then already belong to another mount.
+/// A few tries, each finding it afresh; an error naming where it is if it stays.
+pub fn unmount(fusermount3: &Path, mount: MountKey) -> Result<()> {
+    let mut last = None;
+    for _ in 0..3 {
+        let Some(at) = mountpoint_of(mount) else {
+            return Ok(());
+        };
+        let unmounted = Command::new(fusermount3)
+            .args(["-u", "-q", "-z", "--"])
+            .arg(&at)
+            .stdin(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if unmounted {
+            return Ok(());
+        }
+        last = Some(at);
+    }
+    match last {
+        Some(at) => bail!(
+            "the mirror is still mounted at {} (hint: fusermount3 -u -z that path)",
+            at.display()
+        ),
+        None => Ok(()),
+    }
 }
 
 /// The key of the last mount at `mountpoint` in a mountinfo text.

@@ -73,7 +73,7 @@ fn watch(read_end: OwnedFd, fusermount3: &Path, mount: MountKey, staging: &Path)
     // Data: a clean teardown. EOF: fusebox-run died (the sandbox's copy closes as it dies).
     if matches!(alive.read(&mut word), Ok(0) | Err(_)) {
         // Found by its key, wherever it is now.
-        let _ = super::fuse_mount::unmount(&fusermount3, mount);
+        let _ = super::staging::unmount(&fusermount3, mount);
         let _ = std::fs::remove_dir(staging.join("root"));
         let _ = std::fs::remove_dir(&staging);
     }

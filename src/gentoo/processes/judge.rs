@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::declaration;
-use super::{LiveOptions, LiveTable, Realpath, Request};
+use super::{ProcFsTable, Realpath, RequestKind, TableOptions};
 use crate::audit::{Traced, Tracer, command_line};
 use crate::policy::{
     Caller, DeclarationError, Declarations, Judge, Judgment, Op, SharedPolicy, Verdict,
@@ -17,7 +17,7 @@ use crate::policy::{
 #[derive(Debug)]
 pub struct ProcessJudge {
     shared: Arc<SharedPolicy>,
-    table: LiveTable,
+    table: ProcFsTable,
     /// Gentoo's debug log (`SANDBOX_DEBUG_LOG`).
     debug_log: Option<Arc<Tracer>>,
 }
@@ -27,7 +27,7 @@ impl ProcessJudge {
     /// `realpath` finds.
     pub fn new(
         shared: Arc<SharedPolicy>,
-        options: LiveOptions,
+        options: TableOptions,
         realpath: Realpath,
         debug_log: Option<Arc<Tracer>>,
     ) -> ProcessJudge {
@@ -46,8 +46,8 @@ impl Judge for ProcessJudge {
 
     fn judge(&self, op: Op, path: &Path, caller: Caller) -> Judgment {
         let request = match op {
-            Op::Execve => Request::Exec,
-            _ => Request::Other,
+            Op::Execve => RequestKind::Exec,
+            _ => RequestKind::Other,
         };
         let state = self.table.state_for(caller.pid, request);
         if !state.on {
@@ -81,7 +81,7 @@ impl Judge for ProcessJudge {
 
     fn guarded_entries_moved_by(&self, name: &Path, caller: Caller) -> Vec<PathBuf> {
         let mut entries = self.shared.guarded_entries_moved_by(name);
-        let state = self.table.state_for(caller.pid, Request::Other);
+        let state = self.table.state_for(caller.pid, RequestKind::Other);
         entries.extend(
             state
                 .policy
@@ -94,7 +94,7 @@ impl Judge for ProcessJudge {
     /// fusebox's policy, then the caller's own lists.
     fn render(&self, caller: Caller) -> String {
         let mut text = self.shared.render();
-        let state = self.table.state_for(caller.pid, Request::Other);
+        let state = self.table.state_for(caller.pid, RequestKind::Other);
         if state.on {
             text.push_str("# this process's own lists (its SANDBOX_* variables):\n");
             for (list, path) in state.policy.entries() {

@@ -3,7 +3,7 @@
 //! mirror only knows the pid of each request.
 //!
 //! - [`settings`]: the variables and Gentoo's rules for merging them (pure);
-//! - [`state`]: settings compiled into a [`LiveState`], each distinct one once;
+//! - [`state`]: settings compiled into a [`ProcessState`], each distinct one once;
 //! - [`table`]: which process is in which state (from its exec, its parent, or its
 //!   own declaration), with /proc behind the [`Procs`] trait;
 //! - [`procfs`]: that trait over the real /proc;
@@ -28,34 +28,34 @@ use std::path::PathBuf;
 pub use judge::ProcessJudge;
 pub use procfs::ProcFs;
 pub use settings::{Settings, Vars};
-pub use state::{Compiler, LiveState, Realpath};
-pub use table::{Lineage, Procs, Request, Table};
+pub use state::{ProcessState, Realpath, StateCompiler};
+pub use table::{Lineage, Procs, RequestKind, Table};
 
 /// What Gentoo mode hands the runner: the variables the command is launched with, the
 /// directory relative list entries are taken from, and the debug log
 /// (`SANDBOX_DEBUG_LOG`), written for processes that turn `SANDBOX_DEBUG` on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LiveLaunch {
+pub struct GentooLaunch {
     pub vars: Vars,
     pub cwd: PathBuf,
     pub debug_log: PathBuf,
 }
 
-/// What the mirror needs to follow the build's processes.
+/// What the process table starts from: the launch, and where every ancestry ends.
 #[derive(Clone, Debug)]
-pub struct LiveOptions {
-    pub launch: LiveLaunch,
+pub struct TableOptions {
+    pub launch: GentooLaunch,
     /// The sandbox's init, as the mirror sees its pid: where every ancestry ends.
     pub init_pid: u32,
 }
 
 /// The table of the build's processes, reading the host's /proc.
-pub type LiveTable = Table<ProcFs>;
+pub type ProcFsTable = Table<ProcFs>;
 
-impl LiveOptions {
+impl TableOptions {
     /// The table, whose list entries' realpaths `realpath` finds.
-    pub fn table(self, realpath: Realpath) -> LiveTable {
-        let compiler = Compiler::new(self.launch.cwd, realpath);
+    pub fn table(self, realpath: Realpath) -> ProcFsTable {
+        let compiler = StateCompiler::new(self.launch.cwd, realpath);
         Table::new(ProcFs, compiler, self.launch.vars, self.init_pid)
     }
 }

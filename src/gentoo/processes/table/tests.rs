@@ -141,14 +141,14 @@ fn table() -> Table<FakeProcs> {
     let procs = FakeProcs::default();
     procs.spawn(INIT, 1, &[]);
     procs.spawn(BASH, INIT, &LAUNCH);
-    let compiler = Compiler::new(PathBuf::from("/"), Box::new(|_: &Path| None));
+    let compiler = StateCompiler::new(PathBuf::from("/"), Box::new(|_: &Path| None));
     let table = Table::new(procs, compiler, vars(&LAUNCH), INIT);
-    table.state_for(BASH, Request::Exec);
-    table.state_for(BASH, Request::Other);
+    table.state_for(BASH, RequestKind::Exec);
+    table.state_for(BASH, RequestKind::Other);
     table
 }
 
-fn may_write(state: &LiveState, path: &str) -> bool {
+fn may_write(state: &ProcessState, path: &str) -> bool {
     !state.on || state.policy.check(Access::Write, Path::new(path)) == Verdict::Allow
 }
 
@@ -165,12 +165,15 @@ fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static s
 #[test]
 fn the_command_gets_the_launch_state() {
     let t = table();
-    let s = t.state_for(BASH, Request::Other);
+    let s = t.state_for(BASH, RequestKind::Other);
     assert!(s.on);
     assert!(may_write(&s, "/tmp/x"));
     assert!(!may_write(&s, "/build/x"));
     assert!(Arc::ptr_eq(&s, &t.launch));
-    assert!(Arc::ptr_eq(&t.state_for(INIT, Request::Other), &t.launch));
+    assert!(Arc::ptr_eq(
+        &t.state_for(INIT, RequestKind::Other),
+        &t.launch
+    ));
 }
 
 #[test]
@@ -179,42 +182,45 @@ fn a_program_s_environment_counts_from_its_exec() {
     // bash forks 102, which execs touch with SANDBOX_WRITE widened.
     t.procs.fork(BASH, 102);
     // The exec is judged by the old program's state...
-    let s = t.state_for(102, Request::Exec);
+    let s = t.state_for(102, RequestKind::Exec);
     assert!(!may_write(&s, "/build/x"));
     t.procs
         .exec(102, &with(&[("SANDBOX_WRITE", "/tmp:/build")]));
     // ...its interpreter's open too, then the new program's own requests by its
     // environment, read once.
-    t.state_for(102, Request::Exec);
+    t.state_for(102, RequestKind::Exec);
     let reads = t.procs.environ_reads.load(Ordering::Relaxed);
-    assert!(may_write(&t.state_for(102, Request::Other), "/build/x"));
-    assert!(may_write(&t.state_for(102, Request::Other), "/build/x"));
+    assert!(may_write(&t.state_for(102, RequestKind::Other), "/build/x"));
+    assert!(may_write(&t.state_for(102, RequestKind::Other), "/build/x"));
     assert_eq!(t.procs.environ_reads.load(Ordering::Relaxed), reads + 1);
     // bash itself is unchanged.
-    assert!(!may_write(&t.state_for(BASH, Request::Other), "/build/x"));
+    assert!(!may_write(
+        &t.state_for(BASH, RequestKind::Other),
+        "/build/x"
+    ));
 }
 
 #[test]
 fn env_i_does_not_escape() {
     let t = table();
     t.procs.fork(BASH, 102);
-    t.state_for(102, Request::Exec);
+    t.state_for(102, RequestKind::Exec);
     t.procs.exec(102, &[]);
-    let s = t.state_for(102, Request::Other);
+    let s = t.state_for(102, RequestKind::Other);
     assert!(s.on);
     assert!(!may_write(&s, "/build/x"));
     // Its own children too.
     t.procs.fork(102, 103);
-    assert!(t.state_for(103, Request::Other).on);
+    assert!(t.state_for(103, RequestKind::Other).on);
 }
 
 #[test]
 fn sandbox_on_0_in_the_environment_turns_checking_off() {
     let t = table();
     t.procs.fork(BASH, 102);
-    t.state_for(102, Request::Exec);
+    t.state_for(102, RequestKind::Exec);
     t.procs.exec(102, &with(&[("SANDBOX_ON", "0")]));
-    assert!(!t.state_for(102, Request::Other).on);
+    assert!(!t.state_for(102, RequestKind::Other).on);
 }
 
 #[test]
@@ -225,21 +231,21 @@ fn forked_processes_take_their_parent_s_state() {
     // its exec, before its parent ever made a request.
     t.procs.fork(BASH, 102);
     t.procs.fork(102, 103);
-    assert!(may_write(&t.state_for(103, Request::Exec), "/build/x"));
-    assert!(may_write(&t.state_for(102, Request::Other), "/build/x"));
+    assert!(may_write(&t.state_for(103, RequestKind::Exec), "/build/x"));
+    assert!(may_write(&t.state_for(102, RequestKind::Other), "/build/x"));
 }
 
 #[test]
 fn a_declaration_is_the_declaring_process_s_alone() {
     let t = table();
     t.procs.fork(BASH, 102);
-    t.state_for(102, Request::Other);
+    t.state_for(102, RequestKind::Other);
     t.declare(102, &vars(&[("SANDBOX_WRITE", "/tmp:/sub")]));
-    assert!(may_write(&t.state_for(102, Request::Other), "/sub/x"));
-    assert!(!may_write(&t.state_for(BASH, Request::Other), "/sub/x"));
+    assert!(may_write(&t.state_for(102, RequestKind::Other), "/sub/x"));
+    assert!(!may_write(&t.state_for(BASH, RequestKind::Other), "/sub/x"));
     t.declare(BASH, &vars(&[("SANDBOX_ON", "0")]));
-    assert!(!t.state_for(BASH, Request::Other).on);
-    assert!(t.state_for(102, Request::Other).on);
+    assert!(!t.state_for(BASH, RequestKind::Other).on);
+    assert!(t.state_for(102, RequestKind::Other).on);
 }
 
 /// The declared state lasts until the process execs; then its new environment
@@ -248,7 +254,7 @@ fn a_declaration_is_the_declaring_process_s_alone() {
 fn a_declared_shell_that_execs_takes_its_new_environment() {
     let t = table();
     t.declare(BASH, &vars(&[("SANDBOX_WRITE", "/tmp:/build")]));
-    assert!(may_write(&t.state_for(BASH, Request::Exec), "/build/x"));
+    assert!(may_write(&t.state_for(BASH, RequestKind::Exec), "/build/x"));
     t.procs.exec(
         BASH,
         &[
@@ -256,7 +262,7 @@ fn a_declared_shell_that_execs_takes_its_new_environment() {
             ("SANDBOX_WRITE", "/tmp:/other"),
         ],
     );
-    let s = t.state_for(BASH, Request::Other);
+    let s = t.state_for(BASH, RequestKind::Other);
     assert!(may_write(&s, "/other/x"));
     assert!(!may_write(&s, "/build/x"));
     // SANDBOX_ON, not in the new environment, was put back on.
@@ -270,8 +276,8 @@ fn a_failed_exec_keeps_the_state() {
     let t = table();
     t.procs.fork(BASH, 102);
     t.declare(102, &vars(&[("SANDBOX_WRITE", "/tmp:/build")]));
-    t.state_for(102, Request::Exec);
-    let s = t.state_for(102, Request::Other);
+    t.state_for(102, RequestKind::Exec);
+    let s = t.state_for(102, RequestKind::Other);
     assert!(may_write(&s, "/build/x"));
 }
 
@@ -279,42 +285,48 @@ fn a_failed_exec_keeps_the_state() {
 fn threads_share_their_process_s_state() {
     let t = table();
     t.procs.fork(BASH, 102);
-    t.state_for(102, Request::Exec);
+    t.state_for(102, RequestKind::Exec);
     t.procs
         .exec(102, &with(&[("SANDBOX_WRITE", "/tmp:/build")]));
     t.procs.thread(102, 150);
     // The thread's parent is bash, but its process's environment counts.
-    assert!(may_write(&t.state_for(150, Request::Other), "/build/x"));
+    assert!(may_write(&t.state_for(150, RequestKind::Other), "/build/x"));
     t.declare(150, &vars(&[("SANDBOX_ON", "0")]));
-    assert!(!t.state_for(102, Request::Other).on);
+    assert!(!t.state_for(102, RequestKind::Other).on);
 }
 
 #[test]
 fn a_reused_pid_is_a_new_process() {
     let t = table();
     t.procs.fork(BASH, 102);
-    t.state_for(102, Request::Other);
+    t.state_for(102, RequestKind::Other);
     t.declare(102, &vars(&[("SANDBOX_ON", "0")]));
-    assert!(!t.state_for(102, Request::Other).on);
+    assert!(!t.state_for(102, RequestKind::Other).on);
     t.procs.exit(102);
     t.procs.fork(BASH, 102);
-    assert!(t.state_for(102, Request::Other).on);
+    assert!(t.state_for(102, RequestKind::Other).on);
 }
 
 #[test]
 fn gone_processes_fall_back_to_what_is_known() {
     let t = table();
     // Never seen, and gone: the launch state.
-    assert!(Arc::ptr_eq(&t.state_for(999, Request::Other), &t.launch));
+    assert!(Arc::ptr_eq(
+        &t.state_for(999, RequestKind::Other),
+        &t.launch
+    ));
     // Seen exec'ing, gone before its next request: the state it exec'd from.
     t.procs.fork(BASH, 102);
     t.declare(BASH, &vars(&[("SANDBOX_ON", "0")]));
-    t.state_for(102, Request::Exec);
+    t.state_for(102, RequestKind::Exec);
     t.procs.exit(102);
-    assert!(t.state_for(102, Request::Other).on);
+    assert!(t.state_for(102, RequestKind::Other).on);
     // An orphan whose parent is gone: reparented to init, the launch state.
     t.procs.spawn(104, 999, &[]);
-    assert!(Arc::ptr_eq(&t.state_for(104, Request::Other), &t.launch));
+    assert!(Arc::ptr_eq(
+        &t.state_for(104, RequestKind::Other),
+        &t.launch
+    ));
 }
 
 #[test]
@@ -325,7 +337,7 @@ fn long_ancestries_end_at_the_launch_state() {
         t.procs.fork(parent, pid);
         parent = pid;
     }
-    assert!(t.state_for(parent, Request::Other).on);
+    assert!(t.state_for(parent, RequestKind::Other).on);
 }
 
 #[test]
@@ -333,18 +345,18 @@ fn the_table_drops_gone_processes_as_it_grows() {
     let t = table();
     for pid in 1000..(1000 + PRUNE_FROM as u32 + 50) {
         t.procs.fork(BASH, pid);
-        t.state_for(pid, Request::Other);
+        t.state_for(pid, RequestKind::Other);
         t.procs.exit(pid);
     }
     assert!(t.len() < 100, "{}", t.len());
     // A cycle of pids keeps it small without losing the live ones.
-    assert!(t.state_for(BASH, Request::Other).on);
+    assert!(t.state_for(BASH, RequestKind::Other).on);
 }
 
 #[test]
 fn lists_from_the_launch_are_policy_entries() {
     let t = table();
-    let s = t.state_for(BASH, Request::Other);
+    let s = t.state_for(BASH, RequestKind::Other);
     assert!(
         s.policy
             .entries()

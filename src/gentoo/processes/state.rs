@@ -11,7 +11,7 @@ use crate::policy::{List, Policy};
 
 /// A process's state as the mirror judges it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct LiveState {
+pub struct ProcessState {
     /// Whether its operations are checked at all (see [`Settings::checking`]).
     pub on: bool,
     /// Its four lists as a policy (empty when not checking: nothing to match).
@@ -30,24 +30,24 @@ const CACHE_LIMIT: usize = 512;
 pub type Realpath = Box<dyn Fn(&Path) -> Option<PathBuf> + Send + Sync>;
 
 /// Turns settings into states, remembering each.
-pub struct Compiler {
+pub struct StateCompiler {
     /// Relative list entries are taken from here (the launch's directory).
     cwd: PathBuf,
     realpath: Realpath,
-    cache: Mutex<HashMap<Settings, Arc<LiveState>>>,
+    cache: Mutex<HashMap<Settings, Arc<ProcessState>>>,
 }
 
-impl std::fmt::Debug for Compiler {
+impl std::fmt::Debug for StateCompiler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Compiler")
+        f.debug_struct("StateCompiler")
             .field("cwd", &self.cwd)
             .finish_non_exhaustive()
     }
 }
 
-impl Compiler {
-    pub fn new(cwd: PathBuf, realpath: Realpath) -> Compiler {
-        Compiler {
+impl StateCompiler {
+    pub fn new(cwd: PathBuf, realpath: Realpath) -> StateCompiler {
+        StateCompiler {
             cwd,
             realpath,
             cache: Mutex::new(HashMap::new()),
@@ -57,7 +57,7 @@ impl Compiler {
     /// The state for `settings`, compiled at its first use. The compilation (realpaths:
     /// I/O) runs without the cache's lock; two threads may compile the same settings
     /// at once, and either result is right.
-    pub fn state(&self, settings: Settings) -> Arc<LiveState> {
+    pub fn state(&self, settings: Settings) -> Arc<ProcessState> {
         if let Some(state) = self.lock().get(&settings) {
             return state.clone();
         }
@@ -74,7 +74,7 @@ impl Compiler {
     /// launch's directory), each entry matched as given and as its realpath, like
     /// every other policy entry. An entry a policy cannot hold (relative after all,
     /// or not representable) is skipped: it could only widen the lists.
-    fn compile(&self, settings: Settings) -> LiveState {
+    fn compile(&self, settings: Settings) -> ProcessState {
         let mut policy = Policy::empty();
         if settings.checking() {
             for list in List::ALL {
@@ -86,7 +86,7 @@ impl Compiler {
                 }
             }
         }
-        LiveState {
+        ProcessState {
             on: settings.checking(),
             policy,
             debug: settings.debugging(),
@@ -94,7 +94,7 @@ impl Compiler {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Settings, Arc<LiveState>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Settings, Arc<ProcessState>>> {
         self.cache.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -102,7 +102,7 @@ impl Compiler {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gentoo::live::Vars;
+    use crate::gentoo::processes::Vars;
     use crate::policy::{Access, Verdict};
     use std::ffi::OsStr;
 
@@ -112,8 +112,8 @@ mod tests {
         ))
     }
 
-    fn compiler() -> Compiler {
-        Compiler::new(
+    fn compiler() -> StateCompiler {
+        StateCompiler::new(
             PathBuf::from("/work"),
             Box::new(|p: &Path| (p == Path::new("/link")).then(|| PathBuf::from("/real"))),
         )

@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use super::settings::{Settings, Vars};
-use super::state::{Compiler, LiveState};
+use super::state::{ProcessState, StateCompiler};
 
 /// What the mirror can learn about a task (a thread, in the kernel's terms) of the
 /// build. [`super::procfs::ProcFs`] reads /proc; tests fake it.
@@ -57,7 +57,7 @@ pub struct Lineage {
 
 /// What a request asks, as far as the state is concerned.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Request {
+pub enum RequestKind {
     /// The kernel opening a program (or its interpreter) for `execve`: made on behalf
     /// of the old program, judged by its state.
     Exec,
@@ -80,7 +80,7 @@ enum Kind {
     /// A thread: its process's state is its own.
     Thread { tgid: u32 },
     Process {
-        state: Arc<LiveState>,
+        state: Arc<ProcessState>,
         /// Set when the process was seen exec'ing: its next request reads its new
         /// environment, if its program did change from `image`.
         exec: Option<Exec>,
@@ -97,8 +97,8 @@ struct Exec {
 /// The per-process states of one sandbox.
 pub struct Table<P: Procs> {
     procs: P,
-    compiler: Compiler,
-    launch: Arc<LiveState>,
+    compiler: StateCompiler,
+    launch: Arc<ProcessState>,
     /// The sandbox's init (its pid as the mirror sees it): its state is the launch's,
     /// and so is that of everything traced back to it.
     init: u32,
@@ -116,7 +116,7 @@ impl<P: Procs> std::fmt::Debug for Table<P> {
 }
 
 impl<P: Procs> Table<P> {
-    pub fn new(procs: P, compiler: Compiler, launch: Vars, init: u32) -> Table<P> {
+    pub fn new(procs: P, compiler: StateCompiler, launch: Vars, init: u32) -> Table<P> {
         let launch = Settings::default().after_exec(&launch);
         Table {
             launch: compiler.state(launch),
@@ -129,14 +129,14 @@ impl<P: Procs> Table<P> {
     }
 
     /// The state the task `pid` is in for `request`.
-    pub fn state_for(&self, pid: u32, request: Request) -> Arc<LiveState> {
+    pub fn state_for(&self, pid: u32, request: RequestKind) -> Arc<ProcessState> {
         self.state_at(pid, request, 0)
     }
 
     /// The task `pid` declares that its variables are now `vars` (a shell that
     /// exported something); it stays in that state until it execs.
     pub fn declare(&self, pid: u32, vars: &Vars) {
-        let current = self.state_for(pid, Request::Other);
+        let current = self.state_for(pid, RequestKind::Other);
         let declared = self
             .compiler
             .state(current.settings.after_declaration(vars));
@@ -150,7 +150,7 @@ impl<P: Procs> Table<P> {
         }
     }
 
-    fn state_at(&self, pid: u32, request: Request, depth: usize) -> Arc<LiveState> {
+    fn state_at(&self, pid: u32, request: RequestKind, depth: usize) -> Arc<ProcessState> {
         if pid == 0 || pid == self.init || depth > MAX_ANCESTRY {
             return self.launch.clone();
         }
@@ -158,23 +158,23 @@ impl<P: Procs> Table<P> {
             None => self.first_sight(pid, request, depth),
             Some((_, Kind::Thread { tgid })) => self.state_at(tgid, request, depth + 1),
             Some((task, Kind::Process { state, exec })) => match (request, exec) {
-                (Request::Exec, None) => {
+                (RequestKind::Exec, None) => {
                     let exec = Exec {
                         image_before: self.procs.image(&task),
                     };
                     self.update(pid, &task, state.clone(), Some(exec));
                     state
                 }
-                (Request::Exec, Some(_)) => state,
-                (Request::Other, Some(exec)) => self.after_exec(pid, &task, state, exec),
-                (Request::Other, None) => state,
+                (RequestKind::Exec, Some(_)) => state,
+                (RequestKind::Other, Some(exec)) => self.after_exec(pid, &task, state, exec),
+                (RequestKind::Other, None) => state,
             },
         }
     }
 
     /// A task heard from for the first time: a thread takes its process's state; a
     /// process its parent's (and when this is its exec, its environment comes next).
-    fn first_sight(&self, pid: u32, request: Request, depth: usize) -> Arc<LiveState> {
+    fn first_sight(&self, pid: u32, request: RequestKind, depth: usize) -> Arc<ProcessState> {
         let Some((task, lineage)) = self.procs.open(pid) else {
             return self.launch.clone();
         };
@@ -182,8 +182,8 @@ impl<P: Procs> Table<P> {
             self.insert(pid, task, Kind::Thread { tgid: lineage.tgid });
             return self.state_at(lineage.tgid, request, depth + 1);
         }
-        let inherited = self.state_at(lineage.ppid, Request::Other, depth + 1);
-        let exec = (request == Request::Exec).then(|| Exec {
+        let inherited = self.state_at(lineage.ppid, RequestKind::Other, depth + 1);
+        let exec = (request == RequestKind::Exec).then(|| Exec {
             image_before: self.procs.image(&task),
         });
         self.insert(
@@ -204,9 +204,9 @@ impl<P: Procs> Table<P> {
         &self,
         pid: u32,
         task: &Arc<P::Task>,
-        before: Arc<LiveState>,
+        before: Arc<ProcessState>,
         exec: Exec,
-    ) -> Arc<LiveState> {
+    ) -> Arc<ProcessState> {
         let image = self.procs.image(task);
         let state = match self.procs.environ(task) {
             Some(env) if image.is_none() || image != exec.image_before => self
@@ -264,7 +264,7 @@ impl<P: Procs> Table<P> {
     }
 
     /// Sets the process state of `pid`, if its entry is still `task`'s.
-    fn update(&self, pid: u32, task: &Arc<P::Task>, state: Arc<LiveState>, exec: Option<Exec>) {
+    fn update(&self, pid: u32, task: &Arc<P::Task>, state: Arc<ProcessState>, exec: Option<Exec>) {
         let mut entries = self.lock();
         if let Some(entry) = entries.get_mut(&pid) {
             if Arc::ptr_eq(&entry.task, task) {

@@ -1,0 +1,117 @@
+//! The sandbox's PID 1: the plan fixed before the fork, then its setup inside the new
+//! namespaces (maps, mounts, pivot, the build's user namespace, the seccomp filter)
+//! before it becomes the build's init.
+
+use std::fs::File;
+use std::io::Read;
+use std::os::fd::{OwnedFd, RawFd};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use nix::sched::CloneFlags;
+use nix::sys::signal::Signal;
+
+use super::userns::{self, Ids};
+use super::{mounts, seccomp, shares};
+use crate::audit::terminal;
+use crate::cli::{Net, UidMap};
+use crate::supervisor;
+use crate::sys;
+
+/// What the sandbox's PID 1 needs to know, fixed before the fork.
+pub(super) struct ChildPlan {
+    pub(super) new_userns: bool,
+    pub(super) me: Ids,
+    pub(super) uid_map: UidMap,
+    pub(super) net: Net,
+    pub(super) unshare_ipc: bool,
+    pub(super) hostname: Option<String>,
+    pub(super) newroot: PathBuf,
+    pub(super) cwd: PathBuf,
+    pub(super) command: Vec<std::ffi::OsString>,
+    pub(super) env: Vec<supervisor::EnvChange>,
+    pub(super) daemon_fds: Vec<RawFd>,
+    pub(super) shares: Vec<shares::Share>,
+}
+
+impl ChildPlan {
+    /// The namespaces PID 1 is cloned into.
+    pub(super) fn namespaces(&self) -> CloneFlags {
+        let mut flags = CloneFlags::CLONE_NEWPID | CloneFlags::CLONE_NEWNS;
+        flags.set(CloneFlags::CLONE_NEWUSER, self.new_userns);
+        flags.set(CloneFlags::CLONE_NEWNET, self.net == Net::None);
+        flags.set(CloneFlags::CLONE_NEWIPC, self.unshare_ipc);
+        flags.set(CloneFlags::CLONE_NEWUTS, self.hostname.is_some());
+        flags
+    }
+}
+
+/// PID 1's life: set up, then become the build's init. Never returns.
+pub(super) fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd, stops: OwnedFd) -> ! {
+    drop(root);
+    if let Err(e) = set_up_inside(plan, go) {
+        terminal::error_line(&format!("{e:#}"));
+        sys::exit_now(supervisor::EXIT_SETUP_FAILED);
+    }
+    supervisor::run_init(&plan.command, &plan.env, stops)
+}
+
+fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
+    die_with_parent(go)?;
+    for &fd in &plan.daemon_fds {
+        let _ = nix::unistd::close(fd);
+    }
+    if plan.new_userns {
+        userns::write_maps(plan.me, plan.me)
+            .context("cannot write the user namespace's id maps")?;
+    }
+    mounts::prepare_root(&plan.newroot)?;
+    shares::attach_all(&plan.shares, &plan.newroot)?;
+    if plan.net == Net::None {
+        sys::bring_loopback_up().context("cannot bring up lo")?;
+    }
+    if let Some(name) = &plan.hostname {
+        nix::unistd::sethostname(name).context("cannot set the hostname")?;
+    }
+    mounts::pivot_into(&plan.newroot)?;
+    enter_cwd(&plan.cwd)?;
+    userns::enter_build_namespace(plan.uid_map)
+        .context("cannot create the build's user namespace")?;
+    join_new_session_keyring()?;
+    // Last: every process of the sandbox, PID 1 included, runs under it.
+    sys::install_seccomp_filter(&seccomp::tty_injection_filter())
+        .context("cannot install the seccomp filter")?;
+    // Nothing of ours is worth a core dump or a ptrace from the build.
+    let _ = nix::sys::prctl::set_dumpable(false);
+    Ok(())
+}
+
+/// A fresh session keyring for the sandbox. Where keyctl(2) is refused to us (ENOSYS,
+/// or EPERM from a container's seccomp profile) it is refused to the build as well, so
+/// there is no keyring to share and nothing to do.
+fn join_new_session_keyring() -> Result<()> {
+    match sys::join_new_session_keyring() {
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) => Ok(()),
+        r => r.context("cannot create the sandbox's session keyring"),
+    }
+}
+
+/// Arms the parent-death signal, then waits for `go`. The race is closed: if the parent
+/// died before the prctl, the pipe's write end is already closed and we read EOF.
+fn die_with_parent(go: OwnedFd) -> Result<()> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).context("prctl(PR_SET_PDEATHSIG)")?;
+    let mut byte = [0u8; 1];
+    let mut go = File::from(go);
+    match go.read(&mut byte) {
+        Ok(1) => Ok(()),
+        _ => {
+            // fusebox-run is gone, or failed before starting the mirror (it says why).
+            sys::exit_now(supervisor::EXIT_SETUP_FAILED)
+        }
+    }
+}
+
+fn enter_cwd(cwd: &Path) -> Result<()> {
+    nix::unistd::chdir(cwd)
+        .with_context(|| format!("cannot enter {} inside the sandbox", cwd.display()))
+}
