@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: prerequisites, build once, unit tests, the generated docs, then
-# the end-to-end tests of the real fusebox-run binary against the real kernel.
+# The whole test suite: prerequisites, build once, unit tests, the architecture checks,
+# the generated docs, then the end-to-end tests of the real fusebox-run binary against
+# the real kernel.
 #
 # Prerequisites first, before anything is built: as root (Debian/Ubuntu) they are
 # installed (scripts/prereqs.sh, which says what it does); otherwise they are checked, and
@@ -65,6 +66,10 @@ BIN=$ROOT/target/release/fusebox-run
 # --- unit tests -----------------------------------------------------------------------------
 say "unit tests: cargo test --release --lib"
 cargo test --release --lib || failed+=("unit tests")
+
+# --- the codebase's shape: file lengths, the mirror apart from the front ends, no cycles ----
+say "architecture: cargo test --release --test architecture"
+cargo test --release --test architecture || failed+=("architecture")
 
 # --- the generated man page and completions: current, and each loads ------------------------
 say "generated docs: scripts/gen-docs.sh --check"

@@ -25,6 +25,7 @@
 mod judging;
 mod nodes;
 mod open;
+mod pin;
 mod walk;
 
 use std::collections::{HashMap, HashSet};
@@ -57,7 +58,7 @@ pub struct Resolver {
     dirs: DirCache,
     /// Objects deleted through the mirror while the kernel still holds their nodes:
     /// see [`Resolver::pin_until_forgotten`].
-    pinned: Mutex<HashMap<u64, nodes::Pin>>,
+    pinned: Mutex<HashMap<u64, pin::Pin>>,
     hidden: HashSet<HostId>,
     /// fusebox's own paths, which the build may never change or move.
     guarded: Vec<PathBuf>,

@@ -4,13 +4,14 @@
 
 use std::ffi::OsStr;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use fuser::{Errno, FileAttr, FileType};
 use nix::sys::stat::{FileStat, fstat, fstatat};
 
+use super::pin::Pin;
 use super::{DirAt, EntryAt, NodeAt, NodeFd, Resolver};
 use crate::mirror::attr::{file_attr, kind_of_stat};
 use crate::mirror::cache::Ttls;
@@ -56,14 +57,6 @@ impl EntryOut {
             ttls,
         }
     }
-}
-
-/// An object the mirror deleted while the kernel held its node: an O_PATH fd of it,
-/// and the mirror path it was deleted from.
-#[derive(Debug)]
-pub struct Pin {
-    fd: Arc<OwnedFd>,
-    path: PathBuf,
 }
 
 /// A node's attributes, and how long the kernel may trust them.
