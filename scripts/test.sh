@@ -97,6 +97,8 @@ stage_for_test_user() {
     cp "$E2E_EXE" "$STAGE/e2e"
     cp "$STRESS_EXE" "$STAGE/stress"
     cp -R tests/fixtures "$STAGE/fixtures"
+    mkdir "$STAGE/docs"
+    cp docs/report.schema.json "$STAGE/docs/"
     mkdir "$STAGE/scripts"
     cp scripts/portage-prefix.sh scripts/test.sh scripts/prereqs.sh "$STAGE/scripts/"
     cp -R scripts/lib "$STAGE/scripts/lib"
@@ -146,7 +148,7 @@ e2e_as_test_user() {
     mounts_before=$(fuse_mounts_of "$STAGING_UID")
     say "e2e tests as $TEST_USER (uid $STAGING_UID): $STAGE/e2e --test-threads=$THREADS ${EXTRA[*]:-}"
     STAGING_ENV+=(FUSEBOX_BIN="$STAGE/fusebox-run" FUSEBOX_FIXTURES="$STAGE/fixtures"
-        FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1
+        FUSEBOX_DOCS="$STAGE/docs" FUSEBOX_STRESS="$STAGE/stress" FUSEBOX_SCRIPTS="$STAGE/scripts" RUST_BACKTRACE=1
         FUSEBOX_DIST="$STAGE/dist" FUSEBOX_PACKAGING="$STAGE/packaging"
         FUSEBOX_RUST_TOOLCHAIN="$STAGE/rust-toolchain")
     if [ -n "$SDIST" ]; then STAGING_ENV+=(FUSEBOX_PORTAGE_SDIST="$SDIST"); fi

@@ -37,6 +37,14 @@ pub fn fixtures() -> PathBuf {
     }
 }
 
+/// The project's docs directory (the report's JSON schema).
+pub fn docs() -> PathBuf {
+    match std::env::var_os("FUSEBOX_DOCS") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/docs")),
+    }
+}
+
 /// The project's scripts directory.
 pub fn scripts() -> PathBuf {
     match std::env::var_os("FUSEBOX_SCRIPTS") {

@@ -81,13 +81,13 @@ fn tree_has(node: &Value, path: &str) -> bool {
 
 /// Validates `doc` against docs/report.schema.json with python3-jsonschema.
 fn validate_schema(file: &Path) {
-    let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/report.schema.json");
+    let schema = docs().join("report.schema.json");
     let script = "import json, sys, jsonschema\n\
                   schema = json.load(open(sys.argv[1]))\n\
                   jsonschema.Draft202012Validator.check_schema(schema)\n\
                   jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))\n\
                   print('valid')\n";
-    let out = native(&["python3", "-c", script, schema, s(file)], Path::new("/"));
+    let out = native(&["python3", "-c", script, s(&schema), s(file)], Path::new("/"));
     assert_eq!(
         out.code(),
         Some(0),
