@@ -15,13 +15,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use fusebox::audit::{Auditor, Enforcement, ViolationLog};
 use fusebox::mirror::cache::{self, Freshness};
-use fusebox::mirror::{HostId, Mirror, MirrorOptions, session_config};
+use fusebox::mirror::{Mirror, MirrorOptions, session_config};
 use fusebox::policy::{Policy, SharedPolicy};
 use fuser::{MountOption, Session};
 use nix::fcntl::{OFlag, open};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::stat::Mode;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::OwnedFd;
 
 struct Args {
     root: PathBuf,
@@ -68,7 +68,7 @@ fn main() -> Result<()> {
     let Some(staging) = mountpoint.parent() else {
         bail!("the mountpoint cannot be /");
     };
-    let hidden = vec![HostId::of(open_path(staging)?.as_fd())?];
+    let hidden = vec![open_path(staging)?];
     let opts = MirrorOptions {
         root: open_path(&root_path)?,
         hidden,

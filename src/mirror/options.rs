@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use super::attr::Ownership;
 use super::cache;
-use super::inode::HostId;
 use super::stats;
 use super::virtual_files::StaticFile;
 use crate::audit::{Auditor, Tracer};
@@ -16,9 +15,12 @@ use crate::policy::Judge;
 pub struct MirrorOptions {
     /// O_PATH | O_DIRECTORY fd of the host root, opened before any namespace was entered.
     pub root: std::os::fd::OwnedFd,
-    /// Directories whose contents the mirror hides (lookup → ENOENT, readdir → only . and ..):
-    /// the staging directory that holds the mirror's own mountpoint.
-    pub hidden: Vec<HostId>,
+    /// O_PATH fds of the directories whose contents the mirror hides (lookup → ENOENT,
+    /// readdir → only . and ..): the staging directories that hold mirrors' mountpoints.
+    /// Hidden by identity, and held open for the mirror's life: one removed on the host
+    /// meanwhile (another run's staging parent) keeps its inode, whose number would
+    /// otherwise pass to the next directory made, such as one the build makes.
+    pub hidden: Vec<std::os::fd::OwnedFd>,
     /// Paths the build may read but never change, rename or move by renaming an
     /// ancestor, whatever the policy and `--audit` say: the staging directories that
     /// hold fusebox mirrors' mountpoints.

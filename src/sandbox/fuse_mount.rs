@@ -77,7 +77,7 @@ pub struct MountedMirror {
     pub mountpoint: PathBuf,
     /// Directories the mirror must hide: the private parent of the staging directory
     /// when it was made by this run.
-    pub hidden: Vec<crate::mirror::HostId>,
+    pub hidden: Vec<std::os::fd::OwnedFd>,
     /// Whether the sandbox child must create its own user namespace (fusermount3: we
     /// are still in the host's).
     pub needs_userns: bool,

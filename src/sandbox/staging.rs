@@ -13,13 +13,15 @@
 //! unmounted where it is now.
 
 use std::fs;
+use std::os::fd::OwnedFd;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use anyhow::{Result, bail};
 
-use crate::mirror::HostId;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
 
 /// The places fusebox may stage mounts in, for this user: every sandbox guards both,
 /// whichever it uses itself (another run may have had another environment).
@@ -45,17 +47,13 @@ pub fn places() -> Vec<PathBuf> {
         .collect()
 }
 
-/// The host identities of the places that exist: the directories whose contents every
-/// mirror hides.
-pub fn hidden(places: &[PathBuf]) -> Vec<HostId> {
+/// O_PATH fds of the places that exist (never through a symlink): the directories whose
+/// contents every mirror hides, by identity (see `MirrorOptions::hidden`).
+pub fn hidden(places: &[PathBuf]) -> Vec<OwnedFd> {
+    let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
     places
         .iter()
-        .filter_map(|p| fs::symlink_metadata(p).ok())
-        .filter(|m| m.is_dir())
-        .map(|m| HostId {
-            dev: m.dev(),
-            ino: m.ino(),
-        })
+        .filter_map(|p| nix::fcntl::open(p.as_path(), flags, Mode::empty()).ok())
         .collect()
 }
 

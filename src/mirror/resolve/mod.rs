@@ -60,6 +60,8 @@ pub struct Resolver {
     /// see [`Resolver::pin_until_forgotten`].
     pinned: Mutex<HashMap<u64, pin::Pin>>,
     hidden: HashSet<HostId>,
+    /// What keeps each hidden directory's identity its own (see `MirrorOptions::hidden`).
+    _hidden_held: Vec<OwnedFd>,
     /// fusebox's own paths, which the build may never change or move.
     guarded: Vec<PathBuf>,
     /// Which host devices are fusebox mirrors, never to be entered.
@@ -79,6 +81,9 @@ impl Resolver {
         let root_host = HostId::of(opts.root.as_fd())?;
         let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
         let root = Arc::new(opts.root);
+        let hidden = (opts.hidden.iter())
+            .map(|fd| HostId::of(fd.as_fd()))
+            .collect::<std::io::Result<_>>()?;
         Ok(Resolver {
             root,
             root_host,
@@ -86,7 +91,8 @@ impl Resolver {
             names: RwLock::new(()),
             dirs: DirCache::new(capacity_for_fd_limit(soft)),
             pinned: Mutex::new(HashMap::new()),
-            hidden: opts.hidden.into_iter().collect(),
+            hidden,
+            _hidden_held: opts.hidden,
             guarded: opts.guarded,
             mirrors: super::mounts::Mirrors::new(opts.mountinfo),
             judge: opts.judge,

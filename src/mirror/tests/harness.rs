@@ -42,15 +42,28 @@ pub struct Harness {
 
 impl Harness {
     pub fn new() -> Harness {
+        Self::hiding(&[])
+    }
+
+    /// A harness whose mirror hides the contents of the directories `rels` (made
+    /// here), as a sandbox hides the staging directories of mountpoints.
+    pub fn hiding(rels: &[&str]) -> Harness {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let root = std::fs::canonicalize(dir.path()).unwrap().join("root");
         std::fs::create_dir_all(root.join(WRITABLE)).unwrap();
+        let hidden = rels
+            .iter()
+            .map(|rel| {
+                std::fs::create_dir_all(root.join(rel)).unwrap();
+                open_dir(&root.join(rel))
+            })
+            .collect();
         let policy = Arc::new(SharedPolicy::new(Policy::new(vec![root.join(WRITABLE)])));
         let record = Arc::new(Record::new());
         let log = ViolationLog::create(dir.path().join("violations.log")).unwrap();
         let opts = MirrorOptions {
             root: open_dir(&root),
-            hidden: Vec::new(),
+            hidden,
             guarded: Vec::new(),
             mountinfo: None,
             judge: policy.clone(),

@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 
 use fuser::Errno;
 
@@ -31,8 +31,7 @@ fn made_with_ino(path: PathBuf, wanted: u64, make: impl Fn(&Path)) -> Option<Pat
 /// Runs `scenario` (true: it got its number back and checked what it checks) until it
 /// ran, [`ATTEMPTS`] times at most; fails when it never did, unless the host is tmpfs.
 fn until_reused(scenario: impl Fn() -> bool) {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-    let _alone = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _alone = alone();
     if (0..ATTEMPTS).any(|_| scenario()) {
         return;
     }
@@ -47,6 +46,12 @@ fn until_reused(scenario: impl Fn() -> bool) {
         return;
     }
     panic!("the host reused no freed inode number in {ATTEMPTS} attempts");
+}
+
+/// Held while a test makes objects to see which numbers the host hands out.
+fn alone() -> MutexGuard<'static, ()> {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 #[test]
@@ -140,4 +145,26 @@ fn directory_reused() -> bool {
     assert_eq!(h.lookup(d, "old-child").unwrap().attr.ino.0, 0);
     assert_ne!(h.lookup(d, "new-child").unwrap().attr.ino.0, 0);
     true
+}
+
+/// A hidden directory (another run's staging parent) removed on the host while the
+/// mirror runs keeps its number: a directory the build makes next must not get it, and
+/// with it the hiding (its contents would vanish: `mkdir -p a/b` failing with ENOENT).
+#[test]
+fn a_hidden_directory_removed_on_the_host_passes_its_number_to_no_new_directory() {
+    let _alone = alone();
+    let h = Harness::hiding(&["w/staging"]);
+    fs::create_dir(h.host("w/staging/mount")).unwrap();
+    let w = h.walk("w");
+    let staging = h.walk("w/staging");
+    let hidden_entry = h.lookup(staging, "mount").map(|e| e.attr.ino.0);
+    assert!(matches!(hidden_entry, Ok(0) | Err(_)), "{hidden_entry:?}");
+    let old_ino = ino(&h.host("w/staging"));
+    h.forget(staging, 1);
+    fs::remove_dir_all(h.host("w/staging")).unwrap();
+    let taken = reuse_ino(&h.host("w"), old_ino, TRIES, |p| fs::create_dir(p).unwrap());
+    assert_eq!(taken, None, "a new directory got the hidden one's number");
+    let cache = h.mkdir(w, "cache").unwrap().attr.ino.0;
+    assert_ne!(h.mkdir(cache, "deep").unwrap().attr.ino.0, 0);
+    assert!(h.host("w/cache/deep").is_dir());
 }

@@ -87,7 +87,10 @@ fn validate_schema(file: &Path) {
                   jsonschema.Draft202012Validator.check_schema(schema)\n\
                   jsonschema.Draft202012Validator(schema).validate(json.load(open(sys.argv[2])))\n\
                   print('valid')\n";
-    let out = native(&["python3", "-c", script, s(&schema), s(file)], Path::new("/"));
+    let out = native(
+        &["python3", "-c", script, s(&schema), s(file)],
+        Path::new("/"),
+    );
     assert_eq!(
         out.code(),
         Some(0),
