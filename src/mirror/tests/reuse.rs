@@ -8,7 +8,6 @@
 //! soon (tmpfs, btrfs) cannot run these tests, and says so.
 
 use std::fs;
-use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use fuser::Errno;
@@ -20,13 +19,6 @@ const TRIES: usize = 2000;
 
 /// How many times a scenario is run before its host is taken not to reuse numbers.
 const ATTEMPTS: usize = 50;
-
-/// Makes one object with `make` at `path`: `Some(path)` when it got the inode number
-/// `wanted`, which a removed object had; `None` when another object took it first.
-fn made_with_ino(path: PathBuf, wanted: u64, make: impl Fn(&Path)) -> Option<PathBuf> {
-    make(&path);
-    (ino(&path) == wanted).then_some(path)
-}
 
 /// Runs `scenario` (true: it got its number back and checked what it checks) until it
 /// ran, [`ATTEMPTS`] times at most; fails when it never did, unless the host is tmpfs.
@@ -69,8 +61,7 @@ fn forgotten_file_reused() -> bool {
     // Forgotten, the node is gone: nothing of it answers any more.
     assert_eq!(h.getattr(id).err(), Some(Errno::ENOENT));
     fs::remove_file(h.host("w/f")).unwrap();
-    let Some(new) = made_with_ino(h.host("w/new"), old_ino, |p| fs::write(p, "new").unwrap())
-    else {
+    let Some(new) = reuse_ino(&h.host("w"), old_ino, 1, |p| fs::write(p, "new").unwrap()) else {
         return false;
     };
     let name = new.file_name().unwrap().to_str().unwrap();
@@ -105,8 +96,7 @@ fn deleted_file_held_then_reused() -> bool {
     );
     // Forgotten, the number is the host's to reuse.
     h.forget(id, 1);
-    let Some(new) = made_with_ino(h.host("w/new"), old_ino, |p| fs::write(p, "new").unwrap())
-    else {
+    let Some(new) = reuse_ino(&h.host("w"), old_ino, 1, |p| fs::write(p, "new").unwrap()) else {
         return false;
     };
     let name = new.file_name().unwrap().to_str().unwrap();
@@ -134,7 +124,7 @@ fn directory_reused() -> bool {
     fs::remove_dir_all(h.host("w/d")).unwrap();
     // Forgotten, the directory is no longer held: the host may reuse its number.
     assert!(!holds_open(&h.host("w/d")));
-    let Some(new) = made_with_ino(h.host("w/new"), old_ino, |p| fs::create_dir(p).unwrap()) else {
+    let Some(new) = reuse_ino(&h.host("w"), old_ino, 1, |p| fs::create_dir(p).unwrap()) else {
         return false;
     };
     fs::write(new.join("new-child"), "").unwrap();
