@@ -135,20 +135,9 @@ pub fn make_readonly_recursive(path: &Path) -> io::Result<()> {
 /// attached elsewhere with [`attach_tree`], also from another mount namespace of the
 /// same user namespace.
 pub fn clone_tree(path: &Path, read_only: bool) -> io::Result<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    const OPEN_TREE_CLONE: libc::c_uint = 1;
-    const MOUNT_ATTR_RDONLY: u64 = 0x1;
-    let cpath = cstring(path)?;
-    let flags =
-        OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | libc::AT_RECURSIVE as libc::c_uint;
-    // SAFETY: `cpath` outlives the call.
-    let ret = unsafe { libc::syscall(libc::SYS_open_tree, libc::AT_FDCWD, cpath.as_ptr(), flags) };
-    if ret < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: a fresh fd that nothing else owns.
-    let tree = unsafe { std::os::fd::OwnedFd::from_raw_fd(ret as std::os::fd::RawFd) };
+    let tree = open_tree(libc::AT_FDCWD, path, libc::AT_RECURSIVE as libc::c_uint)?;
     // struct mount_attr { u64 attr_set, attr_clr, propagation, userns_fd; }
+    const MOUNT_ATTR_RDONLY: u64 = 0x1;
     let set = if read_only { MOUNT_ATTR_RDONLY } else { 0 };
     let attr: [u64; 4] = [set, 0, libc::MS_PRIVATE, 0];
     // SAFETY: `attr` outlives the call; the size matches the struct; "" with
@@ -167,6 +156,39 @@ pub fn clone_tree(path: &Path, read_only: bool) -> io::Result<std::os::fd::Owned
         return Err(io::Error::last_os_error());
     }
     Ok(tree)
+}
+
+/// A detached copy of the one mount `path` lies on (not the mounts below it), rooted at
+/// `path`, found from `dir` (or the mount of `dir` itself for an empty `path`):
+/// open_tree with OPEN_TREE_CLONE and without AT_RECURSIVE.
+pub fn clone_mount_at(
+    dir: std::os::fd::BorrowedFd<'_>,
+    path: &Path,
+) -> io::Result<std::os::fd::OwnedFd> {
+    let flags = match path.as_os_str().is_empty() {
+        true => libc::AT_EMPTY_PATH as libc::c_uint,
+        false => 0,
+    };
+    open_tree(dir.as_raw_fd(), path, flags)
+}
+
+/// open_tree(OPEN_TREE_CLONE | O_CLOEXEC | `flags`) of `path` from `dirfd`.
+fn open_tree(
+    dirfd: libc::c_int,
+    path: &Path,
+    flags: libc::c_uint,
+) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    const OPEN_TREE_CLONE: libc::c_uint = 1;
+    let cpath = cstring(path)?;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as libc::c_uint | flags;
+    // SAFETY: `cpath` outlives the call.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, dirfd, cpath.as_ptr(), flags) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(ret as std::os::fd::RawFd) })
 }
 
 /// Attaches the detached mount tree `tree` at `target` (move_mount).

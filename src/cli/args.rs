@@ -93,6 +93,12 @@ pub struct Args {
     #[arg(long = "learn", value_name = "FILE")]
     pub learn: Option<PathBuf>,
 
+    /// Serve every path through the mirror: no kernel-served trees (/usr read-only, the
+    /// write set's directories read-write). Slower; the default with --trace, --report,
+    /// --learn, --audit and in Gentoo mode, which need every access.
+    #[arg(long)]
+    pub full_mirror: bool,
+
     /// Refuse every change to the policy through /dev/fusebox from the start.
     #[arg(long)]
     pub lock: bool,

@@ -60,8 +60,11 @@ pub struct Config {
     pub warnings: Vec<String>,
     /// `--report`: where, in which format, about which build directory.
     pub report: Option<ReportPlan>,
-    /// Print the one-line footprint at the end (stderr is a terminal, no `-q`).
+    /// Print the one-line footprint at the end (stderr is a terminal, no `-q`), when
+    /// the mirror sees every access (see [`Config::prints_footprint`]).
     pub footprint: bool,
+    /// `--full-mirror`: no kernel-served trees whatever else is asked.
+    pub full_mirror: bool,
 }
 
 impl Config {
@@ -116,6 +119,7 @@ impl Config {
         Ok(Config {
             report,
             footprint,
+            full_mirror: args.full_mirror,
             command: args.command,
             shares,
             learn,
@@ -139,6 +143,26 @@ impl Config {
             gentoo: None,
             warnings: Vec::new(),
         })
+    }
+}
+
+impl Config {
+    /// Whether the kernel may serve some trees itself (`sandbox::trees`): not when the
+    /// user asked for the whole mirror, nor when something needs every access to go
+    /// through it — a trace, a report, `--learn` and `--audit` (which let writes
+    /// through that a read-only bind refuses), Gentoo mode (each process its own lists).
+    pub fn serves_trees_from_kernel(&self) -> bool {
+        !self.full_mirror
+            && self.trace.is_none()
+            && self.report.is_none()
+            && self.learn.is_none()
+            && !self.audit
+            && self.gentoo.is_none()
+    }
+
+    /// The footprint counts every access: only printed when the mirror sees them all.
+    pub fn prints_footprint(&self) -> bool {
+        self.footprint && !self.serves_trees_from_kernel()
     }
 }
 

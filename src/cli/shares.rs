@@ -9,6 +9,8 @@ use anyhow::{Context, Result, bail};
 pub struct SharedPath {
     pub path: PathBuf,
     pub access: ShareAccess,
+    /// Bound by fusebox for speed (`sandbox::trees`), not asked for by `--share`.
+    pub kernel_tree: bool,
 }
 
 /// What the build may do under a shared path, which the policy does not see.
@@ -40,5 +42,9 @@ pub fn shared_path(path: &Path, cwd: &Path, access: ShareAccess) -> Result<Share
             path.display()
         );
     }
-    Ok(SharedPath { path: real, access })
+    Ok(SharedPath {
+        path: real,
+        access,
+        kernel_tree: false,
+    })
 }

@@ -85,7 +85,8 @@ fn portage_s_ipc_directory_is_shared_read_write() {
         config.shares,
         [crate::cli::SharedPath {
             path: ipc,
-            access: ShareAccess::ReadWrite
+            access: ShareAccess::ReadWrite,
+            kernel_tree: false,
         }]
     );
 }

@@ -46,7 +46,7 @@ pub use learn::{
 };
 pub use list::List;
 pub use op::Op;
-pub use shared::SharedPolicy;
+pub use shared::{ChangeWatcher, SharedPolicy};
 pub use verdict::{Access, Verdict};
 
 /// Why an entry could not be added.
@@ -61,6 +61,9 @@ pub enum PolicyError {
     /// The [`SharedPolicy`] was locked: no more changes (the control file maps this to
     /// EPERM).
     Locked,
+    /// What serves paths outside the mirror could not make room for the entry (see
+    /// [`ChangeWatcher`]); the policy is unchanged.
+    NotApplied(String),
 }
 
 impl fmt::Display for PolicyError {
@@ -73,6 +76,7 @@ impl fmt::Display for PolicyError {
                 p
             ),
             PolicyError::Locked => f.write_str("the policy is locked"),
+            PolicyError::NotApplied(why) => write!(f, "the entry could not be applied: {why}"),
         }
     }
 }
@@ -218,6 +222,11 @@ impl Policy {
         {
             self.protected.push(norm);
         }
+    }
+
+    /// fusebox's own reports, as [`Policy::protect`] was given them.
+    pub fn protected(&self) -> &[PathBuf] {
+        &self.protected
     }
 
     /// Whether `path` is one of fusebox's own reports, or under one.

@@ -1,10 +1,20 @@
 //! The policy while the build runs: read on every FUSE request, extended by the control
 //! file, frozen by `lock`.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use super::{Access, List, Policy, PolicyError, Verdict};
+
+/// Told of each entry the control file is about to add, before the policy changes: what
+/// serves paths outside the mirror (the kernel-served trees) must hand a path the entry
+/// touches back to the mirror first, or the entry would not hold there.
+pub trait ChangeWatcher: Send + Sync + fmt::Debug {
+    /// `list` is about to get `given` (normalised) and its realpath `real`. An error
+    /// leaves the policy unchanged.
+    fn before_add(&self, list: List, given: &Path, real: Option<&Path>) -> Result<(), String>;
+}
 
 /// A [`Policy`] shared between the mirror's threads and the control file. `Sync`; wrap
 /// it in an `Arc`.
@@ -13,6 +23,7 @@ pub struct SharedPolicy {
     /// The flag lives under the same lock as the policy so that an `add` racing a
     /// `lock` either lands before it or fails: never after it.
     state: RwLock<State>,
+    watcher: OnceLock<Arc<dyn ChangeWatcher>>,
 }
 
 #[derive(Debug)]
@@ -28,7 +39,17 @@ impl SharedPolicy {
                 policy,
                 locked: false,
             }),
+            watcher: OnceLock::new(),
         }
+    }
+
+    /// Has `watcher` told of every later [`SharedPolicy::add`] (once; a second watcher
+    /// is refused and returned).
+    pub fn set_watcher(
+        &self,
+        watcher: Arc<dyn ChangeWatcher>,
+    ) -> Result<(), Arc<dyn ChangeWatcher>> {
+        self.watcher.set(watcher)
     }
 
     // A panic while holding the lock cannot leave a half-made entry behind (`insert`
@@ -86,6 +107,11 @@ impl SharedPolicy {
         // Resolve the realpath without holding the lock: it is I/O, and every FUSE
         // request waits on the write lock meanwhile.
         let (given, real) = super::prepare(path, realpath)?;
+        if let Some(watcher) = self.watcher.get() {
+            watcher
+                .before_add(list, &given, real.as_deref())
+                .map_err(PolicyError::NotApplied)?;
+        }
         let mut state = self.write();
         if state.locked {
             return Err(PolicyError::Locked);

@@ -40,7 +40,7 @@ impl RunReport {
     /// None when the run reports nothing (no `--report`, stderr not a terminal or
     /// `-q`).
     pub fn open(config: &Config) -> Result<Option<RunReport>> {
-        if config.report.is_none() && !config.footprint {
+        if config.report.is_none() && !config.prints_footprint() {
             return Ok(None);
         }
         let plan = config.report.clone();
@@ -87,7 +87,7 @@ impl RunReport {
             first_phase,
             declarations,
             collector: Arc::new(Mutex::new(Collector::new(&build_dir))),
-            footprint_line: config.footprint,
+            footprint_line: config.prints_footprint(),
             title,
             root: None,
         }))

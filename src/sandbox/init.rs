@@ -4,13 +4,14 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use nix::sched::CloneFlags;
 use nix::sys::signal::Signal;
 
+use super::trees::{self, AgentLink, InsideTrees, MirrorView};
 use super::userns::{self, Ids};
 use super::{mounts, seccomp, shares};
 use crate::audit::terminal;
@@ -31,7 +32,9 @@ pub(super) struct ChildPlan {
     pub(super) command: Vec<std::ffi::OsString>,
     pub(super) env: Vec<supervisor::EnvChange>,
     pub(super) daemon_fds: Vec<RawFd>,
+    /// The kernel-served trees' binds first, then the user's `--share` paths.
     pub(super) shares: Vec<shares::Share>,
+    pub(super) trees: InsideTrees,
 }
 
 impl ChildPlan {
@@ -47,16 +50,16 @@ impl ChildPlan {
 }
 
 /// PID 1's life: set up, then become the build's init. Never returns.
-pub(super) fn enter_sandbox(plan: &ChildPlan, go: OwnedFd, root: OwnedFd, stops: OwnedFd) -> ! {
+pub(super) fn enter_sandbox(mut plan: ChildPlan, go: OwnedFd, root: OwnedFd, stops: OwnedFd) -> ! {
     drop(root);
-    if let Err(e) = set_up_inside(plan, go) {
+    if let Err(e) = set_up_inside(&mut plan, go, stops.as_raw_fd()) {
         terminal::error_line(&format!("{e:#}"));
         sys::exit_now(supervisor::EXIT_SETUP_FAILED);
     }
     supervisor::run_init(&plan.command, &plan.env, stops)
 }
 
-fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
+fn set_up_inside(plan: &mut ChildPlan, go: OwnedFd, stops: RawFd) -> Result<()> {
     die_with_parent(go)?;
     for &fd in &plan.daemon_fds {
         let _ = nix::unistd::close(fd);
@@ -66,7 +69,16 @@ fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
             .context("cannot write the user namespace's id maps")?;
     }
     mounts::prepare_root(&plan.newroot)?;
-    shares::attach_all(&plan.shares, &plan.newroot)?;
+    let (tree_binds, user_shares) = plan.shares.split_at(plan.trees.binds);
+    shares::attach_all(tree_binds, &plan.newroot)?;
+    let mirror_view = match tree_binds.is_empty() {
+        true => None,
+        false => Some(MirrorView::take(&plan.newroot)?),
+    };
+    if let Some(view) = &mirror_view {
+        trees::attach_carve_outs(view, &plan.trees.carve_outs, &plan.newroot)?;
+    }
+    shares::attach_all(user_shares, &plan.newroot)?;
     if plan.net == Net::None {
         sys::bring_loopback_up().context("cannot bring up lo")?;
     }
@@ -75,6 +87,11 @@ fn set_up_inside(plan: &ChildPlan, go: OwnedFd) -> Result<()> {
     }
     mounts::pivot_into(&plan.newroot)?;
     enter_cwd(&plan.cwd)?;
+    if let (Some(view), Some((paths, link))) = (mirror_view, plan.trees.agent.take()) {
+        let notify = plan.trees.notify.as_ref().map(|fd| fd.as_raw_fd());
+        let close: Vec<RawFd> = [stops].into_iter().chain(notify).collect();
+        trees::start_agent(view, paths, AgentLink(link), &close)?;
+    }
     userns::enter_build_namespace(plan.uid_map)
         .context("cannot create the build's user namespace")?;
     join_new_session_keyring()?;

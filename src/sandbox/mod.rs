@@ -13,6 +13,7 @@ mod reports;
 pub mod seccomp;
 mod shares;
 pub mod staging;
+pub mod trees;
 pub mod userns;
 pub mod watchdog;
 
@@ -41,6 +42,7 @@ use crate::sys::{self, Forked};
 use fuse_mount::Method;
 use init::{ChildPlan, enter_sandbox};
 use reports::Reports;
+use trees::{KernelTrees, TreePlan};
 use userns::Ids;
 
 /// Runs `config.command` in a new sandbox and returns its exit code.
@@ -59,11 +61,16 @@ pub fn run(config: &Config) -> Result<i32> {
     for path in &reports.protected {
         policy.protect(path);
     }
+    //    The trees the kernel serves itself (none when every access must be seen).
+    let staging_places = staging::places();
+    let tree_plan = match config.serves_trees_from_kernel() {
+        true => trees::plan(&policy, &staging_places, &trees::Host),
+        false => TreePlan::default(),
+    };
     let method = fuse_mount::choose(config.mount_helper)?;
     //    The mount table of that host root, to tell fusebox mirrors (see mirror/mounts.rs).
     let mountinfo = File::open("/proc/self/mountinfo").context("cannot read the mount table")?;
-    //    Where every sandbox stages its mounts, guarded by every mirror.
-    let staging_places = staging::places();
+    //    Where every sandbox stages its mounts (above), guarded by every mirror.
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.
     //    SIGTTOU too, as in a shell: we hand the terminal over and take it back.
@@ -76,7 +83,12 @@ pub fn run(config: &Config) -> Result<i32> {
     //    Their contents are hidden by identity, taken now: the direct way sees a tmpfs
     //    over /tmp once mounted.
     let mut hidden = staging::hidden(&staging_places);
-    let mut mounted = fuse_mount::mount_mirror(method, me, &config.shares)?;
+    let shares: Vec<_> = trees::binds(&tree_plan)
+        .into_iter()
+        .chain(config.shares.iter().cloned())
+        .collect();
+    let mut mounted = fuse_mount::mount_mirror(method, me, &shares)?;
+    let (inside_trees, tree_links) = trees::links(&tree_plan)?;
     hidden.append(&mut mounted.hidden);
 
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
@@ -96,13 +108,14 @@ pub fn run(config: &Config) -> Result<i32> {
         env: config.env.clone(),
         daemon_fds: mounted.daemon_fds.clone(),
         shares: std::mem::take(&mut mounted.shares),
+        trees: inside_trees,
     };
     let init = match sys::fork_into(plan.namespaces())
         .context("cannot create the sandbox's namespaces (hint: `fusebox-run --check` tells why)")?
     {
         Forked::Child => {
-            drop((go_write, stops_read));
-            enter_sandbox(&plan, go_read, root, stops_write)
+            drop((go_write, stops_read, tree_links));
+            enter_sandbox(plan, go_read, root, stops_write)
         }
         Forked::Parent(pid) => pid,
     };
@@ -130,6 +143,11 @@ pub fn run(config: &Config) -> Result<i32> {
     let debug_log = reports.start_debug_log(config.verbose)?;
     let requests = Arc::new(RequestCounts::default());
     let shared = shared_policy(policy, config.lock);
+    let kernel_trees = Arc::new(KernelTrees::new(&tree_plan, tree_links.agent));
+    if !tree_plan.is_empty() {
+        // Set once, on a policy nothing else watches.
+        let _ = shared.set_watcher(kernel_trees.clone());
+    }
     let (judge, static_files) = judge_of(config, shared, &root, init, debug_log.clone())?;
     serve_mirror(
         MirrorOptions {

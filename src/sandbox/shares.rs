@@ -59,12 +59,19 @@ pub fn take_now(paths: &[SharedPath]) -> Result<Vec<Share>> {
 
 fn take(shared: &SharedPath) -> Result<OwnedFd> {
     let read_only = shared.access == ShareAccess::ReadOnly;
-    sys::clone_tree(&shared.path, read_only).with_context(|| {
-        format!(
-            "--share {}: cannot take the host's mount of it",
-            shared.path.display()
-        )
-    })
+    sys::clone_tree(&shared.path, read_only)
+        .with_context(|| failed(shared, "cannot take the host's mount of it"))
+}
+
+/// What failed, for the share's origin.
+fn failed(shared: &SharedPath, what: &str) -> String {
+    let path = shared.path.display();
+    match shared.kernel_tree {
+        true => format!(
+            "{path}, served by the kernel: {what} (hint: --full-mirror serves it through the mirror)"
+        ),
+        false => format!("--share {path}: {what}"),
+    }
 }
 
 /// PID 1, before the pivot: every share onto the same path in the mirror at `newroot`.
@@ -80,9 +87,8 @@ pub fn attach_all(shares: &[Share], newroot: &Path) -> Result<()> {
         };
         let path = &share.shared.path;
         let target = newroot.join(path.strip_prefix("/").unwrap_or(path));
-        sys::attach_tree(tree, &target).with_context(|| {
-            format!("--share {}: cannot mount it in the sandbox", path.display())
-        })?;
+        sys::attach_tree(tree, &target)
+            .with_context(|| failed(&share.shared, "cannot mount it in the sandbox"))?;
     }
     Ok(())
 }

@@ -64,6 +64,7 @@ impl Call<'_> {
                 match self.resolver.add_to_policy(list, &path) {
                     Ok(()) => {}
                     Err(PolicyError::Locked) => return Err(Errno::EPERM),
+                    Err(PolicyError::NotApplied(_)) => return Err(Errno::EIO),
                     Err(_) => return Err(Errno::EINVAL),
                 }
             }
