@@ -87,10 +87,10 @@ fn set_up_inside(plan: &mut ChildPlan, go: OwnedFd, stops: RawFd) -> Result<()> 
     }
     mounts::pivot_into(&plan.newroot)?;
     enter_cwd(&plan.cwd)?;
-    if let (Some(view), Some((paths, link))) = (mirror_view, plan.trees.agent.take()) {
+    if let (Some(view), Some(link)) = (mirror_view, plan.trees.agent.take()) {
         let notify = plan.trees.notify.as_ref().map(|fd| fd.as_raw_fd());
         let close: Vec<RawFd> = [stops].into_iter().chain(notify).collect();
-        trees::start_agent(view, paths, AgentLink(link), &close)?;
+        trees::start_agent(view, AgentLink(link), &close)?;
     }
     userns::enter_build_namespace(plan.uid_map)
         .context("cannot create the build's user namespace")?;

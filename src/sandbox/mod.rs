@@ -42,7 +42,7 @@ use crate::sys::{self, Forked};
 use fuse_mount::Method;
 use init::{ChildPlan, enter_sandbox};
 use reports::Reports;
-use trees::{KernelTrees, TreePlan};
+use trees::{HostRoot, KernelTrees, TreePlan};
 use userns::Ids;
 
 /// Runs `config.command` in a new sandbox and returns its exit code.
@@ -143,7 +143,8 @@ pub fn run(config: &Config) -> Result<i32> {
     let debug_log = reports.start_debug_log(config.verbose)?;
     let requests = Arc::new(RequestCounts::default());
     let shared = shared_policy(policy, config.lock);
-    let kernel_trees = Arc::new(KernelTrees::new(&tree_plan, tree_links.agent));
+    let host = Box::new(HostRoot(root.try_clone().context("dup /")?));
+    let kernel_trees = Arc::new(KernelTrees::new(&tree_plan, tree_links.agent, host));
     if !tree_plan.is_empty() {
         // Set once, on a policy nothing else watches.
         let _ = shared.set_watcher(kernel_trees.clone());

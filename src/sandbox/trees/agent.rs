@@ -8,6 +8,7 @@
 
 use std::io;
 use std::os::fd::{AsFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -52,19 +53,15 @@ pub fn attach_carve_outs(view: &MirrorView, carve_outs: &[PathBuf], newroot: &Pa
     Ok(())
 }
 
-/// The agent's side of the daemon's link: one request is a tree's index (u32), one
-/// answer an errno (i32, 0 for done).
+/// The agent's side of the daemon's link (a SOCK_SEQPACKET socket): one request is an
+/// absolute path inside a bound tree, whole in one message; one answer an errno (i32,
+/// 0 for done).
 pub struct AgentLink(pub OwnedFd);
 
 /// PID 1, after the pivot and before the build's user namespace: forks the agent, which
 /// answers the daemon's requests on `link` until the daemon goes (EOF). `close` are
 /// fds of PID 1's the agent must not hold.
-pub fn start_agent(
-    view: MirrorView,
-    trees: Vec<PathBuf>,
-    link: AgentLink,
-    close: &[RawFd],
-) -> Result<()> {
+pub fn start_agent(view: MirrorView, link: AgentLink, close: &[RawFd]) -> Result<()> {
     match sys::fork().context("cannot start the trees' agent")? {
         Forked::Child => {
             for &fd in close {
@@ -72,27 +69,29 @@ pub fn start_agent(
             }
             let _ = nix::sys::prctl::set_name(c"fusebox-trees");
             let _ = nix::sys::prctl::set_dumpable(false);
-            serve_requests(&view, &trees, &link);
+            serve_requests(&view, &link);
             sys::exit_now(0)
         }
         Forked::Parent(_) => Ok(()),
     }
 }
 
-fn serve_requests(view: &MirrorView, trees: &[PathBuf], link: &AgentLink) {
-    let mut request = [0u8; 4];
+fn serve_requests(view: &MirrorView, link: &AgentLink) {
+    let mut request = vec![0u8; libc::PATH_MAX as usize + 1];
     loop {
-        match nix::unistd::read(&link.0, &mut request) {
-            Ok(4) => {}
+        let len = match nix::unistd::read(&link.0, &mut request) {
+            Ok(0) => return,
+            Ok(len) => len,
             Err(nix::errno::Errno::EINTR) => continue,
-            _ => return,
-        }
-        let errno = match trees.get(u32::from_ne_bytes(request) as usize) {
-            Some(tree) => match view.serve(tree, tree) {
+            Err(_) => return,
+        };
+        let path = Path::new(std::ffi::OsStr::from_bytes(&request[..len]));
+        let errno = match path.is_absolute() && len < request.len() {
+            true => match view.serve(path, path) {
                 Ok(()) => 0,
                 Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
             },
-            None => libc::EINVAL,
+            false => libc::EINVAL,
         };
         if nix::unistd::write(&link.0, &errno.to_ne_bytes()).is_err() {
             return;

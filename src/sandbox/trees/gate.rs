@@ -2,36 +2,45 @@
 //! back to the mirror when the policy changes under it, and judging the writes the
 //! kernel refuses in a read-only one.
 
+use std::fmt;
 use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
-use super::plan::{TreePlan, covers, overlap};
+use super::plan::{HostDirs, TreePlan, carve_point, covers, overlap};
 use crate::audit::{Auditor, Breach};
+use crate::mirror::host_path::host_realpath;
 use crate::policy::{Caller, ChangeWatcher, Judge, List, Op, Verdict};
 
 /// The bound trees while the build runs.
-#[derive(Debug)]
 pub struct KernelTrees {
-    /// In the agent's order ([`TreePlan::trees`]).
     trees: Vec<Tree>,
-    carve_outs: Vec<PathBuf>,
+    /// Where the mirror serves a bound tree again: the plan's, then those the policy's
+    /// changes made.
+    carve_outs: RwLock<Vec<PathBuf>>,
     /// The daemon's end of the agent's link; requests are made one at a time.
     agent: Mutex<Option<OwnedFd>>,
+    host: Box<dyn HostDirs>,
 }
 
 #[derive(Debug)]
 struct Tree {
     path: PathBuf,
     read_only: bool,
-    /// Handed back to the mirror: the bind is covered by the mirror's view.
-    carved: AtomicBool,
+}
+
+impl fmt::Debug for KernelTrees {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KernelTrees")
+            .field("trees", &self.trees)
+            .field("carve_outs", &self.carve_outs)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TreePlan {
-    /// Every bound tree, read-only ones first, and whether it is read-only: the order
-    /// the agent and the daemon both number them in.
+    /// Every bound tree, read-only ones first, and whether it is read-only.
     pub fn trees(&self) -> Vec<(PathBuf, bool)> {
         let read_only = self.read_only.iter().map(|t| (t.clone(), true));
         let read_write = self.read_write.iter().map(|t| (t.clone(), false));
@@ -40,29 +49,36 @@ impl TreePlan {
 }
 
 impl KernelTrees {
-    pub fn new(plan: &TreePlan, agent: Option<OwnedFd>) -> Self {
+    /// `host` answers for the host as the build sees it (the daemon's own mount
+    /// namespace may differ).
+    pub fn new(plan: &TreePlan, agent: Option<OwnedFd>, host: Box<dyn HostDirs>) -> Self {
         let trees = plan
             .trees()
             .into_iter()
-            .map(|(path, read_only)| Tree {
-                path,
-                read_only,
-                carved: AtomicBool::new(false),
-            })
+            .map(|(path, read_only)| Tree { path, read_only })
             .collect();
         KernelTrees {
             trees,
-            carve_outs: plan.carve_outs.clone(),
+            carve_outs: RwLock::new(plan.carve_outs.clone()),
             agent: Mutex::new(agent),
+            host,
         }
+    }
+
+    fn carved(&self, path: &Path) -> bool {
+        let carve_outs = self
+            .carve_outs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        carve_outs.iter().any(|c| covers(c, path))
     }
 
     /// Whether `path` (canonical, in the sandbox) is served by a read-only bind.
     pub fn in_read_only_tree(&self, path: &Path) -> bool {
         self.trees
             .iter()
-            .any(|t| t.read_only && !t.carved.load(Ordering::Acquire) && covers(&t.path, path))
-            && !self.carve_outs.iter().any(|c| covers(c, path))
+            .any(|t| t.read_only && covers(&t.path, path))
+            && !self.carved(path)
     }
 
     /// Whether adding `entry` to `list` changes what the policy says somewhere in `tree`:
@@ -77,17 +93,21 @@ impl KernelTrees {
         relevant && overlap(&tree.path, entry)
     }
 
-    /// Has the agent mount the mirror's view over tree `index`.
-    fn carve(&self, index: usize) -> Result<(), String> {
-        let tree = &self.trees[index];
+    /// Has the mirror serve `entry`, in or around `tree`, again.
+    fn hand_back(&self, tree: &Tree, entry: &Path) -> Result<(), String> {
+        // An entry above the tree takes all of it.
+        let point = match covers(&tree.path, entry) {
+            true => carve_point(self.host.as_ref(), &tree.path, entry),
+            false => tree.path.clone(),
+        };
         let mut agent = self.agent.lock().unwrap_or_else(PoisonError::into_inner);
-        if tree.carved.load(Ordering::Acquire) {
+        if self.carved(&point) {
             return Ok(());
         }
         let link = agent
             .as_ref()
-            .ok_or_else(|| format!("{} is bound and cannot be handed back", tree.path.display()))?;
-        let errno = ask(link, index as u32).map_err(|e| {
+            .ok_or_else(|| format!("{} cannot be handed back to the mirror", point.display()))?;
+        let errno = ask(link, &point).map_err(|e| {
             // A lost agent cannot be asked again: every later change is refused too.
             *agent = None;
             format!("the trees' agent is gone: {e}")
@@ -96,17 +116,39 @@ impl KernelTrees {
             let why = std::io::Error::from_raw_os_error(errno);
             return Err(format!(
                 "cannot hand {} back to the mirror: {why}",
-                tree.path.display()
+                point.display()
             ));
         }
-        tree.carved.store(true, Ordering::Release);
+        self.carve_outs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(point);
         Ok(())
     }
 }
 
+/// The host as seen from its root `0` (the daemon's own view of /tmp is its staging
+/// tmpfs under the direct mount): what the build sees where the mirror serves it.
+pub struct HostRoot(pub OwnedFd);
+
+impl HostDirs for HostRoot {
+    fn is_real(&self, path: &Path) -> bool {
+        host_realpath(&self.0, path).is_some_and(|real| real == path)
+    }
+
+    fn is_real_dir(&self, path: &Path) -> bool {
+        let relative = path.strip_prefix("/").unwrap_or(path);
+        let is_dir = || {
+            nix::sys::stat::fstatat(&self.0, relative, nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW)
+                .is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        };
+        self.is_real(path) && is_dir()
+    }
+}
+
 /// One request to the agent, and its answer.
-fn ask(link: &OwnedFd, index: u32) -> std::io::Result<i32> {
-    nix::unistd::write(link, &index.to_ne_bytes())?;
+fn ask(link: &OwnedFd, path: &Path) -> std::io::Result<i32> {
+    nix::unistd::write(link, path.as_os_str().as_bytes())?;
     let mut answer = [0u8; 4];
     loop {
         match nix::unistd::read(link, &mut answer) {
@@ -120,12 +162,11 @@ fn ask(link: &OwnedFd, index: u32) -> std::io::Result<i32> {
 
 impl ChangeWatcher for KernelTrees {
     fn before_add(&self, list: List, given: &Path, real: Option<&Path>) -> Result<(), String> {
-        for (index, tree) in self.trees.iter().enumerate() {
-            let touched = std::iter::once(given)
-                .chain(real)
-                .any(|entry| Self::touched_by(tree, list, entry));
-            if touched && !tree.carved.load(Ordering::Acquire) {
-                self.carve(index)?;
+        for tree in &self.trees {
+            for entry in std::iter::once(given).chain(real) {
+                if Self::touched_by(tree, list, entry) {
+                    self.hand_back(tree, entry)?;
+                }
             }
         }
         Ok(())
@@ -170,7 +211,7 @@ mod tests {
             read_write: vec!["/home/u/src".into()],
             carve_outs: vec!["/usr/local".into()],
         };
-        KernelTrees::new(&plan, None)
+        KernelTrees::new(&plan, None, Box::new(super::super::plan::Host))
     }
 
     #[test]

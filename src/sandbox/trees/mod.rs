@@ -12,9 +12,12 @@
 //! its way around a hole in a tree it may write.
 //!
 //! The policy can still change while the build runs (the control file). An entry that
-//! touches a bound tree hands the whole tree back to the mirror first: the agent, a
-//! process forked by PID 1 into the sandbox's mount namespace before the build's user
-//! namespace, mounts the mirror's view over the tree. Only then is the entry added.
+//! touches a bound tree is handed back to the mirror first: the agent, a process forked
+//! by PID 1 into the sandbox's mount namespace before the build's user namespace,
+//! mounts the mirror's view over the entry (or the deepest path above it that exists).
+//! Only then is the entry added. A process whose current directory is already inside
+//! that path keeps the bind's view through it: the hole an entry added at run time
+//! leaves, and only for the build's own entries (`--lock` refuses them all).
 //!
 //! - `plan.rs`: which trees, decided from the policy before anything is mounted;
 //! - `agent.rs`: the carve-outs, PID 1's at start and the agent's at run time;
@@ -26,8 +29,8 @@ mod gate;
 mod plan;
 
 pub use agent::{AgentLink, MirrorView, attach_carve_outs, start_agent};
-pub use gate::{KernelTrees, TreeGate};
-pub use plan::{Host, HostDirs, SYSTEM_TREES, TreePlan, plan};
+pub use gate::{HostRoot, KernelTrees, TreeGate};
+pub use plan::{Host, HostDirs, SYSTEM_TREES, TreePlan, carve_point, plan};
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -43,8 +46,8 @@ use crate::cli::{ShareAccess, SharedPath};
 pub struct InsideTrees {
     pub binds: usize,
     pub carve_outs: Vec<PathBuf>,
-    /// The trees in the agent's numbering, and PID 1's end of the agent's link.
-    pub agent: Option<(Vec<PathBuf>, OwnedFd)>,
+    /// PID 1's end of the agent's link.
+    pub agent: Option<OwnedFd>,
     /// PID 1's end of the socket the notifier's listener goes to the daemon by.
     pub notify: Option<OwnedFd>,
 }
@@ -81,8 +84,7 @@ pub fn links(plan: &TreePlan) -> Result<(InsideTrees, DaemonLinks)> {
     let mut daemon = DaemonLinks::default();
     if !plan.is_empty() {
         let (ours, theirs) = pair()?;
-        let paths = plan.trees().into_iter().map(|(path, _)| path).collect();
-        inside.agent = Some((paths, theirs));
+        inside.agent = Some(theirs);
         daemon.agent = Some(ours);
     }
     if !plan.read_only.is_empty() {

@@ -20,7 +20,7 @@ pub struct TreePlan {
     /// Trees of the write set, bound read-write: nothing in them is refused, so
     /// nothing needs judging.
     pub read_write: Vec<PathBuf>,
-    /// Directories inside a read-only tree that hold a policy entry, served by the
+    /// Paths inside a read-only tree that are or hold a policy entry, served by the
     /// mirror again (mounted over the bind), so that entry holds.
     pub carve_outs: Vec<PathBuf>,
 }
@@ -33,8 +33,10 @@ impl TreePlan {
 }
 
 /// What the plan asks of the host.
-pub trait HostDirs {
-    /// Whether `path` is a directory and its own realpath (no symlink on the way).
+pub trait HostDirs: Send + Sync {
+    /// Whether `path` exists and is its own realpath (no symlink on the way).
+    fn is_real(&self, path: &Path) -> bool;
+    /// [`HostDirs::is_real`], and a directory.
     fn is_real_dir(&self, path: &Path) -> bool;
 }
 
@@ -42,8 +44,12 @@ pub trait HostDirs {
 pub struct Host;
 
 impl HostDirs for Host {
+    fn is_real(&self, path: &Path) -> bool {
+        std::fs::canonicalize(path).is_ok_and(|real| real == path)
+    }
+
     fn is_real_dir(&self, path: &Path) -> bool {
-        std::fs::canonicalize(path).is_ok_and(|real| real == path && real.is_dir())
+        self.is_real(path) && path.is_dir()
     }
 }
 
@@ -90,11 +96,11 @@ fn read_only_tree(
         if entry == tree || !covers(tree, entry) {
             continue;
         }
-        let dir = deepest_real_dir(host, tree, entry);
-        if dir == tree {
+        let point = carve_point(host, tree, entry);
+        if point == tree {
             return None;
         }
-        carve_outs.push(dir);
+        carve_outs.push(point);
     }
     Some(outermost(carve_outs))
 }
@@ -130,12 +136,13 @@ fn entries<'a>(
         .map(PathBuf::as_path)
 }
 
-/// The deepest real directory between `tree` and `entry` (inclusive).
-fn deepest_real_dir(host: &dyn HostDirs, tree: &Path, entry: &Path) -> PathBuf {
+/// Where the mirror must serve `entry` (inside `tree`) again: the entry itself when it
+/// exists, else the deepest real directory above it; `tree` when nothing nearer exists.
+pub fn carve_point(host: &dyn HostDirs, tree: &Path, entry: &Path) -> PathBuf {
     entry
         .ancestors()
         .take_while(|a| covers(tree, a))
-        .find(|a| *a == tree || host.is_real_dir(a))
+        .find(|a| *a == tree || host.is_real(a))
         .unwrap_or(tree)
         .to_path_buf()
 }
@@ -170,6 +177,10 @@ mod tests {
     struct Dirs(Vec<&'static str>);
 
     impl HostDirs for Dirs {
+        fn is_real(&self, path: &Path) -> bool {
+            self.is_real_dir(path) || path == Path::new("/usr/lib/secret.key")
+        }
+
         fn is_real_dir(&self, path: &Path) -> bool {
             self.0.iter().any(|d| Path::new(d) == path)
         }
@@ -215,15 +226,23 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_inside_usr_is_carved_out_at_its_deepest_directory() {
+    fn an_entry_inside_usr_is_carved_out_where_it_exists() {
         let p = policy(&[
             (List::Deny, "/usr/lib/secret.key"),
             (List::Write, "/usr/local/cache/new"),
-            (List::Predict, "/usr/lib/x/y"),
         ]);
         let plan = plan_of(&p);
         assert_eq!(plan.read_only, paths(&["/usr"]));
-        assert_eq!(plan.carve_outs, paths(&["/usr/lib", "/usr/local"]));
+        assert_eq!(
+            plan.carve_outs,
+            paths(&["/usr/lib/secret.key", "/usr/local"])
+        );
+        // One inside another's carve-out adds nothing.
+        let p = policy(&[
+            (List::Predict, "/usr/lib/x/y"),
+            (List::Deny, "/usr/lib/secret.key"),
+        ]);
+        assert_eq!(plan_of(&p).carve_outs, paths(&["/usr/lib"]));
     }
 
     #[test]
