@@ -17,8 +17,9 @@ pub struct TreePlan {
     /// System trees, bound read-only: reads there are not judged (the policy lets
     /// every read), writes are refused by the kernel and judged by the notifier.
     pub read_only: Vec<PathBuf>,
-    /// Trees of the write set, bound read-write: nothing in them is refused, so
-    /// nothing needs judging.
+    /// The write set's tree the build runs in, bound read-write: nothing in it is
+    /// refused, so nothing needs judging. (Only that one: a hard link or a rename
+    /// between two binds fails with EXDEV, so each further tree would add a boundary.)
     pub read_write: Vec<PathBuf>,
     /// Paths inside a read-only tree that are or hold a policy entry, served by the
     /// mirror again (mounted over the bind), so that entry holds.
@@ -53,9 +54,10 @@ impl HostDirs for Host {
     }
 }
 
-/// The plan for `policy` (with fusebox's reports protected), with `guarded` the places
-/// fusebox stages its own mounts in: those stay on the mirror, which hides them.
-pub fn plan(policy: &Policy, guarded: &[PathBuf], host: &dyn HostDirs) -> TreePlan {
+/// The plan for `policy` (with fusebox's reports protected) and a build started in
+/// `cwd`, with `guarded` the places fusebox stages its own mounts in: those stay on the
+/// mirror, which hides them.
+pub fn plan(policy: &Policy, guarded: &[PathBuf], cwd: &Path, host: &dyn HostDirs) -> TreePlan {
     let mut plan = TreePlan::default();
     for tree in SYSTEM_TREES.map(PathBuf::from) {
         if let Some(carve_outs) = read_only_tree(policy, guarded, host, &tree) {
@@ -63,15 +65,17 @@ pub fn plan(policy: &Policy, guarded: &[PathBuf], host: &dyn HostDirs) -> TreePl
             plan.carve_outs.extend(carve_outs);
         }
     }
-    let mut writable: Vec<&PathBuf> = policy.prefixes(List::Write).iter().collect();
-    // Outermost first, so a tree inside one already bound is skipped.
-    writable.sort_by_key(|p| p.components().count());
-    for tree in writable {
-        let inside_bound = plan.read_write.iter().any(|t| covers(t, tree));
-        if !inside_bound && read_write_tree(policy, guarded, host, tree) {
-            plan.read_write.push(tree.clone());
-        }
-    }
+    let mut around_cwd: Vec<&PathBuf> = (policy.prefixes(List::Write).iter())
+        .filter(|tree| covers(tree, cwd))
+        .collect();
+    // The outermost that can be bound.
+    around_cwd.sort_by_key(|p| p.components().count());
+    plan.read_write.extend(
+        around_cwd
+            .into_iter()
+            .find(|tree| read_write_tree(policy, guarded, host, tree))
+            .cloned(),
+    );
     plan
 }
 
@@ -211,8 +215,10 @@ mod tests {
 
     const GUARDED: [&str; 1] = ["/tmp/fusebox-1000"];
 
+    const CWD: &str = "/home/u/src/sub";
+
     fn plan_of(p: &Policy) -> TreePlan {
-        plan(p, &paths(&GUARDED), &host())
+        plan(p, &paths(&GUARDED), Path::new(CWD), &host())
     }
 
     #[test]
@@ -221,8 +227,10 @@ mod tests {
         let plan = plan_of(&p);
         assert_eq!(plan.read_only, paths(&["/usr"]));
         assert!(plan.carve_outs.is_empty());
-        // /tmp holds fusebox's staging place: it stays on the mirror.
         assert_eq!(plan.read_write, paths(&["/home/u/src"]));
+        // /tmp holds fusebox's staging place: it stays on the mirror.
+        let in_tmp = super::plan(&p, &paths(&GUARDED), Path::new("/tmp/b"), &host());
+        assert!(in_tmp.read_write.is_empty());
     }
 
     #[test]
@@ -290,15 +298,25 @@ mod tests {
     }
 
     #[test]
-    fn only_the_outermost_real_directory_of_the_write_set_is_bound() {
+    fn only_the_outermost_tree_around_the_build_directory_is_bound() {
         let p = policy(&[
             (List::Write, "/home/u/src/sub"),
             (List::Write, "/home/u/src"),
-            (List::Write, "/home/u/missing"),
+            (List::Write, "/usr/local"),
             (List::Write, "/dev/null"),
             (List::Write, "/"),
         ]);
         assert_eq!(plan_of(&p).read_write, paths(&["/home/u/src"]));
+        // A deny in the outer one leaves the inner.
+        let p = policy(&[
+            (List::Write, "/home/u/src/sub"),
+            (List::Write, "/home/u/src"),
+            (List::Deny, "/home/u/src/.env"),
+        ]);
+        assert_eq!(plan_of(&p).read_write, paths(&["/home/u/src/sub"]));
+        // Nothing around the build directory: nothing bound read-write.
+        let p = policy(&[(List::Write, "/tmp")]);
+        assert!(plan_of(&p).read_write.is_empty());
     }
 
     #[test]
@@ -306,7 +324,8 @@ mod tests {
         let host = Dirs(vec!["/dev/shm", "/proc/sys", "/usr/local", "/"]);
         for tree in ["/dev/shm", "/proc/sys", "/usr/local"] {
             let p = policy(&[(List::Write, tree)]);
-            assert!(plan(&p, &[], &host).read_write.is_empty(), "{tree}");
+            let cwd = Path::new(tree);
+            assert!(plan(&p, &[], cwd, &host).read_write.is_empty(), "{tree}");
         }
     }
 }
