@@ -29,6 +29,7 @@ complete -c fusebox-run -l no-default-deny -d 'Turn off the built-in secrets set
 complete -c fusebox-run -l default-deny -d 'Turn the secrets set on: the default, except in Gentoo mode (FUSEBOX_OPTS)'
 complete -c fusebox-run -l show-defaults -d 'Print the policy these options give (defaults and the secrets set included, one reason per secret) in the --policy file format, and exit'
 complete -c fusebox-run -l audit -d 'Report violations but let the operations succeed (to see what a build needs)'
+complete -c fusebox-run -l full-mirror -d 'Serve every path through the mirror: no kernel-served trees (/usr read-only, the write set\'s directories read-write). Slower; the default with --trace, --report, --learn, --audit and in Gentoo mode, which need every access'
 complete -c fusebox-run -l lock -d 'Refuse every change to the policy through /dev/fusebox from the start'
 complete -c fusebox-run -s q -l quiet -d 'Do not print the one-line footprint at the end of the run (printed only when stderr is a terminal)'
 complete -c fusebox-run -s v -l verbose -d 'Print ` * ACCESS DENIED:  op:  path` on stderr as each violation happens'

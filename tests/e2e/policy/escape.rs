@@ -172,7 +172,7 @@ e2e!(shared, policy_escape_through_proc_links);
 fn policy_escape_through_proc_links(h: Helper) {
     let hd = home_fixture();
     let before = snapshot(hd.path());
-    let out = Sandbox::new(h).run_sh_args(
+    let out = Sandbox::new(h).opt("--full-mirror").run_sh_args(
         &format!(
             r#"{TRY_FN}H=$1
 echo "mirror-dev=$(stat -c %d /)"
@@ -257,7 +257,7 @@ for a in sys.argv[1:]:
     if a == "umount-root": r(a, libc.umount2(b"/", 2))
     if a == "mount-tmpfs": r(a, libc.mount(b"none", b"/mnt", b"tmpfs", 0, None))
 "#;
-    let out = Sandbox::new(h).opts(&["--uid-map", "root"]).run_sh_args(
+    let out = Sandbox::new(h).opts(&["--uid-map", "root", "--full-mirror"]).run_sh_args(
         r#"H=$1 PY=$2
 python3 -c "$PY" umount-proc umount-root mount-tmpfs
 echo "mirror-dev=$(stat -c %d /)"

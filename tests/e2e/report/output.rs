@@ -8,21 +8,22 @@ use super::*;
 use crate::common::*;
 
 e2e!(shared, report_footprint_line_on_a_terminal);
-/// The one-line footprint: on a terminal (util-linux `script` gives the run one), not
-/// with -q, not when stderr is not a terminal.
+/// The one-line footprint: on a terminal (util-linux `script` gives the run one), when
+/// the mirror sees every access (`--full-mirror`); not with -q, not when stderr is not a
+/// terminal, not when the kernel serves /usr and the build directory (it would miss them).
 fn report_footprint_line_on_a_terminal(h: Helper) {
     let sb = Sandbox::new(h);
     let script = find_tool(&["/usr/bin/script"], "util-linux");
-    let run = |quiet: bool| {
+    let run_with = |opts: &str| {
         let mut cmd = format!(
-            "{} --mount-helper {} {} -- sh -c 'cat /etc/hostname >/dev/null; echo x > made'",
+            "{} --mount-helper {} {opts} -- sh -c 'cat /etc/hostname >/dev/null; echo x > made'",
             s(&bin()),
             h.name(),
-            if quiet { "-q" } else { "" }
         );
         cmd.push_str(" 2>&1");
         native(&[script.as_str(), "-qec", &cmd, "/dev/null"], sb.dir())
     };
+    let run = |quiet: bool| run_with(if quiet { "--full-mirror -q" } else { "--full-mirror" });
     let out = run(false);
     assert_eq!(out.code(), Some(0), "{out}");
     let line = out
@@ -38,6 +39,9 @@ fn report_footprint_line_on_a_terminal(h: Helper) {
     let quiet = run(true);
     assert_eq!(quiet.code(), Some(0), "{quiet}");
     assert!(!quiet.stdout.contains("refused"), "-q\n{quiet}");
+    let trees = run_with("");
+    assert_eq!(trees.code(), Some(0), "{trees}");
+    assert!(!trees.stdout.contains("refused"), "kernel-served trees\n{trees}");
     let plain = sb.run(&["true"]);
     plain.ok();
     assert!(!plain.stderr.contains("refused"), "not a terminal\n{plain}");
