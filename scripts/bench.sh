@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# fusebox benchmark: each workload, in one run, four ways —
-#   native    the command as is
-#   bwrap     bubblewrap with bind mounts (bwrap --bind / / ...): the floor a sandbox can reach
-#   fusebox   fusebox-run with default options
-#   bindfs    a generic FUSE mirror of / (bindfs / $mnt) entered with bwrap --bind $mnt /
+# fusebox benchmark: each workload, in one run, five ways —
+#   native        the command as is
+#   bwrap         bubblewrap with bind mounts (bwrap --bind / / ...): the floor a sandbox can reach
+#   fusebox       fusebox-run with default options (/usr and the build directory kernel-served)
+#   fusebox-full  fusebox-run --full-mirror (every access through the mirror, as with --trace)
+#   bindfs        a generic FUSE mirror of / (bindfs / $mnt) entered with bwrap --bind $mnt /
 # and prints a table of hyperfine medians and ratios to native, also written as Markdown
 # (bench-results.md, or --out FILE) with the machine it ran on.
 #
@@ -23,7 +24,7 @@
 # Real package builds (pkg-*, scripts/bench/packages.sh): Debian's upstream source
 # tarballs (`apt-get source`; as root the script enables deb-src and downloads them into
 # /var/cache/fusebox-bench-src, or $FUSEBOX_BENCH_SRC), each configured, built and tested,
-# the four ways run paired (rotated order each round); the fusebox runs' `--stats` (FUSE
+# the five ways run paired (rotated order each round); the fusebox runs' `--stats` (FUSE
 # requests by opcode, daemon CPU) are printed below the table. pkg-loaded is one of them
 # again, natively and under fusebox, with a CPU-bound job running beside it.
 #
@@ -215,12 +216,13 @@ check_tools() {
 
 # Runner prefixes; a runner whose probe fails gets n/a and the reason.
 declare -A RUNNER REASON
-RUNNERS=(native bwrap fusebox bindfs)
+RUNNERS=(native bwrap fusebox fusebox-full bindfs)
 
 setup_runners() {
     RUNNER[native]=""
     RUNNER[bwrap]="bwrap --bind / / --dev /dev --proc /proc --chdir $WORK --"
     RUNNER[fusebox]="$FUSEBOX --"
+    RUNNER[fusebox-full]="$FUSEBOX --full-mirror --"
     RUNNER[bindfs]="bwrap --bind $MNT / --dev /dev --proc /proc --chdir $WORK --"
 
     if ! command -v bwrap >/dev/null; then
@@ -243,6 +245,7 @@ setup_runners() {
     fi
     probe bindfs
     probe fusebox
+    probe fusebox-full
 }
 
 probe() { # probe RUNNER: can it run `true`?
@@ -383,12 +386,13 @@ report() {
         echo
         echo "Median wall time (ratio to native):"
         echo
-        echo "| workload | native | bwrap | fusebox | bindfs |"
-        echo "|---|---|---|---|---|"
+        echo "| workload | native | bwrap | fusebox | fusebox --full-mirror | bindfs |"
+        echo "|---|---|---|---|---|---|"
         local name
         for name in ${RESULT_ORDER[@]+"${RESULT_ORDER[@]}"}; do
-            printf '| %s | %s | %s | %s | %s |\n' "${LABEL[$name]}" "$(fmt_cell "$name" native)" \
-                "$(fmt_cell "$name" bwrap)" "$(fmt_cell "$name" fusebox)" "$(fmt_cell "$name" bindfs)"
+            printf '| %s | %s | %s | %s | %s | %s |\n' "${LABEL[$name]}" "$(fmt_cell "$name" native)" \
+                "$(fmt_cell "$name" bwrap)" "$(fmt_cell "$name" fusebox)" \
+                "$(fmt_cell "$name" fusebox-full)" "$(fmt_cell "$name" bindfs)"
         done
         if [ ${#MEM_LINES[@]} -ne 0 ]; then
             echo
