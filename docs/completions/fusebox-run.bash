@@ -23,7 +23,7 @@ _fusebox__run() {
 
     case "${cmd}" in
         fusebox__run)
-            opts="-w -q -v -h -V --write --no-default-write --read --no-default-read --predict --deny --no-default-deny --default-deny --show-defaults --share --policy --audit --log --learn --full-mirror --lock --trace --report --from-trace --quiet --stats --cache-ttl --verbose --uid-map --net --unshare-ipc --share-ipc --hostname --mount-helper --check --gentoo --generate --help --version"
+            opts="-w -q -v -h -V --write --no-default-write --read --no-default-read --predict --deny --no-default-deny --default-deny --show-defaults --share --policy --audit --log --learn --system-tree --full-mirror --lock --trace --report --from-trace --quiet --stats --cache-ttl --verbose --uid-map --net --unshare-ipc --share-ipc --hostname --mount-helper --check --gentoo --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -62,6 +62,10 @@ _fusebox__run() {
                     return 0
                     ;;
                 --learn)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --system-tree)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

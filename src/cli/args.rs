@@ -93,6 +93,11 @@ pub struct Args {
     #[arg(long = "learn", value_name = "FILE")]
     pub learn: Option<PathBuf>,
 
+    /// Serve PATH from the kernel, read-only, as /usr is (repeatable): a toolchain in
+    /// /opt, say. Reads there are not judged; writes are, as anywhere.
+    #[arg(long = "system-tree", value_name = "PATH")]
+    pub system_tree: Vec<PathBuf>,
+
     /// Serve every path through the mirror: no kernel-served trees (/usr read-only, the
     /// write set's directories read-write). Slower; the default with --trace, --report,
     /// --learn, --audit and in Gentoo mode, which need every access.

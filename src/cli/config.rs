@@ -65,6 +65,9 @@ pub struct Config {
     pub footprint: bool,
     /// `--full-mirror`: no kernel-served trees whatever else is asked.
     pub full_mirror: bool,
+    /// The trees the kernel may serve read-only: /usr, `$EPREFIX/usr` in a Gentoo
+    /// Prefix, and `--system-tree` paths; absolute, symlinks resolved, existing.
+    pub system_trees: Vec<PathBuf>,
 }
 
 impl Config {
@@ -114,12 +117,14 @@ impl Config {
             });
         let stats = args.stats.as_ref().map(|file| cwd.join(file));
         let shares = share_paths(&args.share, &cwd)?;
+        let system_trees = system_trees(&args.system_tree, &cwd)?;
         let report = report_plan(args.report.as_deref(), &cwd)?;
         let footprint = !args.quiet && std::io::stderr().is_terminal();
         Ok(Config {
             report,
             footprint,
             full_mirror: args.full_mirror,
+            system_trees,
             command: args.command,
             shares,
             learn,
@@ -179,6 +184,37 @@ pub enum LogPlace {
         runtime_dir: Option<PathBuf>,
         tmp: PathBuf,
     },
+}
+
+/// /usr, `$EPREFIX/usr` when that exists, then each of `given` (from `cwd`), which must
+/// be a directory other than /.
+fn system_trees(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
+    let eprefix = std::env::var_os("EPREFIX")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .map(|p| p.join("usr"));
+    let mut trees: Vec<PathBuf> = [PathBuf::from("/usr")]
+        .into_iter()
+        .chain(eprefix)
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for path in given {
+        let real = std::fs::canonicalize(cwd.join(path))
+            .ok()
+            .filter(|p| p.is_dir())
+            .ok_or_else(|| {
+                anyhow::anyhow!("--system-tree {}: no such directory", path.display())
+            })?;
+        if real == Path::new("/") {
+            bail!(
+                "--system-tree {}: that is all of /, which would bypass the mirror",
+                path.display()
+            );
+        }
+        trees.push(real);
+    }
+    trees.dedup();
+    Ok(trees)
 }
 
 /// `--report FILE` (from `cwd`) about a build in `cwd`.

@@ -64,7 +64,15 @@ pub fn run(config: &Config) -> Result<i32> {
     //    The trees the kernel serves itself (none when every access must be seen).
     let staging_places = staging::places();
     let tree_plan = match config.serves_trees_from_kernel() {
-        true => trees::plan(&policy, &staging_places, &config.cwd, &trees::Host),
+        true => {
+            let scene = trees::Scene {
+                policy: &policy,
+                guarded: &staging_places,
+                system: &config.system_trees,
+                cwd: &config.cwd,
+            };
+            trees::plan(&scene, &trees::Host)
+        }
         false => TreePlan::default(),
     };
     let method = fuse_mount::choose(config.mount_helper)?;

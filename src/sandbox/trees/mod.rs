@@ -30,7 +30,7 @@ mod plan;
 
 pub use agent::{AgentLink, MirrorView, attach_carve_outs, start_agent};
 pub use gate::{HostRoot, KernelTrees, TreeGate};
-pub use plan::{Host, HostDirs, SYSTEM_TREES, TreePlan, carve_point, plan};
+pub use plan::{Host, HostDirs, Scene, TreePlan, carve_point, plan};
 
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;

@@ -5,9 +5,6 @@ use std::path::{Path, PathBuf};
 
 use crate::policy::{Access, List, Policy, Verdict};
 
-/// The system trees offered to the kernel: what every exec and every compile reads.
-pub const SYSTEM_TREES: [&str; 1] = ["/usr"];
-
 /// The sandbox's own mounts: a tree at, above or below one is never bound.
 const SANDBOX_MOUNTS: [&str; 3] = ["/proc", "/dev", "/sys"];
 
@@ -54,12 +51,29 @@ impl HostDirs for Host {
     }
 }
 
-/// The plan for `policy` (with fusebox's reports protected) and a build started in
-/// `cwd`, with `guarded` the places fusebox stages its own mounts in: those stay on the
-/// mirror, which hides them.
-pub fn plan(policy: &Policy, guarded: &[PathBuf], cwd: &Path, host: &dyn HostDirs) -> TreePlan {
+/// Where a build runs and what the kernel may serve.
+pub struct Scene<'a> {
+    /// The policy, fusebox's reports protected.
+    pub policy: &'a Policy,
+    /// The places fusebox stages its own mounts in: those stay on the mirror, which
+    /// hides them.
+    pub guarded: &'a [PathBuf],
+    /// The trees offered read-only: what every exec and every compile reads.
+    pub system: &'a [PathBuf],
+    /// Where the build starts.
+    pub cwd: &'a Path,
+}
+
+/// The plan for `scene`.
+pub fn plan(scene: &Scene<'_>, host: &dyn HostDirs) -> TreePlan {
+    let Scene {
+        policy,
+        guarded,
+        system,
+        cwd,
+    } = *scene;
     let mut plan = TreePlan::default();
-    for tree in SYSTEM_TREES.map(PathBuf::from) {
+    for tree in outermost(system.to_vec()) {
         if let Some(carve_outs) = read_only_tree(policy, guarded, host, &tree) {
             plan.read_only.push(tree);
             plan.carve_outs.extend(carve_outs);
@@ -73,7 +87,7 @@ pub fn plan(policy: &Policy, guarded: &[PathBuf], cwd: &Path, host: &dyn HostDir
     plan.read_write.extend(
         around_cwd
             .into_iter()
-            .find(|tree| read_write_tree(policy, guarded, host, tree))
+            .find(|tree| read_write_tree(scene, host, tree))
             .cloned(),
     );
     plan
@@ -89,6 +103,7 @@ fn read_only_tree(
     tree: &Path,
 ) -> Option<Vec<PathBuf>> {
     let allowed = policy.check(Access::Read, tree) == Verdict::Allow
+        && !SANDBOX_MOUNTS.iter().any(|m| overlap(Path::new(m), tree))
         && policy.check(Access::Write, tree) != Verdict::Allow
         && host.is_real_dir(tree)
         && !guarded.iter().any(|g| overlap(g, tree));
@@ -112,10 +127,16 @@ fn read_only_tree(
 /// Whether a write-set tree can be bound read-write: everything in it may be read and
 /// written, and no entry, report or staging place lies inside (the build could rename
 /// its way around a hole in a tree it can write).
-fn read_write_tree(policy: &Policy, guarded: &[PathBuf], host: &dyn HostDirs, tree: &Path) -> bool {
+fn read_write_tree(scene: &Scene<'_>, host: &dyn HostDirs, tree: &Path) -> bool {
+    let Scene {
+        policy,
+        guarded,
+        system,
+        ..
+    } = *scene;
     let special = |p: &Path| {
         SANDBOX_MOUNTS.iter().any(|m| overlap(Path::new(m), p))
-            || SYSTEM_TREES.iter().any(|s| overlap(Path::new(s), p))
+            || system.iter().any(|s| overlap(s, p))
     };
     tree != Path::new("/")
         && !special(tree)
@@ -217,8 +238,18 @@ mod tests {
 
     const CWD: &str = "/home/u/src/sub";
 
+    fn plan_in(p: &Policy, cwd: &str, host: &Dirs) -> TreePlan {
+        let scene = Scene {
+            policy: p,
+            guarded: &paths(&GUARDED),
+            system: &paths(&["/usr"]),
+            cwd: Path::new(cwd),
+        };
+        plan(&scene, host)
+    }
+
     fn plan_of(p: &Policy) -> TreePlan {
-        plan(p, &paths(&GUARDED), Path::new(CWD), &host())
+        plan_in(p, CWD, &host())
     }
 
     #[test]
@@ -229,7 +260,7 @@ mod tests {
         assert!(plan.carve_outs.is_empty());
         assert_eq!(plan.read_write, paths(&["/home/u/src"]));
         // /tmp holds fusebox's staging place: it stays on the mirror.
-        let in_tmp = super::plan(&p, &paths(&GUARDED), Path::new("/tmp/b"), &host());
+        let in_tmp = plan_in(&p, "/tmp/b", &host());
         assert!(in_tmp.read_write.is_empty());
     }
 
@@ -324,8 +355,7 @@ mod tests {
         let host = Dirs(vec!["/dev/shm", "/proc/sys", "/usr/local", "/"]);
         for tree in ["/dev/shm", "/proc/sys", "/usr/local"] {
             let p = policy(&[(List::Write, tree)]);
-            let cwd = Path::new(tree);
-            assert!(plan(&p, &[], cwd, &host).read_write.is_empty(), "{tree}");
+            assert!(plan_in(&p, tree, &host).read_write.is_empty(), "{tree}");
         }
     }
 }

@@ -257,8 +257,10 @@ for a in sys.argv[1:]:
     if a == "umount-root": r(a, libc.umount2(b"/", 2))
     if a == "mount-tmpfs": r(a, libc.mount(b"none", b"/mnt", b"tmpfs", 0, None))
 "#;
-    let out = Sandbox::new(h).opts(&["--uid-map", "root", "--full-mirror"]).run_sh_args(
-        r#"H=$1 PY=$2
+    let out = Sandbox::new(h)
+        .opts(&["--uid-map", "root", "--full-mirror"])
+        .run_sh_args(
+            r#"H=$1 PY=$2
 python3 -c "$PY" umount-proc umount-root mount-tmpfs
 echo "mirror-dev=$(stat -c %d /)"
 unshare -m sh -c '
@@ -267,8 +269,8 @@ echo "ns-devs=$(stat -c %d / /etc "$1" | tr "\n" " ")"
 if echo evil > "$1/file"; then echo ns-write=ok; else echo ns-write=failed; fi
 echo mountinfo:; cat /proc/self/mountinfo' sh "$H" "$PY"
 exit 0"#,
-        &[s(hd.path()), py],
-    );
+            &[s(hd.path()), py],
+        );
     out.expect_code(1); // the refused write is a violation
     let field = |k: &str| {
         out.stdout

@@ -23,7 +23,13 @@ fn report_footprint_line_on_a_terminal(h: Helper) {
         cmd.push_str(" 2>&1");
         native(&[script.as_str(), "-qec", &cmd, "/dev/null"], sb.dir())
     };
-    let run = |quiet: bool| run_with(if quiet { "--full-mirror -q" } else { "--full-mirror" });
+    let run = |quiet: bool| {
+        run_with(if quiet {
+            "--full-mirror -q"
+        } else {
+            "--full-mirror"
+        })
+    };
     let out = run(false);
     assert_eq!(out.code(), Some(0), "{out}");
     let line = out
@@ -41,7 +47,10 @@ fn report_footprint_line_on_a_terminal(h: Helper) {
     assert!(!quiet.stdout.contains("refused"), "-q\n{quiet}");
     let trees = run_with("");
     assert_eq!(trees.code(), Some(0), "{trees}");
-    assert!(!trees.stdout.contains("refused"), "kernel-served trees\n{trees}");
+    assert!(
+        !trees.stdout.contains("refused"),
+        "kernel-served trees\n{trees}"
+    );
     let plain = sb.run(&["true"]);
     plain.ok();
     assert!(!plain.stderr.contains("refused"), "not a terminal\n{plain}");
