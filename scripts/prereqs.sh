@@ -14,6 +14,7 @@ set -uo pipefail
 # Debian packages, each with why (the line-up CI has always installed).
 PACKAGES=(
     fuse3                # fusermount3, the setuid mount helper
+    binutils             # as --32 and ld -m elf_i386, for the 32-bit process test
     autoconf automake make gcc libc6-dev  # the autotools build test
     iproute2             # `ip`, for --net none
     util-linux           # script, runuser, mountpoint

@@ -10,6 +10,7 @@ mod file;
 mod lists;
 mod log;
 mod ops;
+mod trees;
 
 use std::collections::BTreeMap;
 use std::ffi::CString;

@@ -314,3 +314,60 @@ fn policy_o_tmpfile_is_judged_on_its_directory(h: Helper) {
          the build dir)\n{blocks:#?}"
     );
 }
+
+// =============================================================================================
+// The same operations in a tree the kernel serves read-only (`--system-tree`, as /usr is):
+// refused by the kernel, judged and reported through the seccomp notifier as the mirror
+// would, even across the bind's boundary (a rename or hard link out of it or into it).
+
+e2e!(
+    shared,
+    policy_write_ops_in_a_read_only_tree_are_refused_and_logged
+);
+fn policy_write_ops_in_a_read_only_tree_are_refused_and_logged(h: Helper) {
+    let x = OpsDirs::new();
+    let before = x.snapshot();
+    let sb = Sandbox::new(h).opt("--system-tree").opt(x.d());
+    let bound = sb.run(&[
+        "grep",
+        "-c",
+        &format!(" {} ", s(&x.d())),
+        "/proc/self/mountinfo",
+    ]);
+    assert_eq!(bound.stdout.trim(), "1", "D is a bind of its own\n{bound}");
+    let (out, tried) = x.run(Sandbox::new(h).opt("--system-tree").opt(x.d()));
+    out.expect_code(1);
+    for (name, _, _) in WRITE_OP_VIOLATIONS {
+        tried.expect_err(name, EACCES, &out);
+    }
+    assert_eq!(x.snapshot(), before, "the host is unchanged\n{out}");
+    let log = read_log(&x.log());
+    let blocks = log_blocks(&log);
+    for (name, f, rel) in WRITE_OP_VIOLATIONS {
+        assert!(
+            has_block(&blocks, f, &x.path(rel)),
+            "`{name}`: the log should have `F: {f}` on {rel}\n{log}"
+        );
+    }
+}
+
+e2e!(
+    shared,
+    policy_write_ops_in_a_read_only_tree_predicted_fail_quietly
+);
+fn policy_write_ops_in_a_read_only_tree_predicted_fail_quietly(h: Helper) {
+    let x = OpsDirs::new();
+    let before = x.snapshot();
+    let sb = Sandbox::new(h).opt("-v").opt("--predict").opt(x.d());
+    let (out, tried) = x.run(sb.opt("--system-tree").opt(x.d()));
+    out.expect_code(0);
+    for (name, _, _) in WRITE_OP_VIOLATIONS {
+        tried.expect_err(name, EACCES, &out);
+    }
+    assert_eq!(x.snapshot(), before, "the host is unchanged\n{out}");
+    assert!(
+        !out.stderr.contains("ACCESS DENIED"),
+        "predicted: no -v line\n{out}"
+    );
+    assert!(!x.log().exists(), "predicted: no log\n{out}");
+}
