@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use super::plan::{HostDirs, TreePlan, carve_point, covers, overlap};
 use crate::audit::{Auditor, Breach};
 use crate::mirror::host_path::host_realpath;
-use crate::policy::{Caller, ChangeWatcher, Judge, List, Op, Verdict};
+use crate::policy::{Access, Caller, ChangeWatcher, Judge, List, Op, Verdict};
 
 /// The bound trees while the build runs.
 pub struct KernelTrees {
@@ -71,6 +71,21 @@ impl KernelTrees {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         carve_outs.iter().any(|c| covers(c, path))
+    }
+
+    /// The mount `path` (canonical, in the sandbox) lies on, named by where it is
+    /// mounted: a tree, a carve-out, or `None` for the mirror at `/`.
+    fn mount_of(&self, path: &Path) -> Option<PathBuf> {
+        let carve_outs = self
+            .carve_outs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        let trees = self.trees.iter().map(|t| &t.path);
+        trees
+            .chain(carve_outs.iter())
+            .filter(|at| covers(at, path))
+            .max_by_key(|at| at.components().count())
+            .cloned()
     }
 
     /// Whether `path` (canonical, in the sandbox) is served by a read-only bind.
@@ -183,14 +198,35 @@ pub struct TreeGate {
 }
 
 impl TreeGate {
-    /// The errno `op` on `path` by `pid` fails with, or `None` to let the kernel run it.
-    pub fn refusal(&self, pid: u32, op: Op, path: &Path) -> Option<i32> {
-        if !self.trees.in_read_only_tree(path) {
-            return None;
+    /// The errno the syscall naming `targets` (one path, or a rename's or a link's two)
+    /// fails with, or `None` to let the kernel run it. Judged: a path in a read-only
+    /// tree, which the kernel would refuse with EROFS; and both names of a rename or
+    /// link between two mounts (the build directory and the mirror, say), which the
+    /// kernel would refuse with EXDEV before the mirror could judge them.
+    pub fn refusal(&self, pid: u32, targets: &[(Op, &Path)]) -> Option<i32> {
+        let crosses = match targets {
+            [(_, a), (_, b)] => self.trees.mount_of(a) != self.trees.mount_of(b),
+            _ => false,
+        };
+        targets
+            .iter()
+            .filter(|(_, path)| crosses || self.trees.in_read_only_tree(path))
+            .find_map(|&(op, path)| self.judged(pid, op, path))
+    }
+
+    /// The mirror's judgment of one write: reported and EACCES, EACCES, or allowed.
+    fn judged(&self, pid: u32, op: Op, path: &Path) -> Option<i32> {
+        if self
+            .judge
+            .shared()
+            .refuses_as_protected(Access::Write, path)
+        {
+            self.auditor.report(op, path, pid, Breach::Report);
+            return Some(libc::EACCES);
         }
         match self.judge.judge(op, path, Caller { pid }).verdict {
-            // Allowed by an entry the tree was not handed back for (a process still
-            // inside the old bind): the kernel says EROFS, as it would.
+            // Allowed where the kernel refuses (an entry handed back to the mirror, seen
+            // by a process still inside the old bind): its own errno stands.
             Verdict::Allow => None,
             Verdict::Predict => Some(libc::EACCES),
             Verdict::Deny => {
@@ -222,6 +258,16 @@ mod tests {
         assert!(!t.in_read_only_tree(Path::new("/usr/local/bin/x")));
         assert!(!t.in_read_only_tree(Path::new("/usrx")));
         assert!(!t.in_read_only_tree(Path::new("/home/u/src/a.o")));
+    }
+
+    #[test]
+    fn a_path_s_mount_is_the_deepest_tree_or_carve_out_holding_it() {
+        let t = trees();
+        let at = |p: &str| t.mount_of(Path::new(p));
+        assert_eq!(at("/usr/bin/cc"), Some("/usr".into()));
+        assert_eq!(at("/usr/local/bin"), Some("/usr/local".into()));
+        assert_eq!(at("/home/u/src/a.o"), Some("/home/u/src".into()));
+        assert_eq!(at("/home/u/other"), None);
     }
 
     #[test]
