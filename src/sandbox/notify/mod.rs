@@ -167,3 +167,6 @@ fn openat2_arg(
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests;

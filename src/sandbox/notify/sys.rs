@@ -248,3 +248,26 @@ pub fn page_before_a_hole() -> &'static mut [u8] {
         std::slice::from_raw_parts_mut(at.cast::<u8>(), page)
     }
 }
+
+/// For tests: makes `cmd` run under `program`, the listener sent over `sock`. In the
+/// child, after fork: `setup` (which must not allocate or take a lock: the parent has
+/// other threads), no_new_privs, the filter.
+#[cfg(test)]
+pub fn run_under_filter(
+    cmd: &mut std::process::Command,
+    program: Vec<libc::sock_filter>,
+    sock: OwnedFd,
+    mut setup: impl FnMut() -> io::Result<()> + Send + Sync + 'static,
+) {
+    use std::os::fd::AsFd;
+    use std::os::unix::process::CommandExt;
+    let hook = move || {
+        setup()?;
+        nix::sys::prctl::set_no_new_privs()?;
+        let listener = install_listener(&program)?;
+        send_fd(sock.as_fd(), listener.as_fd())
+    };
+    // SAFETY: the hook only makes syscalls (prctl, seccomp, sendmsg, and `setup`'s,
+    // which the caller keeps to syscalls); the program was built before the fork.
+    unsafe { cmd.pre_exec(hook) };
+}
