@@ -118,10 +118,11 @@ impl Caller {
                 root: None,
             }
         } else {
-            let mut path = self.dir_path(arg.dirfd).ok()?;
-            path.push(b'/');
-            path.extend_from_slice(name);
-            Named::Path { path, root: None }
+            let (dir, rest) = self.start(arg.dirfd, name).ok()?;
+            Named::Path {
+                path: join(&canonical(dir)?, rest),
+                root: None,
+            }
         };
         Some(Prepared {
             op: arg.op,
@@ -196,6 +197,23 @@ impl Caller {
             None if n == PATH_MAX => Err(Errno::ENAMETOOLONG.into()),
             None => Err(Errno::EFAULT.into()),
         }
+    }
+
+    /// The directory the relative path `rel` starts from, as a path, and what is left
+    /// of `rel`. Its leading `..` are followed from the directory itself, not its path:
+    /// a removed directory (a removed cwd) has no path, but its `..` still leads out of
+    /// it for the kernel, and so for us.
+    fn start<'r>(&self, dirfd: i32, rel: &'r [u8]) -> io::Result<(Vec<u8>, &'r [u8])> {
+        let (ups, rest) = leading_dotdots(rel);
+        if ups == 0 {
+            return Ok((self.dir_path(dirfd)?, rel));
+        }
+        let mut dir = self.dir_fd(dirfd)?;
+        for _ in 0..ups {
+            dir = openat(&dir, "..", OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())?;
+        }
+        let path = fd_path(dir.as_fd()).ok_or(Errno::ENOENT)?;
+        Ok((path, rest))
     }
 
     /// The directory `dirfd` names for the caller (its cwd for `AT_FDCWD`), as a path
@@ -342,6 +360,24 @@ fn split(path: &[u8]) -> Option<(&[u8], &[u8])> {
         None => (&b"."[..], path),
     };
     (name != b"." && name != b"..").then_some((parent, name))
+}
+
+/// How many `..` components `rel` starts with (`.` and repeated slashes skipped), and
+/// the rest of it. A path of nothing but `..` keeps its last one: a final `..` is no
+/// name (see [`lookup`]).
+fn leading_dotdots(mut rel: &[u8]) -> (usize, &[u8]) {
+    let mut ups = 0;
+    loop {
+        let end = rel.iter().position(|&b| b == b'/').unwrap_or(rel.len());
+        match &rel[..end] {
+            b".." => ups += 1,
+            b"." | b"" if end < rel.len() => {}
+            b"" if ups > 0 => return (ups - 1, b".."),
+            _ => return (ups, rel),
+        }
+        rel = &rel[end..];
+        rel = &rel[rel.iter().position(|&b| b != b'/').unwrap_or(rel.len())..];
+    }
 }
 
 /// `dir/name`, `dir` empty meaning the name alone.

@@ -64,6 +64,23 @@ fn split_takes_the_final_name() {
 }
 
 #[test]
+fn leading_dotdots_are_counted() {
+    let l = |p: &str| {
+        let (ups, rest) = leading_dotdots(p.as_bytes());
+        (ups, String::from_utf8(rest.to_vec()).unwrap())
+    };
+    assert_eq!(l("a/b"), (0, "a/b".into()));
+    assert_eq!(l("../a"), (1, "a".into()));
+    assert_eq!(l("./..//.././a/../b"), (2, "a/../b".into()));
+    assert_eq!(l("..."), (0, "...".into()));
+    assert_eq!(l("..a/b"), (0, "..a/b".into()));
+    // A final `..` stays: it names no entry.
+    assert_eq!(l(".."), (0, "..".into()));
+    assert_eq!(l("../../"), (1, "..".into()));
+    assert_eq!(l("."), (0, ".".into()));
+}
+
+#[test]
 fn a_file_resolves_to_its_canonical_path() {
     let t = Tree::new();
     fs::create_dir(t.p("d")).unwrap();

@@ -3,6 +3,8 @@
 //! EACCES. Run as root or not; no mount is needed, except where a test makes `ro/` a
 //! real read-only bind in a user and mount namespace of the child's own.
 
+mod abi;
+mod hostile;
 mod ops;
 
 use std::ffi::CString;
