@@ -9,6 +9,7 @@ pub mod fuse_mount;
 mod init;
 pub mod job_control;
 pub mod mounts;
+pub mod notify;
 mod reports;
 pub mod seccomp;
 mod shares;

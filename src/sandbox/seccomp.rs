@@ -18,57 +18,29 @@
 
 use libc::sock_filter;
 
-/// `AUDIT_ARCH_*` values (linux/audit.h), which libc does not export.
+use super::notify::bpf::{ARCH, LD_W_ABS, NR, RET_K, arg_low, audit_arch, jeq, stmt};
+
+/// The ioctl numbers in each ABI.
 #[cfg(target_arch = "x86_64")]
 mod arch {
-    pub const NATIVE: u32 = 0xC000_003E; // AUDIT_ARCH_X86_64
     pub const NATIVE_IOCTL: u32 = 16;
     /// x32 reaches the x86_64 table with bit 30 set; its ioctl is entry 514.
     pub const NATIVE_IOCTL_ALT: u32 = 0x4000_0000 | 514;
-    pub const COMPAT: u32 = 0x4000_0003; // AUDIT_ARCH_I386
     pub const COMPAT_IOCTL: u32 = 54;
 }
 
 #[cfg(target_arch = "aarch64")]
 mod arch {
-    pub const NATIVE: u32 = 0xC000_00B7; // AUDIT_ARCH_AARCH64
     pub const NATIVE_IOCTL: u32 = 29;
     pub const NATIVE_IOCTL_ALT: u32 = 29;
-    pub const COMPAT: u32 = 0x4000_0028; // AUDIT_ARCH_ARM
     pub const COMPAT_IOCTL: u32 = 54;
 }
 
 /// The ioctl requests refused.
 pub const REFUSED_IOCTLS: [u32; 2] = [libc::TIOCSTI as u32, libc::TIOCLINUX as u32];
 
-// Offsets in `struct seccomp_data { int nr; u32 arch; u64 ip; u64 args[6]; }`.
-const NR: u32 = 0;
-const ARCH: u32 = 4;
-/// The low 32 bits of args[1] (little-endian): the request, as the kernel reads it.
-const ARG1_LOW: u32 = 16 + 8;
-
-const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
-const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
-const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-
-fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
-}
-
-/// A conditional jump: `jt`/`jf` count the instructions skipped after this one.
-fn jeq(k: u32, jt: u8, jf: u8) -> sock_filter {
-    sock_filter {
-        code: JEQ_K,
-        jt,
-        jf,
-        k,
-    }
-}
+/// The low 32 bits of args[1]: the request, as the kernel reads it.
+const ARG1_LOW: u32 = arg_low(1);
 
 /// The program (see the module's doc). Jump offsets are relative, so the layout is
 /// written out with each target's index in a comment.
@@ -76,11 +48,11 @@ pub fn tty_injection_filter() -> Vec<sock_filter> {
     let [sti, linux] = REFUSED_IOCTLS;
     vec![
         /* 0 */ stmt(LD_W_ABS, ARCH),
-        /* 1 */ jeq(arch::NATIVE, 0, 3), // → 2, else → 5
+        /* 1 */ jeq(audit_arch::NATIVE, 0, 3), // → 2, else → 5
         /* 2 */ stmt(LD_W_ABS, NR),
         /* 3 */ jeq(arch::NATIVE_IOCTL, 4, 0), // → 8, else → 4
         /* 4 */ jeq(arch::NATIVE_IOCTL_ALT, 3, 6), // → 8, else → 11
-        /* 5 */ jeq(arch::COMPAT, 0, 5), // → 6, else → 11
+        /* 5 */ jeq(audit_arch::COMPAT, 0, 5), // → 6, else → 11
         /* 6 */ stmt(LD_W_ABS, NR),
         /* 7 */ jeq(arch::COMPAT_IOCTL, 0, 3), // → 8, else → 11
         /* 8 */ stmt(LD_W_ABS, ARG1_LOW),
@@ -95,35 +67,10 @@ pub fn tty_injection_filter() -> Vec<sock_filter> {
 mod tests {
     use super::*;
 
-    /// A classic BPF interpreter for the few instructions the filter uses, so the
-    /// program's jumps are checked without installing it.
-    fn run(prog: &[sock_filter], data: &[u8]) -> u32 {
-        let mut acc = 0u32;
-        let mut pc = 0usize;
-        loop {
-            let ins = prog[pc];
-            match ins.code {
-                LD_W_ABS => {
-                    let at = ins.k as usize;
-                    acc = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
-                    pc += 1;
-                }
-                JEQ_K => {
-                    let skip = if acc == ins.k { ins.jt } else { ins.jf };
-                    pc += 1 + skip as usize;
-                }
-                RET_K => return ins.k,
-                other => panic!("unexpected instruction {other:#x}"),
-            }
-        }
-    }
+    use super::super::notify::bpf::{run, seccomp_data};
 
-    fn data(arch: u32, nr: u32, arg1: u64) -> Vec<u8> {
-        let mut d = vec![0u8; 64];
-        d[0..4].copy_from_slice(&nr.to_le_bytes());
-        d[4..8].copy_from_slice(&arch.to_le_bytes());
-        d[24..32].copy_from_slice(&arg1.to_le_bytes());
-        d
+    fn data(arch: u32, nr: u32, arg1: u64) -> [u8; 64] {
+        seccomp_data(arch, nr, [0, arg1, 0, 0, 0, 0])
     }
 
     const EPERM: u32 = libc::SECCOMP_RET_ERRNO | libc::EPERM as u32;
@@ -133,9 +80,9 @@ mod tests {
     fn tiocsti_and_tioclinux_are_refused_on_every_abi() {
         let prog = tty_injection_filter();
         for (a, nr) in [
-            (arch::NATIVE, arch::NATIVE_IOCTL),
-            (arch::NATIVE, arch::NATIVE_IOCTL_ALT),
-            (arch::COMPAT, arch::COMPAT_IOCTL),
+            (audit_arch::NATIVE, arch::NATIVE_IOCTL),
+            (audit_arch::NATIVE, arch::NATIVE_IOCTL_ALT),
+            (audit_arch::COMPAT, arch::COMPAT_IOCTL),
         ] {
             for req in REFUSED_IOCTLS {
                 assert_eq!(run(&prog, &data(a, nr, req.into())), EPERM);
@@ -153,8 +100,8 @@ mod tests {
         let prog = tty_injection_filter();
         let sti = u64::from(REFUSED_IOCTLS[0]);
         // write(2) on x86_64 is 1, on aarch64 64: neither is ioctl.
-        assert_eq!(run(&prog, &data(arch::NATIVE, 1, sti)), ALLOW);
-        assert_eq!(run(&prog, &data(arch::COMPAT, 4, sti)), ALLOW);
+        assert_eq!(run(&prog, &data(audit_arch::NATIVE, 1, sti)), ALLOW);
+        assert_eq!(run(&prog, &data(audit_arch::COMPAT, 4, sti)), ALLOW);
         assert_eq!(run(&prog, &data(0x1234, arch::NATIVE_IOCTL, sti)), ALLOW);
     }
 }
