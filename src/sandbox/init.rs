@@ -4,7 +4,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 
 use super::trees::{self, AgentLink, InsideTrees, MirrorView};
 use super::userns::{self, Ids};
-use super::{mounts, seccomp, shares};
+use super::{mounts, notify, seccomp, shares};
 use crate::audit::terminal;
 use crate::cli::{Net, UidMap};
 use crate::supervisor;
@@ -98,9 +98,21 @@ fn set_up_inside(plan: &mut ChildPlan, go: OwnedFd, stops: RawFd) -> Result<()> 
     // Last: every process of the sandbox, PID 1 included, runs under it.
     sys::install_seccomp_filter(&seccomp::tty_injection_filter())
         .context("cannot install the seccomp filter")?;
+    if let Some(link) = plan.trees.notify.take() {
+        hand_over_write_filter(link)?;
+    }
     // Nothing of ours is worth a core dump or a ptrace from the build.
     let _ = nix::sys::prctl::set_dumpable(false);
     Ok(())
+}
+
+/// Installs the write-class filter (`notify`) and sends its listener to fusebox-run,
+/// which answers its notifications from then on.
+fn hand_over_write_filter(link: OwnedFd) -> Result<()> {
+    let program = notify::write_filter();
+    let listener = notify::install_listener(&program).context("cannot install the write filter")?;
+    notify::send_fd(link.as_fd(), listener.as_fd())
+        .context("cannot hand the write filter's listener to fusebox-run")
 }
 
 /// A fresh session keyring for the sandbox. Where keyctl(2) is refused to us (ENOSYS,

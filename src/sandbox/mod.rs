@@ -43,7 +43,7 @@ use crate::sys::{self, Forked};
 use fuse_mount::Method;
 use init::{ChildPlan, enter_sandbox};
 use reports::Reports;
-use trees::{HostRoot, KernelTrees, TreePlan};
+use trees::{HostRoot, KernelTrees, TreeGate, TreePlan};
 use userns::Ids;
 
 /// Runs `config.command` in a new sandbox and returns its exit code.
@@ -159,6 +159,7 @@ pub fn run(config: &Config) -> Result<i32> {
         let _ = shared.set_watcher(kernel_trees.clone());
     }
     let (judge, static_files) = judge_of(config, shared, &root, init, debug_log.clone())?;
+    let judge_for_trees = judge.clone();
     serve_mirror(
         MirrorOptions {
             root,
@@ -181,6 +182,15 @@ pub fn run(config: &Config) -> Result<i32> {
     let mut go = File::from(go_write);
     go.write_all(b"g").context("cannot start the sandbox")?;
     drop(go);
+    //    With a read-only tree, PID 1 sends the write filter's listener last in its setup.
+    if let Some(link) = tree_links.notify {
+        let gate = TreeGate {
+            trees: kernel_trees,
+            judge: judge_for_trees,
+            auditor: reports.auditor.clone(),
+        };
+        start_notifier(&link, gate)?;
+    }
 
     // 7. Supervise until PID 1 exits with the build's status; then clean up.
     let code = supervisor::supervise_outside(init, &job).context("supervising the sandbox")?;
@@ -252,6 +262,20 @@ fn shared_policy(policy: Policy, locked: bool) -> SharedPolicy {
         shared.lock();
     }
     shared
+}
+
+/// Answers the write filter's notifications with `gate`, from the listener PID 1 sends
+/// on `link`; none comes when PID 1 failed before (it says why), and the run goes on to
+/// report that.
+fn start_notifier(link: &OwnedFd, gate: TreeGate) -> Result<()> {
+    use std::os::fd::AsFd;
+    let Ok(listener) = notify::recv_fd(link.as_fd()) else {
+        return Ok(());
+    };
+    // Two threads: one waiting on the host while another caller is answered.
+    notify::spawn_notifier(listener, Arc::new(gate), 2)
+        .context("cannot start the write filter's threads")?;
+    Ok(())
 }
 
 /// Starts the FUSE session threads. The handshake (FUSE_INIT) happens here, before the

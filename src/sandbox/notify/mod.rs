@@ -52,6 +52,18 @@ pub enum Answer {
 pub trait WriteGate: Send + Sync {
     /// `pid` is the caller's thread id in the daemon's PID namespace.
     fn decide(&self, pid: u32, target: &WriteTarget) -> Answer;
+
+    /// One syscall's targets together (a rename's or a link's two names). By default
+    /// each is decided (and so reported), and the first refusal answers.
+    fn decide_all(&self, pid: u32, targets: &[WriteTarget]) -> Answer {
+        targets.iter().map(|target| self.decide(pid, target)).fold(
+            Answer::Continue,
+            |first, next| match first {
+                Answer::Continue => next,
+                refused => refused,
+            },
+        )
+    }
 }
 
 /// Starts `threads` threads (at least one) answering the notifications of `listener`
@@ -128,23 +140,17 @@ fn answer(listener: BorrowedFd, notif: &libc::seccomp_notif, gate: &dyn WriteGat
     if !sys::id_valid(listener, notif.id) {
         return Answer::Continue;
     }
-    let mut answer = Answer::Continue;
+    let mut targets = Vec::with_capacity(2);
     for prepared in prepared.into_iter().flatten() {
         match caller.resolve(prepared) {
             Resolved::Unjudged => {}
             // The kernel would fail here: nothing further is asked.
-            Resolved::Fail(errno) if answer == Answer::Continue => return Answer::Refuse(errno),
-            Resolved::Fail(_) => return answer,
-            // Every path is judged (and so reported), the first refusal answers.
-            Resolved::Target(target) => match gate.decide(notif.pid, &target) {
-                Answer::Refuse(errno) if answer == Answer::Continue => {
-                    answer = Answer::Refuse(errno)
-                }
-                _ => {}
-            },
+            Resolved::Fail(errno) if targets.is_empty() => return Answer::Refuse(errno),
+            Resolved::Fail(_) => break,
+            Resolved::Target(target) => targets.push(target),
         }
     }
-    answer
+    gate.decide_all(notif.pid, &targets)
 }
 
 /// openat2's path, once its `struct open_how` is read from the caller.

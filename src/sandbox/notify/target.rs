@@ -134,21 +134,31 @@ impl Caller {
 
     /// Resolves a prepared path (see the module's doc).
     pub fn resolve(&self, prepared: Prepared) -> Resolved {
-        let (lookup, path) = match prepared.what {
-            Named::Itself(path) => (prepared.existence.present, path),
+        let (present, path) = match prepared.what {
+            Named::Itself(path) => (true, path),
             Named::Path { path, root } => {
                 let root = root.as_ref().map_or(self.root.as_fd(), |r| r.as_fd());
                 let acts_on_existing = prepared.existence.missing == Then::Continue;
                 match lookup(root, &path, prepared.follow, acts_on_existing) {
-                    Lookup::Present(path) => (prepared.existence.present, path),
-                    Lookup::Missing(path) => (prepared.existence.missing, path),
+                    Lookup::Present(path) => (true, path),
+                    Lookup::Missing(path) => (false, path),
                     Lookup::Unresolvable => return Resolved::Unjudged,
                 }
             }
         };
-        match lookup {
+        let then = match present {
+            true => prepared.existence.present,
+            false => prepared.existence.missing,
+        };
+        // An O_CREAT open of a file that exists opens it: the mirror sees an OPEN, not
+        // a CREATE, and names it so.
+        let op = match (prepared.op, present) {
+            (Op::OpenWrCreat, true) => Op::OpenWr,
+            (op, _) => op,
+        };
+        match then {
             Then::Ask => Resolved::Target(WriteTarget {
-                op: prepared.op,
+                op,
                 path: PathBuf::from(OsString::from_vec(path)),
             }),
             Then::Continue => Resolved::Unjudged,

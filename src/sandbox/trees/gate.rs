@@ -12,6 +12,7 @@ use super::plan::{HostDirs, TreePlan, carve_point, covers, overlap};
 use crate::audit::{Auditor, Breach};
 use crate::mirror::host_path::host_realpath;
 use crate::policy::{Access, Caller, ChangeWatcher, Judge, List, Op, Verdict};
+use crate::sandbox::notify::{Answer, WriteGate, WriteTarget};
 
 /// The bound trees while the build runs.
 pub struct KernelTrees {
@@ -233,6 +234,20 @@ impl TreeGate {
                 self.auditor.report(op, path, pid, Breach::Policy);
                 Some(libc::EACCES)
             }
+        }
+    }
+}
+
+impl WriteGate for TreeGate {
+    fn decide(&self, pid: u32, target: &WriteTarget) -> Answer {
+        self.decide_all(pid, std::slice::from_ref(target))
+    }
+
+    fn decide_all(&self, pid: u32, targets: &[WriteTarget]) -> Answer {
+        let named: Vec<(Op, &Path)> = targets.iter().map(|t| (t.op, t.path.as_path())).collect();
+        match self.refusal(pid, &named) {
+            Some(errno) => Answer::Refuse(errno),
+            None => Answer::Continue,
         }
     }
 }
