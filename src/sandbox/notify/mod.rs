@@ -11,13 +11,13 @@
 pub(crate) mod bpf;
 mod decode;
 mod filter;
+mod gate;
 mod sys;
 mod syscalls;
 mod target;
 
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -25,46 +25,10 @@ pub use crate::policy::Op;
 use bpf::audit_arch;
 use decode::Decoded;
 pub use filter::write_filter;
+pub use gate::{Answer, WriteGate, WriteTarget};
 pub use sys::{install_listener, recv_fd, send_fd};
 use syscalls::Abi;
 use target::{Caller, Resolved};
-
-/// One path a write-class syscall names, as the calling process sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WriteTarget {
-    pub op: Op,
-    /// Absolute and canonical in the caller's mount namespace: no symlink, `.` or `..`
-    /// in it. The final component is the file the syscall acts on: the symlink's
-    /// target when the syscall follows it, the name itself when it does not.
-    pub path: PathBuf,
-}
-
-/// What the daemon tells the kernel about one syscall.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Answer {
-    /// Run it as usual.
-    Continue,
-    /// Fail it with this errno, without running it.
-    Refuse(i32),
-}
-
-/// Decides the write-class syscalls of the sandbox's processes.
-pub trait WriteGate: Send + Sync {
-    /// `pid` is the caller's thread id in the daemon's PID namespace.
-    fn decide(&self, pid: u32, target: &WriteTarget) -> Answer;
-
-    /// One syscall's targets together (a rename's or a link's two names). By default
-    /// each is decided (and so reported), and the first refusal answers.
-    fn decide_all(&self, pid: u32, targets: &[WriteTarget]) -> Answer {
-        targets.iter().map(|target| self.decide(pid, target)).fold(
-            Answer::Continue,
-            |first, next| match first {
-                Answer::Continue => next,
-                refused => refused,
-            },
-        )
-    }
-}
 
 /// Starts `threads` threads (at least one) answering the notifications of `listener`
 /// with `gate`'s verdicts, until no process is left under the filter. They never panic:
@@ -134,6 +98,7 @@ fn answer(listener: BorrowedFd, notif: &libc::seccomp_notif, gate: &dyn WriteGat
             None => return Answer::Continue,
         },
     };
+    let named = 1 + usize::from(second.is_some());
     let prepared = [Some(first), second].map(|arg| arg.and_then(|a| caller.prepare(&a)));
     // Everything read from the caller's memory and /proc/PID is its own only if it is
     // still waiting in this syscall (its pid not reused).
@@ -150,7 +115,8 @@ fn answer(listener: BorrowedFd, notif: &libc::seccomp_notif, gate: &dyn WriteGat
             Resolved::Target(target) => targets.push(target),
         }
     }
-    gate.decide_all(notif.pid, &targets)
+    // A name not read or not resolved (an unnamed file's `/proc/self/fd/N`) is unjudged.
+    gate.decide_all(notif.pid, &targets, named - targets.len())
 }
 
 /// openat2's path, once its `struct open_how` is read from the caller.

@@ -201,14 +201,17 @@ pub struct TreeGate {
 impl TreeGate {
     /// The errno the syscall naming `targets` (one path, or a rename's or a link's two)
     /// fails with, or `None` to let the kernel run it. Judged: a path in a read-only
-    /// tree, which the kernel would refuse with EROFS; and both names of a rename or
-    /// link between two mounts (the build directory and the mirror, say), which the
-    /// kernel would refuse with EXDEV before the mirror could judge them.
-    pub fn refusal(&self, pid: u32, targets: &[(Op, &Path)]) -> Option<i32> {
-        let crosses = match targets {
-            [(_, a), (_, b)] => self.trees.mount_of(a) != self.trees.mount_of(b),
-            _ => false,
-        };
+    /// tree, which the kernel would refuse with EROFS; and the names of a rename or link
+    /// between two mounts (the build directory and the mirror, say), which the kernel
+    /// would refuse with EXDEV before the mirror could judge them — also when one name
+    /// (`/proc/self/fd/N`) could not be resolved (`partial`): judging a name that the
+    /// mirror would judge the same way costs only the check.
+    pub fn refusal(&self, pid: u32, targets: &[(Op, &Path)], partial: bool) -> Option<i32> {
+        let crosses = partial
+            || match targets {
+                [(_, a), (_, b)] => self.trees.mount_of(a) != self.trees.mount_of(b),
+                _ => false,
+            };
         targets
             .iter()
             .filter(|(_, path)| crosses || self.trees.in_read_only_tree(path))
@@ -240,12 +243,12 @@ impl TreeGate {
 
 impl WriteGate for TreeGate {
     fn decide(&self, pid: u32, target: &WriteTarget) -> Answer {
-        self.decide_all(pid, std::slice::from_ref(target))
+        self.decide_all(pid, std::slice::from_ref(target), 0)
     }
 
-    fn decide_all(&self, pid: u32, targets: &[WriteTarget]) -> Answer {
+    fn decide_all(&self, pid: u32, targets: &[WriteTarget], unresolved: usize) -> Answer {
         let named: Vec<(Op, &Path)> = targets.iter().map(|t| (t.op, t.path.as_path())).collect();
-        match self.refusal(pid, &named) {
+        match self.refusal(pid, &named, unresolved > 0) {
             Some(errno) => Answer::Refuse(errno),
             None => Answer::Continue,
         }

@@ -327,7 +327,7 @@ e2e!(
 fn policy_write_ops_in_a_read_only_tree_are_refused_and_logged(h: Helper) {
     let x = OpsDirs::new();
     let before = x.snapshot();
-    let sb = Sandbox::new(h).opt("--system-tree").opt(x.d());
+    let sb = Sandbox::new(h).opts(&["--no-default-write", "--system-tree", s(&x.d())]);
     let bound = sb.run(&[
         "grep",
         "-c",
