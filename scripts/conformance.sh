@@ -93,7 +93,7 @@ run_suite() {
     local cmd=("$WORK/pjdfstest" -c "$WORK/pjdfstest.toml" -p "$dir" "$@")
     case $side in
         plain) (cd "$dir" && "${RUN_AS[@]}" unshare --user "${unshare_map[@]}" "${cmd[@]}") ;;
-        mirror) (cd "$dir" && "${RUN_AS[@]}" "$WORK/fusebox-run" --uid-map "$map" -w "$dir" \
+        mirror) (cd "$dir" && "${RUN_AS[@]}" "$WORK/fusebox-run" --full-mirror --uid-map "$map" -w "$dir" \
             --log "$WORK/logs/violations.log" -- "${cmd[@]}") ;;
     esac 2>&1 | tee -a "$WORK/$side-$map.log" \
         | grep -E '^[a-z0-9_:]+ +(ok|FAILED|skipped)$' | awk '{print $1, $2}' | sort || true

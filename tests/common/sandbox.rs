@@ -45,6 +45,12 @@ impl Sandbox {
         }
     }
 
+    /// [`Sandbox::new`] with every path through the mirror (`--full-mirror`): for the
+    /// tests of the mirror itself, which the kernel-served build directory would bypass.
+    pub fn full_mirror(helper: Helper) -> Self {
+        Sandbox::new(helper).opt("--full-mirror")
+    }
+
     /// The working directory the build runs in (outside and inside: same path).
     pub fn dir(&self) -> &Path {
         &self.cwd

@@ -14,7 +14,7 @@ use crate::common::*;
 
 e2e!(shared, root_is_the_fuse_mirror);
 fn root_is_the_fuse_mirror(h: Helper) {
-    let out = Sandbox::new(h).run(&["cat", "/proc/self/mountinfo"]);
+    let out = Sandbox::full_mirror(h).run(&["cat", "/proc/self/mountinfo"]);
     out.ok();
     let root = out
         .stdout
@@ -39,7 +39,7 @@ fn root_is_the_fuse_mirror(h: Helper) {
 
 e2e!(shared, dev_is_minimal_and_works);
 fn dev_is_minimal_and_works(h: Helper) {
-    let out = Sandbox::new(h).run_sh(
+    let out = Sandbox::full_mirror(h).run_sh(
         r#"set -e
 echo x > /dev/null
 echo "zero=$(head -c 4 /dev/zero | od -An -tx1 | tr -d ' ')"
@@ -94,7 +94,7 @@ echo "entries:"; ls -A /dev"#,
 
 e2e!(shared, sys_is_read_only);
 fn sys_is_read_only(h: Helper) {
-    let out = Sandbox::new(h).run_sh(
+    let out = Sandbox::full_mirror(h).run_sh(
         r#"if touch /sys/fusebox-e2e 2>/dev/null; then echo touch=ok; else echo touch=failed; fi
 test -r /sys/kernel/uevent_seqnum -o -d /sys/kernel && echo readable=yes
 cat /proc/self/mountinfo"#,
@@ -125,7 +125,7 @@ cat /proc/self/mountinfo"#,
 
 e2e!(shared, host_files_read_back_identical);
 fn host_files_read_back_identical(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let d = sb.dir();
     native_sh(
         r#"head -c 3000001 /dev/urandom > random.bin
@@ -181,7 +181,7 @@ seq 1 200000 > lines.txt"#,
 
 e2e!(shared, stat_matches_the_host);
 fn stat_matches_the_host(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let d = sb.dir();
     native_sh(
         r#"echo data > old && touch -d '2001-02-03 04:05:06' old
@@ -213,7 +213,7 @@ printf 'x%.0s' $(seq 1 5000) > five-k && chmod 0751 five-k"#,
 
 e2e!(shared, hard_links_share_an_inode);
 fn hard_links_share_an_inode(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let d = sb.dir();
     native_sh("echo a > a && ln a b && echo c > c", &[] as &[&str], d);
     let out = sb.run(&["stat", "-c", "%i %h %n", "a", "b", "c"]);
@@ -312,7 +312,7 @@ fn inode_numbers_distinct_across_host_filesystems(h: Helper) {
 
     let mut args: Vec<String> = vec!["stat".into(), "-c".into(), "%i %n".into(), "--".into()];
     args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
-    let out = Sandbox::new(h).timeout(Duration::from_secs(120)).run(&args);
+    let out = Sandbox::full_mirror(h).timeout(Duration::from_secs(120)).run(&args);
     out.ok();
     let inside: HashMap<&str, u64> = out
         .stdout
@@ -369,7 +369,7 @@ e2e!(shared, host_changes_are_seen_within_a_second);
 /// within a second (the longest attributes and absences are cached) by default.
 fn host_changes_are_seen_within_a_second(h: Helper) {
     for (ttl, settle) in [(Some("0"), ""), (None, "sleep 1.2")] {
-        let mut sb = Sandbox::new(h);
+        let mut sb = Sandbox::full_mirror(h);
         if let Some(ttl) = ttl {
             sb = sb.opt("--cache-ttl").opt(ttl);
         }

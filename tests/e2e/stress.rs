@@ -139,7 +139,7 @@ e2e!(shared, stress_fsx_matches_its_model_and_the_host);
 fn stress_fsx_matches_its_model_and_the_host(h: Helper) {
     let lengths = Lengths::from_env();
     let timeout = Duration::from_secs(60) + Duration::from_millis(3 * lengths.fsx_ops);
-    let sb = Sandbox::new(h).timeout(timeout);
+    let sb = Sandbox::full_mirror(h).timeout(timeout);
     let dir = sb.dir().to_path_buf();
     let mut args = vec![
         "fsx".to_string(),
@@ -191,7 +191,7 @@ e2e!(shared, stress_names_tree_stays_consistent);
 fn stress_names_tree_stays_consistent(h: Helper) {
     let lengths = Lengths::from_env();
     let timeout = Duration::from_secs_f64(lengths.names_secs * 2.0) + Duration::from_secs(120);
-    let sb = Sandbox::new(h).timeout(timeout);
+    let sb = Sandbox::full_mirror(h).timeout(timeout);
     let dir = sb.dir().to_path_buf();
     let mut args = vec![
         "names".to_string(),
@@ -257,7 +257,7 @@ e2e!(
 fn stress_race_lookups_stay_consistent_and_memory_bounded(h: Helper) {
     let lengths = Lengths::from_env();
     let timeout = Duration::from_secs_f64(lengths.race_secs * 2.0) + Duration::from_secs(120);
-    let sb = Sandbox::new(h).timeout(timeout);
+    let sb = Sandbox::full_mirror(h).timeout(timeout);
     let mut cmd = vec![
         stress(),
         "race".into(),

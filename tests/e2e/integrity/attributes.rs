@@ -54,7 +54,7 @@ os.close(fd)
 
 e2e!(shared, integrity_utime_omit_leaves_the_other_time_alone);
 fn integrity_utime_omit_leaves_the_other_time_alone(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let out = py_inside(&sb, UTIME_SCRIPT, &[]);
     out.ok();
     let expected: [(&str, u128, u128); 7] = [
@@ -193,7 +193,7 @@ print("done")
 
 e2e!(shared, integrity_hard_link_attributes_are_never_stale);
 fn integrity_hard_link_attributes_are_never_stale(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let out = py_inside(&sb, HARDLINK_SCRIPT, &[]);
     assert_no_fail_lines("hard links inside", &out);
     assert!(out.stdout.ends_with("done\n"), "{out}");
@@ -251,7 +251,7 @@ fn check_host_ownership(d: &Path, map: &str, out: &Out) {
 e2e!(shared, integrity_created_files_belong_to_the_user);
 fn integrity_created_files_belong_to_the_user(h: Helper) {
     // --uid-map self: the same ids inside and out.
-    let sb = Sandbox::new(h).opts(&["--uid-map", "self"]);
+    let sb = Sandbox::full_mirror(h).opts(&["--uid-map", "self"]);
     let out = sb.run_sh(OWNERSHIP_SCRIPT);
     out.ok();
     let want: String = OWNED
@@ -262,7 +262,7 @@ fn integrity_created_files_belong_to_the_user(h: Helper) {
     check_host_ownership(sb.dir(), "self", &out);
 
     // --uid-map root: 0 inside, the user outside; chown to root (= the user) works.
-    let sb = Sandbox::new(h).opts(&["--uid-map", "root"]);
+    let sb = Sandbox::full_mirror(h).opts(&["--uid-map", "root"]);
     let script = format!(
         "{OWNERSHIP_SCRIPT}\nchown 0:0 file && chown -h 0:0 link && chown -R 0:0 dir && echo chown-ok"
     );

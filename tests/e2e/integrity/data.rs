@@ -77,7 +77,7 @@ print(f"final size={st.st_size}")
 
 e2e!(shared, integrity_fallocate_modes_match_the_host);
 fn integrity_fallocate_modes_match_the_host(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), FALLOCATE_SCRIPT, &[]);
     host.ok();
@@ -131,7 +131,7 @@ os.close(fd)
 
 e2e!(shared, integrity_large_sparse_file);
 fn integrity_large_sparse_file(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), SPARSE_SCRIPT, &[]);
     let inside = py_inside(&sb, SPARSE_SCRIPT, &[]);
@@ -203,7 +203,7 @@ print(f"inside size={s.st_size} read={len(data)} lines={len(lines)} switches={sw
 
 e2e!(shared, integrity_concurrent_o_append_loses_nothing);
 fn integrity_concurrent_o_append_loses_nothing(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let (w, n) = (LINE_WIDTH.to_string(), LINES_EACH.to_string());
     let out = py_inside(&sb, APPEND_SCRIPT, &[&w, &n]);
     assert_no_fail_lines("O_APPEND inside", &out);

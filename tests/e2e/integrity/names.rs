@@ -75,7 +75,7 @@ print(f"final names={names()}")
 
 e2e!(shared, integrity_o_tmpfile_in_the_build_dir);
 fn integrity_o_tmpfile_in_the_build_dir(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), TMPFILE_SCRIPT, &[]);
     host.ok();
@@ -161,7 +161,7 @@ print("names=" + ",".join(sorted(os.listdir("."))))
 
 e2e!(shared, integrity_unlinked_but_open_file_still_works);
 fn integrity_unlinked_but_open_file_still_works(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), UNLINKED_SCRIPT, &[]);
     assert_eq!(kv(&host, "fstat", "nlink"), Some("0"), "sanity\n{host}");
@@ -208,7 +208,7 @@ os.close(fd)
 
 e2e!(shared, integrity_rename_over_an_open_file);
 fn integrity_rename_over_an_open_file(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), RENAME_OVER_OPEN_SCRIPT, &[]);
     let inside = py_inside(&sb, RENAME_OVER_OPEN_SCRIPT, &[]);
@@ -264,7 +264,7 @@ e2e!(shared, integrity_reused_inode_number_is_a_new_directory);
 /// holds the old inode for the process inside it, must be told it is another object, or it takes
 /// the new directory for the removed one (dead: ENOENT for everything inside it).
 fn integrity_reused_inode_number_is_a_new_directory(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), REUSED_INODE_SCRIPT, &[]);
     let inside = py_inside(&sb, REUSED_INODE_SCRIPT, &[]);
@@ -327,7 +327,7 @@ e2e!(shared, integrity_fstat_of_an_open_file_during_renames);
 /// record of it, that path named the file renamed over it (ESTALE). Likewise an open racing
 /// with the rename must get the old file or the new one, never ESTALE or ENOENT.
 fn integrity_fstat_of_an_open_file_during_renames(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let out = py_inside(&sb, FSTAT_DURING_RENAMES_SCRIPT, &["2"]);
     out.ok();
     assert_eq!(
@@ -369,7 +369,7 @@ e2e!(
 /// it recorded goes. A name renamed away must leave that list: kept, it later led to whatever
 /// was made under it (ESTALE for an fstat of the file still open through its other name).
 fn integrity_hard_link_renamed_away_leaves_no_stale_path(h: Helper) {
-    let sb = Sandbox::new(h);
+    let sb = Sandbox::full_mirror(h);
     let host_dir = tmpdir();
     let host = py_native(host_dir.path(), LINK_RENAMED_AWAY_SCRIPT, &[]);
     let inside = py_inside(&sb, LINK_RENAMED_AWAY_SCRIPT, &[]);
