@@ -7,27 +7,38 @@
 //! Why: a tree served from a read-only bind mount fails a write with EROFS, in the
 //! kernel, unjudged and unreported; Gentoo's semantics want EACCES and a violation in the
 //! log. The gate knows the read-only trees and the policy.
+//!
+//! How it is wired: build [`write_filter`] before forking; in the sandbox's PID 1, last
+//! in setup, [`install_listener`] (no_new_privs or CAP_SYS_ADMIN in its user
+//! namespace), [`send_fd`] the listener to the daemon over a socketpair and close it
+//! (a process of the build holding it could answer its own notifications); in the
+//! daemon, [`recv_fd`] and [`spawn_notifier`]. The daemon reads the callers' memory and
+//! `/proc/PID`, so it must be allowed to ptrace-read them (same uid, an ancestor) and
+//! its `/proc` must show their PID namespace's parent (where the notification's pid is
+//! counted). A process can have one listener in its filter chain: installing this one
+//! fails with EBUSY under another (a sandbox inside a sandbox using user notification).
+//!
+//! The files: `filter.rs` the BPF program (from `syscalls.rs`'s tables, assembled by
+//! `bpf.rs`), `decode.rs` what each syscall's arguments mean, `target.rs` from them to
+//! the file as the caller sees it, `notifier.rs` the loop, `sys.rs` the `unsafe`.
 
 pub(crate) mod bpf;
 mod decode;
 mod filter;
+mod notifier;
 mod sys;
 mod syscalls;
 mod target;
 
 use std::io;
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use crate::policy::Op;
-use bpf::audit_arch;
-use decode::Decoded;
 pub use filter::write_filter;
 pub use sys::{install_listener, recv_fd, send_fd};
-use syscalls::Abi;
-use target::{Caller, Resolved};
 
 /// One path a write-class syscall names, as the calling process sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -68,104 +79,9 @@ pub fn spawn_notifier(
             let (listener, gate) = (Arc::clone(&listener), Arc::clone(&gate));
             std::thread::Builder::new()
                 .name(format!("fusebox-notify-{i}"))
-                .spawn(move || serve(listener.as_fd(), gate.as_ref()))
+                .spawn(move || notifier::serve(listener.as_fd(), gate.as_ref()))
         })
         .collect()
-}
-
-/// One notifier thread: receive, decide, answer, until the listener hangs up.
-fn serve(listener: BorrowedFd, gate: &dyn WriteGate) {
-    let mut notif = sys::empty_notif();
-    loop {
-        match sys::recv(listener, &mut notif) {
-            Ok(()) => {}
-            Err(e) => match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                // The caller was killed before we got it, or no process is left.
-                Some(libc::ENOENT) if !sys::hung_up(listener) => continue,
-                _ => return,
-            },
-        }
-        let errno = match answer(listener, &notif, gate) {
-            Answer::Continue => None,
-            Answer::Refuse(errno) => Some(errno),
-        };
-        // ENOENT: the caller died or was interrupted by a signal meanwhile (its
-        // syscall restarts, with a new notification).
-        let _ = sys::send(listener, notif.id, errno);
-    }
-}
-
-/// The answer to one notification.
-fn answer(listener: BorrowedFd, notif: &libc::seccomp_notif, gate: &dyn WriteGate) -> Answer {
-    let abi = match notif.data.arch {
-        audit_arch::NATIVE => Abi::Native,
-        audit_arch::COMPAT => Abi::Compat,
-        _ => return Answer::Continue,
-    };
-    let Some(sys) = abi.identify(notif.data.nr as u32) else {
-        return Answer::Continue;
-    };
-    let Ok(caller) = Caller::open(notif.pid) else {
-        return Answer::Continue;
-    };
-    let (first, second) = match decode::decode(abi, sys, &notif.data.args) {
-        Decoded::Nothing => return Answer::Continue,
-        Decoded::Paths(first, second) => (first, second),
-        Decoded::Openat2 {
-            dirfd,
-            path,
-            how,
-            size,
-        } => match openat2_arg(&caller, dirfd, path, how, size) {
-            Some(arg) => (arg, None),
-            None => return Answer::Continue,
-        },
-    };
-    let prepared = [Some(first), second].map(|arg| arg.and_then(|a| caller.prepare(&a)));
-    // Everything read from the caller's memory and /proc/PID is its own only if it is
-    // still waiting in this syscall (its pid not reused).
-    if !sys::id_valid(listener, notif.id) {
-        return Answer::Continue;
-    }
-    let mut answer = Answer::Continue;
-    for prepared in prepared.into_iter().flatten() {
-        match caller.resolve(prepared) {
-            Resolved::Unjudged => {}
-            // The kernel would fail here: nothing further is asked.
-            Resolved::Fail(errno) if answer == Answer::Continue => return Answer::Refuse(errno),
-            Resolved::Fail(_) => return answer,
-            // Every path is judged (and so reported), the first refusal answers.
-            Resolved::Target(target) => match gate.decide(notif.pid, &target) {
-                Answer::Refuse(errno) if answer == Answer::Continue => {
-                    answer = Answer::Refuse(errno)
-                }
-                _ => {}
-            },
-        }
-    }
-    answer
-}
-
-/// openat2's path, once its `struct open_how` is read from the caller.
-fn openat2_arg(
-    caller: &Caller,
-    dirfd: i32,
-    path: u64,
-    how: u64,
-    size: u64,
-) -> Option<decode::PathArg> {
-    // open_how: u64 flags, u64 mode, u64 resolve. A smaller size is EINVAL.
-    if size < 24 {
-        return None;
-    }
-    let mut raw = [0u8; 24];
-    caller.read_exact(how, &mut raw).ok()?;
-    let word = |i: usize| u64::from_ne_bytes(raw[8 * i..8 * i + 8].try_into().unwrap_or([0; 8]));
-    match decode::openat2(dirfd, path, word(0), word(2)) {
-        Decoded::Paths(arg, None) => Some(arg),
-        _ => None,
-    }
 }
 
 #[cfg(test)]

@@ -189,3 +189,33 @@ fn wait_until_dead(pid: u32) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// Panics on a file named `panic`, refuses one named `no`.
+struct Panicking;
+
+impl WriteGate for Panicking {
+    fn decide(&self, _: u32, target: &WriteTarget) -> Answer {
+        match target.path.file_name().and_then(|n| n.to_str()) {
+            Some("panic") => panic!("a gate that panics (on purpose)"),
+            Some("no") => Answer::Refuse(libc::EPERM),
+            _ => Answer::Continue,
+        }
+    }
+}
+
+#[test]
+fn a_gate_that_panics_lets_the_syscall_continue_and_the_notifier_live() {
+    let s = Scene::new();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("echo > w/panic; echo > w/panic; echo > w/no; echo > w/yes");
+    let out = super::run_filtered(cmd, &s.at, Arc::new(Panicking), Isolation::None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.p("w/panic").exists() && s.p("w/yes").exists());
+    assert!(!s.p("w/no").exists());
+}

@@ -1,0 +1,114 @@
+//! The loop of one notifier thread: receive a notification, decode it, read and resolve
+//! its paths, check it is still valid, ask the gate, answer.
+
+use std::os::fd::BorrowedFd;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use super::bpf::audit_arch;
+use super::decode::{self, Decoded, PathArg};
+use super::sys;
+use super::syscalls::Abi;
+use super::target::{Caller, Resolved};
+use super::{Answer, WriteGate};
+
+/// Receives, decides, answers, until no process is left under the filter.
+pub fn serve(listener: BorrowedFd, gate: &dyn WriteGate) {
+    let mut notif = sys::empty_notif();
+    loop {
+        if let Err(e) = sys::recv(listener, &mut notif) {
+            match e.raw_os_error() {
+                Some(libc::EINTR) => continue,
+                // The caller was killed before we got it, or no process is left (the
+                // kernel says ENOENT and the listener hangs up).
+                Some(libc::ENOENT) if !sys::hung_up(listener) => continue,
+                _ => return,
+            }
+        }
+        // A gate that panics must not leave its caller waiting forever, nor end the
+        // thread: the syscall continues and the kernel decides.
+        let answer = catch_unwind(AssertUnwindSafe(|| answer(listener, &notif, gate)))
+            .unwrap_or(Answer::Continue);
+        let errno = match answer {
+            Answer::Continue => None,
+            Answer::Refuse(errno) => Some(errno),
+        };
+        // ENOENT: the caller died, or a signal interrupted it (its syscall restarts
+        // with a new notification).
+        let _ = sys::send(listener, notif.id, errno);
+    }
+}
+
+/// The answer to one notification.
+fn answer(listener: BorrowedFd, notif: &libc::seccomp_notif, gate: &dyn WriteGate) -> Answer {
+    let abi = match notif.data.arch {
+        audit_arch::NATIVE => Abi::Native,
+        audit_arch::COMPAT => Abi::Compat,
+        _ => return Answer::Continue,
+    };
+    let Some(sys) = abi.identify(notif.data.nr as u32) else {
+        return Answer::Continue;
+    };
+    let decoded = decode::decode(abi, sys, &notif.data.args);
+    if decoded == Decoded::Nothing {
+        return Answer::Continue;
+    }
+    let Ok(caller) = Caller::open(notif.pid) else {
+        return Answer::Continue;
+    };
+    let Some((first, second)) = paths(&caller, decoded) else {
+        return Answer::Continue;
+    };
+    let prepared = [Some(first), second].map(|arg| arg.and_then(|a| caller.prepare(&a)));
+    // What was read from the caller's memory and /proc/PID is its own only if it is
+    // still waiting in this syscall (so its pid was not reused).
+    if !sys::id_valid(listener, notif.id) {
+        return Answer::Continue;
+    }
+    let mut answer = Answer::Continue;
+    for prepared in prepared.into_iter().flatten() {
+        match caller.resolve(prepared) {
+            Resolved::Unjudged => {}
+            // The kernel fails the syscall here: nothing further is asked.
+            Resolved::Fail(errno) if answer == Answer::Continue => return Answer::Refuse(errno),
+            Resolved::Fail(_) => return answer,
+            // Every path is judged (and so reported); the first refusal answers.
+            Resolved::Target(target) => {
+                let verdict = gate.decide(notif.pid, &target);
+                if answer == Answer::Continue {
+                    answer = verdict;
+                }
+            }
+        }
+    }
+    answer
+}
+
+/// The paths of a decoded syscall; openat2's once its `struct open_how` (u64 flags, u64
+/// mode, u64 resolve) is read from the caller. None: nothing to judge.
+fn paths(caller: &Caller, decoded: Decoded) -> Option<(PathArg, Option<PathArg>)> {
+    match decoded {
+        Decoded::Nothing => None,
+        Decoded::Paths(first, second) => Some((first, second)),
+        Decoded::Openat2 {
+            dirfd,
+            path,
+            how,
+            size,
+        } => {
+            if size < 24 {
+                return None; // EINVAL
+            }
+            let mut raw = [0u8; 24];
+            caller.read_exact(how, &mut raw).ok()?;
+            let word = |i: usize| {
+                let mut w = [0u8; 8];
+                w.copy_from_slice(&raw[8 * i..8 * i + 8]);
+                u64::from_ne_bytes(w)
+            };
+            match decode::openat2(dirfd, path, word(0), word(2)) {
+                Decoded::Paths(arg, None) => Some((arg, None)),
+                _ => None,
+            }
+        }
+    }
+}
