@@ -1,18 +1,40 @@
-//! The loop of one notifier thread: receive a notification, decode it, read and resolve
-//! its paths, check it is still valid, ask the gate, answer.
+//! The notifier threads, and the loop of each: receive a notification, decode it, read
+//! and resolve its paths, check it is still valid, ask the gate, answer.
 
-use std::os::fd::BorrowedFd;
+use std::io;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 
 use super::bpf::audit_arch;
 use super::decode::{self, Decoded, PathArg};
+use super::gate::{Answer, WriteGate};
 use super::sys;
 use super::syscalls::Abi;
 use super::target::{Caller, Resolved};
-use super::{Answer, WriteGate};
+
+/// Starts `threads` threads (at least one) answering the notifications of `listener`
+/// with `gate`'s verdicts, until no process is left under the filter. They never panic:
+/// a notification that cannot be decoded or resolved is answered [`Answer::Continue`].
+pub fn spawn_notifier(
+    listener: OwnedFd,
+    gate: Arc<dyn WriteGate>,
+    threads: usize,
+) -> io::Result<Vec<JoinHandle<()>>> {
+    let listener = Arc::new(listener);
+    (0..threads.max(1))
+        .map(|i| {
+            let (listener, gate) = (Arc::clone(&listener), Arc::clone(&gate));
+            std::thread::Builder::new()
+                .name(format!("fusebox-notify-{i}"))
+                .spawn(move || serve(listener.as_fd(), gate.as_ref()))
+        })
+        .collect()
+}
 
 /// Receives, decides, answers, until no process is left under the filter.
-pub fn serve(listener: BorrowedFd, gate: &dyn WriteGate) {
+fn serve(listener: BorrowedFd, gate: &dyn WriteGate) {
     let mut notif = sys::empty_notif();
     loop {
         if let Err(e) = sys::recv(listener, &mut notif) {

@@ -27,7 +27,8 @@ use nix::sys::uio::{RemoteIoVec, process_vm_readv};
 use nix::unistd::Pid;
 
 use super::decode::{Existence, PathArg, Then};
-use super::{Op, WriteTarget};
+use super::gate::WriteTarget;
+use crate::policy::Op;
 
 /// The longest path the kernel takes from a caller, its NUL included.
 pub const PATH_MAX: usize = libc::PATH_MAX as usize;

@@ -1,0 +1,31 @@
+//! What the notifier asks, and what it is answered: the seam between this module and
+//! whoever knows the read-only trees and the policy.
+
+use std::path::PathBuf;
+
+use crate::policy::Op;
+
+/// One path a write-class syscall names, as the calling process sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WriteTarget {
+    pub op: Op,
+    /// Absolute and canonical in the caller's mount namespace: no symlink, `.` or `..`
+    /// in it. The final component is the file the syscall acts on: the symlink's
+    /// target when the syscall follows it, the name itself when it does not.
+    pub path: PathBuf,
+}
+
+/// What the daemon tells the kernel about one syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// Run it as usual.
+    Continue,
+    /// Fail it with this errno, without running it.
+    Refuse(i32),
+}
+
+/// Decides the write-class syscalls of the sandbox's processes.
+pub trait WriteGate: Send + Sync {
+    /// `pid` is the caller's thread id in the daemon's PID namespace.
+    fn decide(&self, pid: u32, target: &WriteTarget) -> Answer;
+}
