@@ -4,7 +4,7 @@
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use super::bpf::audit_arch;
@@ -17,46 +17,84 @@ use super::target::{Caller, Resolved};
 /// Starts `threads` threads (at least one) answering the notifications of `listener`
 /// with `gate`'s verdicts, until no process is left under the filter. They never panic:
 /// a notification that cannot be decoded or resolved is answered [`Answer::Continue`].
+/// They end when the listener hangs up (Linux 5.8; before, they never end).
 pub fn spawn_notifier(
     listener: OwnedFd,
     gate: Arc<dyn WriteGate>,
     threads: usize,
 ) -> io::Result<Vec<JoinHandle<()>>> {
-    let listener = Arc::new(listener);
+    let listener = Arc::new(Listener {
+        fd: listener,
+        turn: Mutex::new(()),
+    });
     (0..threads.max(1))
         .map(|i| {
             let (listener, gate) = (Arc::clone(&listener), Arc::clone(&gate));
             std::thread::Builder::new()
                 .name(format!("fusebox-notify-{i}"))
-                .spawn(move || serve(listener.as_fd(), gate.as_ref()))
+                .spawn(move || serve(&listener, gate.as_ref()))
         })
         .collect()
 }
 
+/// The listener shared by the notifier threads.
+struct Listener {
+    fd: OwnedFd,
+    /// Taken to wait for and receive one notification. A thread blocked in RECV is not
+    /// woken when the last process exits (before Linux 6.11), one blocked in poll is;
+    /// so each waits in poll, and only the one whose turn it is receives, when poll
+    /// says there is something: then RECV never blocks.
+    turn: Mutex<()>,
+}
+
+/// What waiting for a notification came to.
+enum Next {
+    Received,
+    Again,
+    Done,
+}
+
 /// Receives, decides, answers, until no process is left under the filter.
-fn serve(listener: BorrowedFd, gate: &dyn WriteGate) {
+fn serve(listener: &Listener, gate: &dyn WriteGate) {
+    let fd = listener.fd.as_fd();
     let mut notif = sys::empty_notif();
     loop {
-        if let Err(e) = sys::recv(listener, &mut notif) {
-            match e.raw_os_error() {
-                Some(libc::EINTR) => continue,
-                // The caller was killed before we got it, or no process is left (the
-                // kernel says ENOENT and the listener hangs up).
-                Some(libc::ENOENT) if !sys::hung_up(listener) => continue,
-                _ => return,
-            }
+        let next = {
+            let _turn = listener.turn.lock().unwrap_or_else(PoisonError::into_inner);
+            receive(fd, &mut notif)
+        };
+        match next {
+            Next::Received => {}
+            Next::Again => continue,
+            Next::Done => return,
         }
         // A gate that panics must not leave its caller waiting forever, nor end the
         // thread: the syscall continues and the kernel decides.
-        let answer = catch_unwind(AssertUnwindSafe(|| answer(listener, &notif, gate)))
-            .unwrap_or(Answer::Continue);
+        let answer =
+            catch_unwind(AssertUnwindSafe(|| answer(fd, &notif, gate))).unwrap_or(Answer::Continue);
         let errno = match answer {
             Answer::Continue => None,
             Answer::Refuse(errno) => Some(errno),
         };
         // ENOENT: the caller died, or a signal interrupted it (its syscall restarts
         // with a new notification).
-        let _ = sys::send(listener, notif.id, errno);
+        let _ = sys::send(fd, notif.id, errno);
+    }
+}
+
+/// Waits for the next notification and receives it into `notif`.
+fn receive(fd: BorrowedFd, notif: &mut libc::seccomp_notif) -> Next {
+    match sys::wait(fd) {
+        Ok(sys::Ready::Notification) => {}
+        Ok(sys::Ready::HungUp) => return Next::Done,
+        Err(e) if e.raw_os_error() == Some(libc::EINTR) => return Next::Again,
+        Err(_) => return Next::Done,
+    }
+    match sys::recv(fd, notif) {
+        Ok(()) => Next::Received,
+        // ENOENT: the caller was killed between the poll and the receive.
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINTR | libc::ENOENT)) => Next::Again,
+        Err(_) => Next::Done,
     }
 }
 
