@@ -17,7 +17,9 @@ use super::target::{Caller, Resolved};
 /// Starts `threads` threads (at least one) answering the notifications of `listener`
 /// with `gate`'s verdicts, until no process is left under the filter. They never panic:
 /// a notification that cannot be decoded or resolved is answered [`Answer::Continue`].
-/// They end when the listener hangs up (Linux 5.8; before, they never end).
+/// They end when the listener hangs up (Linux 5.8; before, they never end). Use two or
+/// more: with one, every round trip also waits for a sleeping CPU to wake (the caller
+/// and the notifier take turns on different CPUs).
 pub fn spawn_notifier(
     listener: OwnedFd,
     gate: Arc<dyn WriteGate>,
