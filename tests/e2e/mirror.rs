@@ -312,7 +312,9 @@ fn inode_numbers_distinct_across_host_filesystems(h: Helper) {
 
     let mut args: Vec<String> = vec!["stat".into(), "-c".into(), "%i %n".into(), "--".into()];
     args.extend(paths.iter().map(|p| p.to_string_lossy().into_owned()));
-    let out = Sandbox::full_mirror(h).timeout(Duration::from_secs(120)).run(&args);
+    let out = Sandbox::full_mirror(h)
+        .timeout(Duration::from_secs(120))
+        .run(&args);
     out.ok();
     let inside: HashMap<&str, u64> = out
         .stdout

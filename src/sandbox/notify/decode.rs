@@ -7,8 +7,8 @@
 
 use libc::{AT_EMPTY_PATH, AT_FDCWD, AT_REMOVEDIR, AT_SYMLINK_FOLLOW, AT_SYMLINK_NOFOLLOW};
 
-use super::Op;
 use super::syscalls::{Abi, Sys};
+use crate::policy::Op;
 
 /// What to answer, before asking the gate, when the named file is there or not.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,5 @@
-//! What the notifier asks, and what it is told: the seam between decoding a syscall and
-//! deciding on it.
+//! What the notifier asks, and what it is answered: the seam between this module and
+//! whoever knows the read-only trees and the policy.
 
 use std::path::PathBuf;
 
@@ -30,8 +30,9 @@ pub trait WriteGate: Send + Sync {
     fn decide(&self, pid: u32, target: &WriteTarget) -> Answer;
 
     /// One syscall's targets together (a rename's or a link's two names), with how many
-    /// of its names could not be resolved (a link from `/proc/self/fd/N`, say). By
-    /// default each target is decided (and so reported), and the first refusal answers.
+    /// of its names could not be read or resolved (a link from `/proc/self/fd/N`, say).
+    /// By default each target is decided (and so reported), and the first refusal
+    /// answers.
     fn decide_all(&self, pid: u32, targets: &[WriteTarget], _unresolved: usize) -> Answer {
         targets.iter().map(|target| self.decide(pid, target)).fold(
             Answer::Continue,

@@ -117,16 +117,32 @@ pub fn id_valid(listener: BorrowedFd, id: u64) -> bool {
     ret == 0
 }
 
-/// Whether no process is left under the listener's filter (poll says POLLHUP).
-pub fn hung_up(listener: BorrowedFd) -> bool {
+/// What the listener has for us.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Ready {
+    /// A notification to receive.
+    Notification,
+    /// No process is left under the filter (POLLHUP, Linux 5.8).
+    HungUp,
+}
+
+/// Waits until the listener has a notification or no process is left under its filter.
+pub fn wait(listener: BorrowedFd) -> io::Result<Ready> {
     let mut pfd = libc::pollfd {
         fd: listener.as_raw_fd(),
         events: libc::POLLIN,
         revents: 0,
     };
-    // SAFETY: one live pollfd; a zero timeout never blocks.
-    let ret = unsafe { libc::poll(&mut pfd, 1, 0) };
-    ret > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLNVAL) != 0
+    // SAFETY: one live pollfd.
+    let ret = unsafe { libc::poll(&mut pfd, 1, -1) };
+    if ret < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if pfd.revents & libc::POLLIN != 0 {
+        Ok(Ready::Notification)
+    } else {
+        Ok(Ready::HungUp)
+    }
 }
 
 /// Room for one `SCM_RIGHTS` control message with one fd, aligned for `cmsghdr`.

@@ -313,6 +313,7 @@ mod tests {
     }
 
     /// The names a table entry may have in the uapi headers.
+    #[cfg(target_arch = "x86_64")]
     fn header_names(sys: Sys) -> &'static [&'static str] {
         match sys {
             Sys::Chown => &["chown", "chown32"],

@@ -4,7 +4,9 @@
 //!
 //! The strings come from `process_vm_readv`; the directories from `readlink` of
 //! `/proc/PID/cwd` and `/proc/PID/fd/N`, which name them in the caller's mount
-//! namespace whatever the reader's. The path is then resolved by the kernel:
+//! namespace whatever the reader's (a relative path's leading `..` are followed from the
+//! directory itself: a removed cwd has no name, but a way out). The path is then
+//! resolved by the kernel:
 //! `openat2(/proc/PID/root, path, O_PATH, RESOLVE_IN_ROOT)`, so `..` and symlinks
 //! (absolute ones included) mean what they mean to the caller, and the canonical path is
 //! `readlink(/proc/self/fd/N)` of the result. Names are bytes throughout (any byte but

@@ -189,3 +189,59 @@ fn wait_until_dead(pid: u32) {
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
 }
+
+/// Panics on a file named `panic`, refuses one named `no`.
+struct Panicking;
+
+impl WriteGate for Panicking {
+    fn decide(&self, _: u32, target: &WriteTarget) -> Answer {
+        match target.path.file_name().and_then(|n| n.to_str()) {
+            Some("panic") => panic!("a gate that panics (on purpose)"),
+            Some("no") => Answer::Refuse(libc::EPERM),
+            _ => Answer::Continue,
+        }
+    }
+}
+
+#[test]
+fn a_gate_that_panics_lets_the_syscall_continue_and_the_notifier_live() {
+    let s = Scene::new();
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("echo > w/panic; echo > w/panic; echo > w/no; echo > w/yes");
+    let out = super::run_filtered(cmd, &s.at, Arc::new(Panicking), Isolation::None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Operation not permitted"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(s.p("w/panic").exists() && s.p("w/yes").exists());
+    assert!(!s.p("w/no").exists());
+}
+
+/// Makes itself not dumpable (which keeps processes of its own uid without
+/// CAP_SYS_PTRACE from reading its memory and /proc), then writes under ro/.
+const UNDUMPABLE: &str = r#"
+import ctypes, os
+ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE
+try:
+    os.close(os.open("ro/x", os.O_WRONLY | os.O_CREAT, 0o644))
+    print("ok")
+except OSError as e:
+    print(e.errno)
+"#;
+
+#[test]
+fn a_process_that_makes_itself_undumpable_is_still_judged() {
+    // In a user namespace of its own, as the build is: its creator, like the daemon,
+    // holds every capability in it, CAP_SYS_PTRACE included. (In the daemon's own user
+    // namespace, an unprivileged daemon could not read it: the write would go unjudged.)
+    let s = Scene::new();
+    let mut cmd = Command::new("python3");
+    cmd.arg("-c").arg(UNDUMPABLE);
+    let out = s.run(cmd, Isolation::ReadOnlyBind);
+    let answer = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    assert_eq!(answer, libc::EACCES.to_string(), "{}", stderr(&out));
+    assert_eq!(s.seen(), [(Op::OpenWrCreat, PathBuf::from("ro/x"))]);
+}

@@ -3,6 +3,7 @@
 //! EACCES. Run as root or not; no mount is needed, except where a test makes `ro/` a
 //! real read-only bind in a user and mount namespace of the child's own.
 
+#[cfg(target_arch = "x86_64")]
 mod abi;
 mod hostile;
 mod ops;
