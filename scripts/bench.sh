@@ -183,8 +183,10 @@ run_as_unprivileged_user() {
 # --- the unprivileged run: the ways ----------------------------------------------------------
 WORK=
 MNT=
+STATS=      # the fusebox runs' --stats files (outside WORK, the builds' directory)
 BINDFS_PID=
 cleanup_work() {
+    if [ -n "$STATS" ]; then rm -rf "$STATS"; fi
     if [ -n "$MNT" ] && mountpoint -q "$MNT" 2>/dev/null; then
         fusermount3 -u -z "$MNT" 2>/dev/null || fusermount -u -z "$MNT" 2>/dev/null || true
     fi
@@ -325,7 +327,9 @@ paired_row() {
             r=${usable[$(((i + k) % ${#usable[@]}))]}
             sh "$script-prepare.sh"
             local prefix=${RUNNER[$r]}
-            [ "$r" = fusebox ] && prefix="$FUSEBOX --stats $WORK/stats-$name.json --"
+            # The stats file outside $WORK: a report inside the build directory would keep
+            # that directory on the mirror (it must stay out of the build's reach).
+            [ "$r" = fusebox ] && prefix="$FUSEBOX --stats $STATS/stats-$name.json --"
             local load=
             if [ -n "$beside" ]; then
                 sh -c "$beside" & load=$!
@@ -347,7 +351,7 @@ paired_row() {
         MEDIAN[$name,$r]=$(median "${runs[@]}")
     done
     RESULT_ORDER+=("$name")
-    if [ -f "$WORK/stats-$name.json" ]; then STATS_ORDER+=("$name"); fi
+    if [ -f "$STATS/stats-$name.json" ]; then STATS_ORDER+=("$name"); fi
 }
 
 now_ns() { date +%s%N; }
@@ -415,17 +419,19 @@ report() {
 stats_report() {
     [ ${#STATS_ORDER[@]} -eq 0 ] && return
     echo
-    echo "FUSE requests of one fusebox run (\`--stats\`), and fusebox-run's own CPU time:"
+    echo "FUSE requests of one fusebox run (\`--stats\`), the write-class syscalls its seccomp"
+    echo "notifier answered, and fusebox-run's own CPU time:"
     echo
-    echo "| workload | requests | by opcode (most first) | daemon CPU user + sys |"
-    echo "|---|---|---|---|"
+    echo "| workload | requests | by opcode (most first) | notifications | daemon CPU user + sys |"
+    echo "|---|---|---|---|---|"
     local name json
     for name in "${STATS_ORDER[@]}"; do
-        json=$(cat "$WORK/stats-$name.json")
-        printf '| %s | %s | %s | %s |\n' "$name" \
+        json=$(cat "$STATS/stats-$name.json")
+        printf '| %s | %s | %s | %s | %s |\n' "$name" \
             "$(printf '%s' "$json" | sed -n 's/.*"total":\([0-9]*\).*/\1/p')" \
             "$(printf '%s' "$json" | sed 's/^{"requests":{\([^}]*\)}.*/\1/' | tr ',' '\n' |
                 tr -d '"' | sort -t: -k2 -rn | head -n 8 | tr '\n' ' ' | sed 's/ $//; s/ /, /g')" \
+            "$(printf '%s' "$json" | sed -n 's/.*"notifications":\([0-9]*\).*/\1/p')" \
             "$(printf '%s' "$json" | sed -n 's/.*"user":\([0-9.]*\),"system":\([0-9.]*\).*/\1 s + \2 s/p')"
     done
 }
@@ -436,6 +442,7 @@ run_benchmarks() {
     trap cleanup_work EXIT
     trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
     WORK=$(mktemp -d "${TMPDIR:-/tmp}/fusebox-bench-work.XXXXXX")
+    STATS=$(mktemp -d "${TMPDIR:-/tmp}/fusebox-bench-stats.XXXXXX")
     MNT=$WORK/mnt
     mkdir "$WORK/wl"
     cd "$WORK"

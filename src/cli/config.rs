@@ -65,8 +65,8 @@ pub struct Config {
     pub footprint: bool,
     /// `--full-mirror`: no kernel-served trees whatever else is asked.
     pub full_mirror: bool,
-    /// The trees the kernel may serve read-only: /usr, `$EPREFIX/usr` in a Gentoo
-    /// Prefix, and `--system-tree` paths; absolute, symlinks resolved, existing.
+    /// The trees the kernel may serve read-only: /usr, /etc, `$EPREFIX/usr` in a
+    /// Gentoo Prefix, and `--system-tree` paths; absolute, symlinks resolved, existing.
     pub system_trees: Vec<PathBuf>,
 }
 
@@ -186,14 +186,15 @@ pub enum LogPlace {
     },
 }
 
-/// /usr, `$EPREFIX/usr` when that exists, then each of `given` (from `cwd`), which must
-/// be a directory other than /.
+/// /usr and /etc (every exec reads `ld.so.cache`), `$EPREFIX/usr` when that exists,
+/// then each of `given` (from `cwd`), which must be a directory other than /.
 fn system_trees(given: &[PathBuf], cwd: &Path) -> Result<Vec<PathBuf>> {
     let eprefix = std::env::var_os("EPREFIX")
         .map(PathBuf::from)
         .filter(|p| p.is_absolute())
         .map(|p| p.join("usr"));
-    let mut trees: Vec<PathBuf> = [PathBuf::from("/usr")]
+    let mut trees: Vec<PathBuf> = ["/usr", "/etc"]
+        .map(PathBuf::from)
         .into_iter()
         .chain(eprefix)
         .filter_map(|p| std::fs::canonicalize(p).ok())

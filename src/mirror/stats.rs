@@ -123,16 +123,19 @@ impl Opcode {
     }
 }
 
-/// Requests served, by opcode. Shared between the mirror and whoever reports them.
+/// Requests served, by opcode, and the write-class syscalls the seccomp notifier
+/// answered (with kernel-served trees). Shared between who serves and who reports.
 #[derive(Debug)]
 pub struct RequestCounts {
     counts: [AtomicU64; Opcode::ALL.len()],
+    notifications: AtomicU64,
 }
 
 impl Default for RequestCounts {
     fn default() -> Self {
         RequestCounts {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
+            notifications: AtomicU64::new(0),
         }
     }
 }
@@ -140,6 +143,15 @@ impl Default for RequestCounts {
 impl RequestCounts {
     pub fn add(&self, op: Opcode) {
         self.counts[op as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One more write-class syscall answered by the notifier.
+    pub fn add_notification(&self) {
+        self.notifications.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn notifications(&self) -> u64 {
+        self.notifications.load(Ordering::Relaxed)
     }
 
     /// The opcodes seen at least once, with their counts, in [`Opcode::ALL`]'s order.
@@ -164,7 +176,8 @@ pub struct CpuTime {
 }
 
 /// The `--stats` file: one JSON object, `{"requests": {"lookup": N, …}, "total": N,
-/// "daemon_cpu": {"user": S, "system": S}}`. Opcodes never seen are left out.
+/// "notifications": N, "daemon_cpu": {"user": S, "system": S}}`. Opcodes never seen are
+/// left out.
 pub fn render_json(counts: &RequestCounts, daemon_cpu: CpuTime) -> String {
     let mut out = String::from("{\"requests\":{");
     for (i, (op, n)) in counts.nonzero().into_iter().enumerate() {
@@ -173,8 +186,9 @@ pub fn render_json(counts: &RequestCounts, daemon_cpu: CpuTime) -> String {
     }
     let _ = writeln!(
         out,
-        "}},\"total\":{},\"daemon_cpu\":{{\"user\":{:.3},\"system\":{:.3}}}}}",
+        "}},\"total\":{},\"notifications\":{},\"daemon_cpu\":{{\"user\":{:.3},\"system\":{:.3}}}}}",
         counts.total(),
+        counts.notifications(),
         daemon_cpu.user,
         daemon_cpu.system
     );
@@ -198,6 +212,7 @@ mod tests {
         counts.add(Opcode::Lookup);
         counts.add(Opcode::Lookup);
         counts.add(Opcode::CopyFileRange);
+        counts.add_notification();
         let json = render_json(
             &counts,
             CpuTime {
@@ -208,7 +223,7 @@ mod tests {
         assert_eq!(
             json,
             "{\"requests\":{\"lookup\":2,\"copy_file_range\":1},\"total\":3,\
-             \"daemon_cpu\":{\"user\":1.250,\"system\":0.500}}\n"
+             \"notifications\":1,\"daemon_cpu\":{\"user\":1.250,\"system\":0.500}}\n"
         );
     }
 

@@ -188,6 +188,7 @@ pub fn run(config: &Config) -> Result<i32> {
             trees: kernel_trees,
             judge: judge_for_trees,
             auditor: reports.auditor.clone(),
+            counts: requests.clone(),
         };
         start_notifier(&link, gate)?;
     }

@@ -25,6 +25,8 @@ pub fn spawn_notifier(
     gate: Arc<dyn WriteGate>,
     threads: usize,
 ) -> io::Result<Vec<JoinHandle<()>>> {
+    // Where the kernel cannot (before 6.6), the round trips only cost more.
+    let _ = sys::ask_sync_wake_up(listener.as_fd());
     let listener = Arc::new(Listener {
         fd: listener,
         turn: Mutex::new(()),

@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use super::plan::{HostDirs, TreePlan, carve_point, covers, overlap};
 use crate::audit::{Auditor, Breach};
 use crate::mirror::host_path::host_realpath;
+use crate::mirror::stats::RequestCounts;
 use crate::policy::{Access, Caller, ChangeWatcher, Judge, List, Op, Verdict};
 use crate::sandbox::notify::{Answer, WriteGate, WriteTarget};
 
@@ -37,15 +38,6 @@ impl fmt::Debug for KernelTrees {
             .field("trees", &self.trees)
             .field("carve_outs", &self.carve_outs)
             .finish_non_exhaustive()
-    }
-}
-
-impl TreePlan {
-    /// Every bound tree, read-only ones first, and whether it is read-only.
-    pub fn trees(&self) -> Vec<(PathBuf, bool)> {
-        let read_only = self.read_only.iter().map(|t| (t.clone(), true));
-        let read_write = self.read_write.iter().map(|t| (t.clone(), false));
-        read_only.chain(read_write).collect()
     }
 }
 
@@ -196,6 +188,8 @@ pub struct TreeGate {
     pub trees: Arc<KernelTrees>,
     pub judge: Arc<dyn Judge>,
     pub auditor: Arc<Auditor>,
+    /// Where the notifications answered are counted (`--stats`).
+    pub counts: Arc<RequestCounts>,
 }
 
 impl TreeGate {
@@ -247,6 +241,7 @@ impl WriteGate for TreeGate {
     }
 
     fn decide_all(&self, pid: u32, targets: &[WriteTarget], unresolved: usize) -> Answer {
+        self.counts.add_notification();
         let named: Vec<(Op, &Path)> = targets.iter().map(|t| (t.op, t.path.as_path())).collect();
         match self.refusal(pid, &named, unresolved > 0) {
             Some(errno) => Answer::Refuse(errno),

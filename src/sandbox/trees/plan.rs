@@ -1,5 +1,5 @@
 //! Which host trees the kernel serves in the sandbox, decided once from the policy before
-//! anything is mounted. Pure: the host is asked only whether a path is a real directory.
+//! anything is mounted. Pure: the host is asked only whether a path exists as named.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +27,13 @@ impl TreePlan {
     /// Whether the kernel serves nothing: the whole sandbox is the mirror.
     pub fn is_empty(&self) -> bool {
         self.read_only.is_empty() && self.read_write.is_empty()
+    }
+
+    /// Every bound tree, read-only ones first, and whether it is read-only.
+    pub fn trees(&self) -> Vec<(PathBuf, bool)> {
+        let read_only = self.read_only.iter().map(|t| (t.clone(), true));
+        let read_write = self.read_write.iter().map(|t| (t.clone(), false));
+        read_only.chain(read_write).collect()
     }
 }
 
