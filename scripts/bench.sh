@@ -131,6 +131,16 @@ ensure_packages_as_root() {
     fi
 }
 
+# fusermount3 opens /dev/fuse as the calling user: at 0600 (a fresh machine without udev)
+# every FUSE column would say n/a.
+ensure_dev_fuse_as_root() {
+    [ -c /dev/fuse ] || { say "warning: no /dev/fuse; the FUSE columns will say n/a"; return 0; }
+    if [ "$(stat -c %a /dev/fuse)" != 666 ]; then
+        say "chmod 0666 /dev/fuse (as udev does on desktop distros)"
+        chmod 0666 /dev/fuse
+    fi
+}
+
 ensure_fusebox_binary() {
     if [ -z "$FUSEBOX" ]; then
         FUSEBOX=$REPO/target/release/fusebox-run
@@ -146,6 +156,7 @@ ensure_fusebox_binary() {
 # Rust toolchain, the cache dropper), runs it as the benchmark user, copies the results.
 run_as_unprivileged_user() {
     ensure_packages_as_root
+    ensure_dev_fuse_as_root
     ensure_fusebox_binary
     staging_user_ensure "$BENCH_USER"
     staging_dir_make fusebox-bench

@@ -215,6 +215,7 @@ mod report_tests {
         let ssh = Secret {
             path: "/home/u/.ssh".into(),
             reason: "keys",
+            real: None,
         };
         let secrets = SecretsSet::new(vec![ssh], &[], |p| vec![p.to_path_buf()]).unwrap();
         let auditor = Auditor::new(Arc::new(Record::new()), log, false, Enforcement::AuditOnly)

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Result, bail};
 
 use super::config::Config;
-use crate::policy::List;
 use crate::policy::secrets::{self, SecretsSet};
+use crate::policy::{List, Policy, PolicyError, path};
 
 impl Config {
     /// Turns the secrets set on (for the user `facts` describes) or off. A READ entry
@@ -55,9 +55,9 @@ impl Config {
                 );
             }
             if let Some(share) = self.shares.iter().find(|share| {
-                spellings(&secret.path)
-                    .iter()
-                    .any(|s| s.starts_with(&share.path) || share.path.starts_with(s))
+                secret
+                    .spellings()
+                    .any(|s| path::covers(&share.path, s) || path::covers(s, &share.path))
             }) {
                 bail!(
                     "--share {}: it would expose the secret {} ({}), which shared paths \
@@ -82,6 +82,16 @@ impl Config {
         self.policy.iter().cloned().chain(secrets).collect()
     }
 
+    /// [`Config::enforced_policy`] as the policy the sandbox judges with: each entry with
+    /// its realpath, the secrets' as [`SecretsSet::new`] found them (not looked up again).
+    pub fn policy_in_force(&self) -> Result<Policy, PolicyError> {
+        let mut policy = Policy::from_entries(&self.policy)?;
+        for secret in &self.secrets.denied {
+            policy.add_resolving(List::Deny, &secret.path, |_| secret.real.clone())?;
+        }
+        Ok(policy)
+    }
+
     /// `--show-defaults`: the policy in force as a policy file, the secrets commented.
     pub fn show_policy(&self) -> String {
         let mut out = String::from(
@@ -97,8 +107,8 @@ impl Config {
 
 /// `path` as given and as its realpath, when that exists and differs: the two ways a
 /// secret or a READ entry can be spelled.
-fn spellings(path: &Path) -> Vec<PathBuf> {
-    let mut names = vec![path.to_path_buf()];
-    names.extend(std::fs::canonicalize(path).ok().filter(|real| real != path));
+fn spellings(entry: &Path) -> Vec<PathBuf> {
+    let mut names = vec![entry.to_path_buf()];
+    names.extend(path::realpath(entry).filter(|real| real != entry));
     names
 }

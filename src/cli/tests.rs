@@ -7,7 +7,7 @@ use anyhow::Result;
 use clap::Parser;
 
 use super::*;
-use crate::policy::List;
+use crate::policy::{List, Policy};
 use crate::report::Format;
 
 fn parse(argv: &[&str]) -> Result<Args, clap::Error> {
@@ -123,6 +123,24 @@ fn facts_for_home(home: &Path) -> crate::policy::secrets::Facts {
         cwd: PathBuf::from("/nowhere"),
         ..Default::default()
     }
+}
+
+#[test]
+fn the_policy_in_force_has_each_secret_with_its_realpath_found_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let real_ssh = dir.path().join("data/ssh");
+    let home = dir.path().join("home");
+    std::fs::create_dir_all(&real_ssh).unwrap();
+    std::fs::create_dir_all(&home).unwrap();
+    std::os::unix::fs::symlink(&real_ssh, home.join(".ssh")).unwrap();
+    let mut c = config(&["true"], dir.path()).unwrap();
+    c.set_secrets(true, &facts_for_home(&home)).unwrap();
+    let policy = c.policy_in_force().unwrap();
+    // The same entries as the enforced list resolved afresh, the realpath included.
+    let afresh = Policy::from_entries(&c.enforced_policy()).unwrap();
+    assert_eq!(policy.entries(), afresh.entries());
+    assert_eq!(policy.prefixes(List::Deny), afresh.prefixes(List::Deny));
+    assert!(policy.prefixes(List::Deny).contains(&real_ssh));
 }
 
 #[test]

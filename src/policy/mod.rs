@@ -28,7 +28,7 @@ mod judge;
 mod learn;
 mod list;
 mod op;
-mod path;
+pub mod path;
 pub mod secrets;
 mod shared;
 #[cfg(test)]
@@ -164,13 +164,20 @@ impl Policy {
 
     /// Adds an entry made by [`prepare`].
     fn insert(&mut self, list: List, given: PathBuf, real: Option<PathBuf>) {
+        // All normalised, so bytes are compared: `Path`'s `==` parses components, and a
+        // run starts with ~100 entries (the secrets set), each compared with all before it.
+        let same = |a: &Path, b: &Path| a.as_os_str() == b.as_os_str();
         let prefixes = &mut self.prefixes[list.index()];
         for p in std::iter::once(&given).chain(real.as_ref()) {
-            if !prefixes.contains(p) {
+            if !prefixes.iter().any(|q| same(q, p)) {
                 prefixes.push(p.clone());
             }
         }
-        if !self.entries.iter().any(|(l, g)| *l == list && *g == given) {
+        if !self
+            .entries
+            .iter()
+            .any(|(l, g)| *l == list && same(g, &given))
+        {
             self.entries.push((list, given));
         }
     }

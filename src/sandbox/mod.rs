@@ -56,8 +56,9 @@ pub fn run(config: &Config) -> Result<i32> {
     //    The policy (realpaths) and the files we report to, likewise as the host sees them.
     //    Every report is checked and opened now, before the build can run: a bad target
     //    fails the run at once, and the build can never change one (`protect`).
-    let mut policy =
-        Policy::from_entries(&config.enforced_policy()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut policy = config
+        .policy_in_force()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let mut reports = Reports::open(config)?;
     for path in &reports.protected {
         policy.protect(path);

@@ -68,6 +68,17 @@ fn env_names() -> impl Iterator<Item = &'static str> {
 pub struct Secret {
     pub path: PathBuf,
     pub reason: &'static str,
+    /// Its realpath, when it exists and differs (found once, by [`SecretsSet::new`]).
+    ///
+    /// [`SecretsSet::new`]: super::SecretsSet::new
+    pub real: Option<PathBuf>,
+}
+
+impl Secret {
+    /// The ways the secret is spelled: its path and, when it differs, its realpath.
+    pub fn spellings(&self) -> impl Iterator<Item = &Path> {
+        std::iter::once(self.path.as_path()).chain(self.real.as_deref())
+    }
 }
 
 /// The table for the user `facts` describes: every location under every base it has,
@@ -80,10 +91,12 @@ pub fn resolve(facts: &Facts) -> Vec<Secret> {
             let Some(path) = path::normalise(&path) else {
                 continue;
             };
-            if !out.iter().any(|s| s.path == path) {
+            // Both normalised: bytes compare alike and far faster than components.
+            if !out.iter().any(|s| s.path.as_os_str() == path.as_os_str()) {
                 out.push(Secret {
                     path,
                     reason: location.reason,
+                    real: None,
                 });
             }
         }

@@ -41,7 +41,7 @@ impl SecretsSet {
             reads
                 .iter()
                 .flatten()
-                .any(|read| names.iter().any(|n| n == read))
+                .any(|read| names.iter().any(|n| same(n, read)))
         };
         let reallowed_roots: Vec<&PathBuf> = named
             .iter()
@@ -52,7 +52,8 @@ impl SecretsSet {
             on: true,
             ..SecretsSet::default()
         };
-        for (secret, names) in secrets.into_iter().zip(&named) {
+        for (mut secret, names) in secrets.into_iter().zip(&named) {
+            secret.real = names.iter().find(|n| !same(n, &secret.path)).cloned();
             let reallowed = names
                 .iter()
                 .any(|n| reallowed_roots.iter().any(|root| path::covers(root, n)));
@@ -62,7 +63,7 @@ impl SecretsSet {
             }
             let inside = reads.iter().find(|read| {
                 read.iter()
-                    .any(|r| names.iter().any(|n| path::covers(n, r) && n != r))
+                    .any(|r| names.iter().any(|n| path::covers(n, r) && !same(n, r)))
             });
             if let Some(read) = inside {
                 return Err(InsideSecret {
@@ -114,4 +115,11 @@ impl SecretsSet {
         }
         out
     }
+}
+
+/// Whether two normalised paths are the same: their bytes, not their components, are
+/// compared (`Path`'s `==` parses both, and this runs secrets × READ entries times at
+/// every start).
+fn same(a: &Path, b: &Path) -> bool {
+    a.as_os_str() == b.as_os_str()
 }

@@ -208,6 +208,7 @@ fn a_secret_is_matched_by_its_realpath_too() {
     let secrets = vec![Secret {
         path: "/home/u/.ssh".into(),
         reason: "r",
+        real: None,
     }];
     let spellings = |p: &Path| vec![p.to_path_buf(), PathBuf::from("/data/u/.ssh")];
     let reads = [vec![PathBuf::from("/data/u/.ssh")]];

@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub use crate::policy::path::covers;
 use crate::policy::{Access, List, Policy, Verdict};
 
 /// The sandbox's own mounts: a tree at, above or below one is never bound.
@@ -189,11 +190,6 @@ fn outermost(mut paths: Vec<PathBuf>) -> Vec<PathBuf> {
         .cloned()
         .collect();
     kept
-}
-
-/// Whether `prefix` is `path` or one of its ancestors, by whole components.
-pub fn covers(prefix: &Path, path: &Path) -> bool {
-    path.starts_with(prefix)
 }
 
 /// Whether one of `a` and `b` covers the other.
