@@ -117,9 +117,9 @@ fn reap(pid: Pid) -> std::io::Result<Option<i32>> {
 pub type EnvChange = (OsString, Option<OsString>);
 
 /// PID 1 of the sandbox: starts `command` with `env` applied to the environment, then
-/// supervises until it ends, writing a byte to `stops` each time the build stops (for
-/// fusebox-run's job control, see [`Terminal`]). Never returns.
-pub fn run_init(command: &[OsString], env: &[EnvChange], stops: OwnedFd) -> ! {
+/// supervises until it ends, writing a byte to `stops` (if fusebox-run does job control)
+/// each time the build stops (see [`Terminal`]). Never returns.
+pub fn run_init(command: &[OsString], env: &[EnvChange], stops: Option<OwnedFd>) -> ! {
     // So that `ps` inside tells PID 1 from the build (comm is what ps shows).
     let _ = nix::sys::prctl::set_name(c"fusebox-init");
     let build = match sys::fork() {
@@ -130,7 +130,7 @@ pub fn run_init(command: &[OsString], env: &[EnvChange], stops: OwnedFd) -> ! {
             sys::exit_now(EXIT_SETUP_FAILED);
         }
     };
-    let code = supervise_inside(build, &mut File::from(stops));
+    let code = supervise_inside(build, stops.map(File::from));
     // The build is over: nothing it started may outlive it. kill(-1) from PID 1 reaches
     // every other process of the namespace.
     let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
@@ -145,7 +145,7 @@ pub fn run_init(command: &[OsString], env: &[EnvChange], stops: OwnedFd) -> ! {
 /// are forwarded. The build shares PID 1's process group, so its own `kill 0` reaches
 /// PID 1 too: forwarding that back would deliver it twice. A terminal's Ctrl-C (sent by
 /// the kernel) reached the build directly, for the same reason.
-fn supervise_inside(build: Pid, stops: &mut File) -> i32 {
+fn supervise_inside(build: Pid, mut stops: Option<File>) -> i32 {
     let set = supervised_signals();
     loop {
         // Reap everything that has ended; orphans are reparented to us.
@@ -154,7 +154,9 @@ fn supervise_inside(build: Pid, stops: &mut File) -> i32 {
                 Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => break,
                 Ok(WaitStatus::Stopped(pid, _)) if pid == build => {
                     // fusebox-run may be gone (EPIPE): then nobody is doing job control.
-                    let _ = stops.write_all(b"s");
+                    if let Some(stops) = &mut stops {
+                        let _ = stops.write_all(b"s");
+                    }
                 }
                 Ok(status) if status.pid() == Some(build) => {
                     if let Some(code) = exit_code(status) {

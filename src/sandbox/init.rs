@@ -50,16 +50,22 @@ impl ChildPlan {
 }
 
 /// PID 1's life: set up, then become the build's init. Never returns.
-pub(super) fn enter_sandbox(mut plan: ChildPlan, go: OwnedFd, root: OwnedFd, stops: OwnedFd) -> ! {
+pub(super) fn enter_sandbox(
+    mut plan: ChildPlan,
+    go: OwnedFd,
+    root: OwnedFd,
+    stops: Option<OwnedFd>,
+) -> ! {
     drop(root);
-    if let Err(e) = set_up_inside(&mut plan, go, stops.as_raw_fd()) {
+    let stops_fd = stops.as_ref().map(|fd| fd.as_raw_fd());
+    if let Err(e) = set_up_inside(&mut plan, go, stops_fd) {
         terminal::error_line(&format!("{e:#}"));
         sys::exit_now(supervisor::EXIT_SETUP_FAILED);
     }
     supervisor::run_init(&plan.command, &plan.env, stops)
 }
 
-fn set_up_inside(plan: &mut ChildPlan, go: OwnedFd, stops: RawFd) -> Result<()> {
+fn set_up_inside(plan: &mut ChildPlan, go: OwnedFd, stops: Option<RawFd>) -> Result<()> {
     die_with_parent(go)?;
     for &fd in &plan.daemon_fds {
         let _ = nix::unistd::close(fd);
@@ -89,7 +95,7 @@ fn set_up_inside(plan: &mut ChildPlan, go: OwnedFd, stops: RawFd) -> Result<()> 
     enter_cwd(&plan.cwd)?;
     if let (Some(view), Some(link)) = (mirror_view, plan.trees.agent.take()) {
         let notify = plan.trees.notify.as_ref().map(|fd| fd.as_raw_fd());
-        let close: Vec<RawFd> = [stops].into_iter().chain(notify).collect();
+        let close: Vec<RawFd> = stops.into_iter().chain(notify).collect();
         trees::start_agent(view, AgentLink(link), &close)?;
     }
     userns::enter_build_namespace(plan.uid_map)

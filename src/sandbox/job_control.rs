@@ -30,6 +30,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::{Pid, getpgrp, isatty, setpgid, tcgetpgrp, tcsetpgrp};
 
+/// The pipe on which PID 1 says the build stopped: only when stdin is a terminal, since
+/// without one [`Terminal::build_stopped`] has nothing to do, and the thread that
+/// reads the pipe would cost every run its start and exit for nothing.
+pub fn stops_pipe() -> std::io::Result<Option<(OwnedFd, OwnedFd)>> {
+    if !isatty(std::io::stdin().as_fd()).unwrap_or(false) {
+        return Ok(None);
+    }
+    Ok(Some(nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?))
+}
+
 /// fusebox-run's view of the terminal on its stdin.
 pub struct Terminal {
     /// The sandbox's process group (PID 1's pid, as fusebox-run sees it).

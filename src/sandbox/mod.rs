@@ -104,7 +104,7 @@ pub fn run(config: &Config) -> Result<i32> {
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
     //    PID 1 says on this pipe when the build stops (see [`job_control`]).
-    let (stops_read, stops_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
+    let (stops_read, stops_write) = job_control::stops_pipe().context("pipe")?.unzip();
     let plan = ChildPlan {
         new_userns: mounted.needs_userns,
         me,
@@ -178,8 +178,10 @@ pub fn run(config: &Config) -> Result<i32> {
         fuse,
     )?;
     job.hand_over();
-    job.watch_stops(stops_read)
-        .context("cannot start the job-control thread")?;
+    if let Some(stops) = stops_read {
+        job.watch_stops(stops)
+            .context("cannot start the job-control thread")?;
+    }
     let mut go = File::from(go_write);
     go.write_all(b"g").context("cannot start the sandbox")?;
     drop(go);

@@ -289,24 +289,28 @@ impl<FS: Filesystem> Session<FS> {
         channels.push(ch);
 
         let mut threads = Vec::with_capacity(n_threads);
-
-        for (i, ch) in channels.into_iter().enumerate() {
-            let thread_name = format!("fuser-{i}");
-            let event_loop = SessionEventLoop {
-                thread_name: thread_name.clone(),
-                filesystem: filesystem.clone(),
-                ch,
-                allowed,
-                session_owner,
-            };
+        let mut event_loops = channels.into_iter().enumerate().map(|(i, ch)| SessionEventLoop {
+            thread_name: format!("fuser-{i}"),
+            filesystem: filesystem.clone(),
+            ch,
+            allowed,
+            session_owner,
+        });
+        // fusebox patch: the calling thread serves the first channel itself rather than wait
+        // idle for the others (one thread fewer to start and end per session).
+        let Some(own_loop) = event_loops.next() else {
+            return Err(io::Error::other("n_threads"));
+        };
+        for event_loop in event_loops {
             threads.push(
                 thread::Builder::new()
-                    .name(thread_name)
+                    .name(event_loop.thread_name.clone())
                     .spawn(move || event_loop.event_loop())?,
             );
         }
 
-        let mut reply: io::Result<()> = Ok(());
+        let mut reply: io::Result<()> = own_loop.event_loop();
+        drop(own_loop);
         for thread in threads {
             let res = match thread.join() {
                 Ok(res) => res,
