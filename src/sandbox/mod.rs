@@ -103,7 +103,8 @@ pub fn run(config: &Config) -> Result<i32> {
 
     // 4. The sandbox's PID 1, forked before any mirror thread exists. It waits for `go`.
     let (go_read, go_write) = pipe2(OFlag::O_CLOEXEC).context("pipe")?;
-    //    PID 1 says on this pipe when the build stops (see [`job_control`]).
+    //    PID 1 says on this pipe when the build stops; there is one only when stdin is a
+    //    terminal (see [`job_control`]).
     let (stops_read, stops_write) = job_control::stops_pipe().context("pipe")?.unzip();
     let plan = ChildPlan {
         new_userns: mounted.needs_userns,

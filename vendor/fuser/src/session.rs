@@ -310,7 +310,7 @@ impl<FS: Filesystem> Session<FS> {
         }
 
         let mut reply: io::Result<()> = own_loop.event_loop();
-        drop(own_loop);
+        drop(own_loop); // its Arc of the filesystem, before `Arc::get_mut` below
         for thread in threads {
             let res = match thread.join() {
                 Ok(res) => res,
