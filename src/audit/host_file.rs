@@ -104,6 +104,15 @@ impl HostFile {
         }
     }
 
+    /// Removes the directory at the path if it is empty; anything else stays (a
+    /// directory the run left a log in is the user's to read).
+    pub fn remove_if_empty_dir(&self) -> io::Result<()> {
+        match unlinkat(&self.dir, self.name.as_os_str(), UnlinkatFlags::RemoveDir) {
+            Ok(()) | Err(Errno::ENOENT | Errno::ENOTEMPTY | Errno::EEXIST) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Creates the file, which must not exist (O_EXCL): what another user or the build
     /// planted there is never written to.
     pub fn create_new(&self, mode: u32) -> io::Result<File> {

@@ -31,8 +31,11 @@ pub(super) struct Reports {
     trace: Option<(RecordWriter, PathBuf)>,
     /// Gentoo mode's debug log (`SANDBOX_DEBUG_LOG`), until its writer starts.
     debug_log: Option<HostFile>,
-    /// The directory made for the default log, removed at the end if it stays empty.
-    private_dir: Option<PathBuf>,
+    /// The directory made for the default log, removed at the end if it stays empty
+    /// (set by [`Reports::open`]):
+    /// reached through its parent opened at start, since the direct mount gives
+    /// fusebox-run a /tmp of its own.
+    private_dir: Option<HostFile>,
     /// The host paths of all of them: the build may read them, never change them.
     pub(super) protected: Vec<PathBuf>,
     /// The files written on the host while the build runs (logs, trace), which the
@@ -48,17 +51,23 @@ impl Reports {
             LogPlace::Given(path) => (path.clone(), None),
             LogPlace::Private { runtime_dir, tmp } => {
                 let dir = private_log_dir(runtime_dir.as_deref(), tmp)?;
-                (dir.join("violations.log"), Some(dir))
+                (dir.path().join("violations.log"), Some(dir))
             }
         };
-        let opened = Self::open_files(config, &log_path, private_dir.clone());
-        if opened.is_err()
-            && let Some(dir) = &private_dir
-        {
-            // Still empty: the log is made by the first violation.
-            let _ = std::fs::remove_dir(dir);
+        let dir_path = private_dir.as_ref().map(|dir| dir.path().to_owned());
+        match Self::open_files(config, &log_path, dir_path) {
+            Ok(reports) => Ok(Reports {
+                private_dir,
+                ..reports
+            }),
+            Err(e) => {
+                // Still empty: the log is made by the first violation.
+                if let Some(dir) = private_dir {
+                    let _ = dir.remove_if_empty_dir();
+                }
+                Err(e)
+            }
         }
-        opened
     }
 
     fn open_files(
@@ -117,7 +126,7 @@ impl Reports {
             stats: stats.map(|(file, path, _)| (file, path)),
             trace: trace.map(|(out, path, _)| (out, path)),
             debug_log: debug_log.map(|(file, _, _)| file),
-            private_dir,
+            private_dir: None,
             written_during_build: protected.clone(),
             protected,
             report,
@@ -203,7 +212,7 @@ impl Reports {
         }
         if let Some(dir) = &self.private_dir {
             // Empty unless there were violations; then it holds the log the summary names.
-            let _ = std::fs::remove_dir(dir);
+            let _ = dir.remove_if_empty_dir();
         }
         self.record.exit_status(code)
     }
@@ -276,7 +285,7 @@ fn shown(path: &Path) -> String {
 /// A new directory for the default log, 0700 with a random name: under `runtime_dir`
 /// when that is a directory of the user's that nobody else can enter, else under
 /// `tmp`.
-fn private_log_dir(runtime_dir: Option<&Path>, tmp: &Path) -> Result<PathBuf> {
+fn private_log_dir(runtime_dir: Option<&Path>, tmp: &Path) -> Result<HostFile> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let me = nix::unistd::geteuid().as_raw();
     let private = |dir: &&Path| {
@@ -288,7 +297,14 @@ fn private_log_dir(runtime_dir: Option<&Path>, tmp: &Path) -> Result<PathBuf> {
         Some(dir) => (dir.to_path_buf(), "fusebox-XXXXXX".to_owned()),
         None => (tmp.to_path_buf(), format!("fusebox-{me}-XXXXXX")),
     };
-    nix::unistd::mkdtemp(&base.join(name)).with_context(|| {
+    let made = nix::unistd::mkdtemp(&base.join(name))
+        .map_err(std::io::Error::from)
+        .and_then(|dir| {
+            HostFile::new(&dir).inspect_err(|_| {
+                let _ = std::fs::remove_dir(&dir);
+            })
+        });
+    made.with_context(|| {
         format!(
             "cannot make a private directory for the violation log in {} (hint: --log FILE)",
             shown(&base)

@@ -100,6 +100,36 @@ exit 0"#;
     assert_eq!(out.stderr.matches("\nF: ").count(), blocks.len(), "{out}");
 }
 
+e2e!(
+    shared,
+    record_the_default_log_directory_goes_with_a_clean_run
+);
+/// The default log's private directory is made at start and removed at the end when no
+/// violation filled it: a thousand clean builds leave nothing in `$TMPDIR`. A refused
+/// write keeps it, with the log the summary names.
+fn record_the_default_log_directory_goes_with_a_clean_run(h: Helper) {
+    let td = tmpdir();
+    let entries = || {
+        std::fs::read_dir(td.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect::<Vec<_>>()
+    };
+    let sandbox = || {
+        Sandbox::new(h)
+            .env("TMPDIR", td.path())
+            .env_remove("XDG_RUNTIME_DIR")
+    };
+    let out = sandbox().run_sh("echo built");
+    out.expect_code(0);
+    assert_eq!(entries(), Vec::<PathBuf>::new(), "{out}");
+    let out = sandbox().run_sh("touch /etc/fusebox-e2e-record-kept 2>/dev/null; exit 0");
+    out.expect_code(1);
+    let log = log_file_named_in(&out.stderr);
+    assert_eq!(entries(), vec![log.parent().unwrap().to_owned()], "{out}");
+    assert!(log.is_file(), "{out}");
+}
+
 e2e!(shared, record_the_mount_staging_directory_is_out_of_reach);
 /// fusermount3's staging directory (on the host, in the private `/tmp/fusebox-UID` when
 /// there is no `$XDG_RUNTIME_DIR`; never in `$TMPDIR`) holds the mirror's mountpoint:
