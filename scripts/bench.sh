@@ -21,6 +21,10 @@
 # the script to be started as root (a root helper drops them when the unprivileged run
 # asks, through a FIFO); as a normal user it is skipped.
 #
+# As root, the builds run on a journaled ext4 file system of their own (a sparse loop
+# image in the staging directory, removed at exit), as on a workstation's disk; the
+# report names it. A normal user's run uses $TMPDIR.
+#
 # Real package builds (pkg-*, scripts/bench/packages.sh): Debian's upstream source
 # tarballs (`apt-get source`; as root the script enables deb-src and downloads them into
 # /var/cache/fusebox-bench-src, or $FUSEBOX_BENCH_SRC), each configured, built and tested,
@@ -79,6 +83,8 @@ INNER=0     # set when re-executed as the unprivileged user
 RUST_TOOLCHAIN=  # a Rust sysroot (bin/cargo, bin/rustc) for the `rust` workload
 RUST_SRC=        # fusebox's sources with vendored crates, for the `rust` workload
 DROP_DIR=   # --drop-caches: the FIFOs through which root drops the caches (inner only)
+WORK_BASE=  # --work-base: where the builds' directory is made (inner only; default $TMPDIR)
+WORK_NOTE=  # --work-note: what that directory is on, for the report (inner only)
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'bench.sh: %s\n' "$*" >&2; exit 1; }
@@ -97,6 +103,8 @@ parse_args() {
             --rust-toolchain) RUST_TOOLCHAIN=${2:?}; shift ;;
             --rust-src) RUST_SRC=${2:?}; shift ;;
             --drop-caches) DROP_DIR=${2:?}; shift ;;
+            --work-base) WORK_BASE=${2:?}; shift ;;
+            --work-note) WORK_NOTE=${2:?}; shift ;;
             -h|--help) usage; exit 0 ;;
             *) die "unknown argument: $1 (see --help)" ;;
         esac
@@ -152,12 +160,44 @@ ensure_fusebox_binary() {
     [ -x "$FUSEBOX" ] || die "no fusebox binary at $FUSEBOX"
 }
 
+# Tracing left enabled (ftrace events from a profiling session) puts every syscall of
+# every way on the kernel's slow path: the syscall-heavy rows would measure the tracer.
+warn_if_tracing_as_root() {
+    local events=/sys/kernel/tracing/set_event
+    if [ -r "$events" ] && [ -n "$(head -c 1 "$events")" ]; then
+        say "warning: ftrace events are enabled ($(wc -l < "$events") in $events): every way pays for them; clear with: echo > $events"
+    fi
+}
+
+# The builds' directory on a journaled ext4 file system of its own (a sparse loop image
+# under the stage), as a workstation's disk is: a root file system made without a journal
+# (some VM images) makes ext4 skip inodes freed in the last minute at every create, which
+# turns a repeated untar + rm into a scan of the inode table. Sets WORK_DISK_NOTE; on any
+# failure says why and leaves the builds in $TMPDIR.
+WORK_DISK_NOTE=
+work_disk_as_root() {
+    local dir=$1 image=$1.img
+    command -v mkfs.ext4 >/dev/null || { say "note: no mkfs.ext4; the builds run in /tmp"; return 1; }
+    mkdir -p "$dir"
+    if ! { truncate -s 32G "$image" && mkfs.ext4 -q -F -O has_journal "$image" &&
+           mount -o loop "$image" "$dir"; }; then
+        say "note: could not mount a loop ext4 image at $dir; the builds run in /tmp"
+        rm -f "$image"
+        return 1
+    fi
+    chown "$BENCH_USER:" "$dir"
+    chmod 755 "$dir"
+    WORK_DISK_NOTE="a journaled ext4 loop image (sparse, 32 GB) on $(df --output=fstype "$(dirname "$image")" | tail -n 1) $(df --output=source "$(dirname "$image")" | tail -n 1)"
+}
+
 # Stages this script, its families and what root alone can prepare (package sources, the
-# Rust toolchain, the cache dropper), runs it as the benchmark user, copies the results.
+# Rust toolchain, the cache dropper, the builds' disk), runs it as the benchmark user,
+# copies the results.
 run_as_unprivileged_user() {
     ensure_packages_as_root
     ensure_dev_fuse_as_root
     ensure_fusebox_binary
+    warn_if_tracing_as_root
     staging_user_ensure "$BENCH_USER"
     staging_dir_make fusebox-bench
     staging_at_exit stop_cache_dropper
@@ -177,6 +217,9 @@ run_as_unprivileged_user() {
     fi
     staging_dir_open
     chown "$BENCH_USER:" "$stage"
+    if [ "$SMOKE" = 0 ] && work_disk_as_root "$stage/disk"; then
+        args+=(--work-base "$stage/disk" --work-note "$WORK_DISK_NOTE")
+    fi
     [ "$SMOKE" = 1 ] && args+=(--smoke)
     local w; for w in ${ONLY[@]+"${ONLY[@]}"}; do args+=(--only "$w"); done
     say "running as $BENCH_USER from $stage"
@@ -394,6 +437,7 @@ report() {
         echo "- machine: $(nproc) CPUs, ${cpu:-unknown CPU}, kernel $(uname -r), $(. /etc/os-release 2>/dev/null && echo "$PRETTY_NAME")"
         echo "- fusebox: $fbver; hyperfine $(hyperfine --version | awk '{print $2}'), $RUNS run(s) each$([ "$SMOKE" = 1 ] && echo ', --smoke')"
         echo "- bwrap: \`bwrap --bind / / --dev /dev --proc /proc\`; bindfs: \`bindfs --no-allow-other / MNT\` then \`bwrap --bind MNT / --dev /dev --proc /proc\`"
+        echo "- the builds' directory: ${WORK_NOTE:-\$TMPDIR ($(df --output=fstype "$WORK" | tail -n 1))}"
         [ -n "$SRC_NOTE" ] && echo "- sources: $SRC_NOTE"
         for r in "${RUNNERS[@]}"; do
             [ -n "${REASON[$r]:-}" ] && echo "- $r: n/a — ${REASON[$r]}"
@@ -452,7 +496,7 @@ run_benchmarks() {
     ensure_fusebox_binary
     trap cleanup_work EXIT
     trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP
-    WORK=$(mktemp -d "${TMPDIR:-/tmp}/fusebox-bench-work.XXXXXX")
+    WORK=$(mktemp -d "${WORK_BASE:-${TMPDIR:-/tmp}}/fusebox-bench-work.XXXXXX")
     STATS=$(mktemp -d "${TMPDIR:-/tmp}/fusebox-bench-stats.XXXXXX")
     MNT=$WORK/mnt
     mkdir "$WORK/wl"
