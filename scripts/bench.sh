@@ -39,7 +39,8 @@
 # (debug profile) with the Rust toolchain of the user who starts the script; as root it
 # is given to the benchmark user as a hard-linked copy.
 #
-# Needs hyperfine, bwrap, bindfs, fusermount3, make, gcc. As root it installs them with
+# Needs hyperfine, bwrap, bindfs, fusermount3, make, gcc (and meson, ninja, xz, bzip2 for
+# the package rows). As root it installs them with
 # apt-get, creates the unprivileged user $FUSEBOX_BENCH_USER (default fusebox-bench) and
 # re-runs itself as that user from /tmp/fusebox-bench.XXXXXX (root's capabilities would
 # hide rootless costs); as a normal user it says what is missing.
@@ -127,7 +128,9 @@ wanted() { # is workload $1 selected?
 # --- root: install, build, stage, re-exec as an unprivileged user ----------------------------
 ensure_packages_as_root() {
     local need=() pkg cmd
-    for pair in hyperfine:hyperfine bubblewrap:bwrap bindfs:bindfs fuse3:fusermount3 make:make gcc:gcc; do
+    local tools=(hyperfine:hyperfine bubblewrap:bwrap bindfs:bindfs fuse3:fusermount3 make:make gcc:gcc)
+    if wanted_any_package; then tools+=(meson:meson ninja-build:ninja xz-utils:xz bzip2:bzip2); fi
+    for pair in "${tools[@]}"; do
         pkg=${pair%%:*}; cmd=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
     done

@@ -84,7 +84,7 @@ package_workloads() {
             paired_row "pkg-$name" "$(basename "$(pkg_tarball "$name")"): configure, build, test" \
                 "pkg-$name" "${RUNNERS[@]}"
         else
-            say "note: pkg-$name: no sources, skipped"
+            say "note: pkg-$name: skipped (no sources, or no meson)"
         fi
     done
     wanted pkg-loaded || return 0
@@ -104,6 +104,10 @@ write_package_workloads() {
     for name in $(pkg_names); do
         tarball=$(pkg_tarball "$name")
         [ -n "$tarball" ] || continue
+        if [ "$(pkg_field "$name" 3)" = meson ] && ! command -v meson >/dev/null; then
+            say "note: pkg-$name needs meson and ninja (sudo apt-get install -y meson ninja-build): skipped"
+            continue
+        fi
         local tree=$WORK/pkg/$name
         printf '%s\n' "rm -rf $tree && mkdir -p $tree && tar xf $tarball -C $tree --strip-components=1" \
             > "$wl/pkg-$name-prepare.sh"
