@@ -175,7 +175,7 @@ impl Call<'_> {
         offset: u64,
         mut f: impl FnMut(&Dirent) -> OpResult<Fill>,
     ) -> OpResult<()> {
-        if self.resolver.is_hidden(dir) {
+        if self.resolver.is_hidden(dir, h.path()) {
             for d in dots().iter().skip(offset.min(2) as usize) {
                 if f(d)? == Fill::Full {
                     break;

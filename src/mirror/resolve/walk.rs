@@ -5,7 +5,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLockReadGuard, RwLockWriteGuard};
 
 use fuser::Errno;
@@ -185,7 +185,7 @@ impl Resolver {
         if !dir.is_dir {
             return Err(Errno::ENOTDIR);
         }
-        if self.hidden.contains(&dir.host) {
+        if self.is_hidden(dir.host, &dir.path) {
             return Err(Errno::ENOENT);
         }
         Ok(EntryAt {
@@ -202,9 +202,11 @@ impl Resolver {
         self.child(&dir, name).map(Probe)
     }
 
-    /// Whether the directory `host` has its contents hidden.
-    pub fn is_hidden(&self, host: HostId) -> bool {
-        self.hidden.contains(&host)
+    /// Whether the directory `host`, at mirror path `path`, has its contents hidden:
+    /// a staging place that was there at start, wherever it is now, or one made at its
+    /// path since (by another run's fusermount3 mount).
+    pub fn is_hidden(&self, host: HostId, path: &Path) -> bool {
+        self.hidden.contains(&host) || self.guarded.iter().any(|g| g == path)
     }
 
     /// Node `id`'s current host stat and its mirror path, judged for `check`: what

@@ -48,6 +48,17 @@ impl Harness {
     /// A harness whose mirror hides the contents of the directories `rels` (made
     /// here), as a sandbox hides the staging directories of mountpoints.
     pub fn hiding(rels: &[&str]) -> Harness {
+        Self::with_places(rels, &[])
+    }
+
+    /// A harness whose mirror guards the paths `rels` (not made here), as a sandbox
+    /// guards the staging places: another run may make one while this one runs.
+    pub fn guarding(rels: &[&str]) -> Harness {
+        Self::with_places(&[], rels)
+    }
+
+    fn with_places(hidden: &[&str], guarded: &[&str]) -> Harness {
+        let rels = hidden;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let root = std::fs::canonicalize(dir.path()).unwrap().join("root");
         std::fs::create_dir_all(root.join(WRITABLE)).unwrap();
@@ -64,7 +75,7 @@ impl Harness {
         let opts = MirrorOptions {
             root: open_dir(&root),
             hidden,
-            guarded: Vec::new(),
+            guarded: guarded.iter().map(|rel| root.join(rel)).collect(),
             mountinfo: None,
             judge: policy.clone(),
             auditor: Arc::new(Auditor::new(record.clone(), log, false, Enforcement::Deny)),

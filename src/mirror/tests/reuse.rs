@@ -158,3 +158,20 @@ fn a_hidden_directory_removed_on_the_host_passes_its_number_to_no_new_directory(
     assert_ne!(h.mkdir(cache, "deep").unwrap().attr.ino.0, 0);
     assert!(h.host("w/cache/deep").is_dir());
 }
+
+/// A staging place made on the host after the mirror started (another run's fusermount3
+/// mount makes `/tmp/fusebox-UID` when it is missing) has its contents hidden too, by
+/// its path: nothing in it can be looked up or listed, or made.
+#[test]
+fn a_staging_place_made_while_the_mirror_runs_is_hidden_by_its_path() {
+    let h = Harness::guarding(&["w/staging"]);
+    let w = h.walk("w");
+    fs::create_dir_all(h.host("w/staging/fusebox-x/root")).unwrap();
+    let staging = h.walk("w/staging");
+    assert_eq!(h.lookup(staging, "fusebox-x").err(), Some(Errno::ENOENT));
+    assert_eq!(h.readdir(staging).unwrap(), Vec::<String>::new());
+    assert!(h.mkdir(staging, "planted").is_err());
+    assert!(!h.host("w/staging/planted").exists());
+    // Beside it, nothing changes.
+    assert_ne!(h.mkdir(w, "cache").unwrap().attr.ino.0, 0);
+}
