@@ -203,9 +203,13 @@ remove_test_user_temp_files() {
     # as it exits, unless it was killed).
     find "$STAGING_HOME" -mindepth 1 -maxdepth 1 -name 'fusebox-e2e-portage.*' -user "$uid" \
         -type d -exec rm -rf --one-file-system {} + 2>/dev/null || true
-    # Default violation logs (/tmp/fusebox-UID-PID.log without TMPDIR) of the tests that
-    # check the defaults.
+    # The old default log names the tests plant (/tmp/fusebox-UID-PID.log; removed by
+    # the test unless it failed first).
     find /tmp -mindepth 1 -maxdepth 1 -name 'fusebox-*.log' -user "$uid" -type f -delete 2>/dev/null || true
+    # Default violation logs (/tmp/fusebox-UID-XXXXXX/violations.log without TMPDIR) of
+    # the tests whose builds were refused something: a run with violations keeps its log.
+    find /tmp -mindepth 1 -maxdepth 1 -name "fusebox-$uid-??????" -user "$uid" -type d \
+        -exec rm -rf --one-file-system {} + 2>/dev/null || true
 }
 
 # As a normal user: the e2e tests directly, from the clone.

@@ -114,10 +114,16 @@ e2e!(shared, record_precreated_names_do_not_stop_runs);
 /// one test user cannot be two) do not stop a run, and the default log is private.
 fn record_precreated_names_do_not_stop_runs(h: Helper) {
     let me = my_uid();
-    let base = std::process::id() as i32;
+    // Not the pids the other test plants symlinks for, nor those of this test's other
+    // helper (all run in this process, maybe at once: one would remove what the other
+    // planted before reading it back).
+    let base = std::process::id() as i32
+        + match h {
+            Helper::Direct => 1000,
+            Helper::Fusermount3 => 1400,
+        };
     let mut planted = Vec::new();
-    // Not the pids the other test plants symlinks for (both run in this process).
-    for pid in base + 1000..base + 1400 {
+    for pid in base..base + 400 {
         let p = PathBuf::from(format!("/tmp/fusebox-{me}-{pid}.log"));
         if std::fs::symlink_metadata(&p).is_err() && std::fs::write(&p, "not yours\n").is_ok() {
             planted.push(p);
