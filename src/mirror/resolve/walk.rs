@@ -206,7 +206,9 @@ impl Resolver {
     /// a staging place that was there at start, wherever it is now, or one made at its
     /// path since (by another run's fusermount3 mount).
     pub fn is_hidden(&self, host: HostId, path: &Path) -> bool {
-        self.hidden.contains(&host) || self.guarded.iter().any(|g| g == path)
+        // As bytes: `Path`'s own equality parses components, on every lookup.
+        let path = path.as_os_str();
+        self.hidden.contains(&host) || self.guarded.iter().any(|g| g.as_os_str() == path)
     }
 
     /// Node `id`'s current host stat and its mirror path, judged for `check`: what
