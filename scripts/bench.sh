@@ -12,7 +12,7 @@
 #   --smoke         start-up and a tiny metadata walk only, 1 run each way (for CI; < 1 min)
 #   --runs N        runs per command (default 5)
 #   --out FILE      Markdown results (default ./bench-results.md)
-#   --fusebox PATH  the binary (default target/release/fusebox-run, built if missing)
+#   --fusebox PATH  the binary (default target/<host>/release/fusebox-run, built if missing)
 #   --only NAME     run only this workload (repeatable): startup startup8 find find-cold
 #                   headers untar build rust memory, pkg-hello pkg-gzip pkg-zlib pkg-pcre2
 #                   pkg-fribidi pkg-loaded, or `packages` for all the pkg-* rows
@@ -60,6 +60,8 @@ set -euo pipefail
 SCRIPT=$(readlink -f "$0")
 SCRIPTS=$(dirname "$SCRIPT")
 REPO=$(cd "$SCRIPTS/.." && pwd)
+# shellcheck source=scripts/lib/build.sh
+. "$SCRIPTS/lib/build.sh"
 # shellcheck source=scripts/lib/staging.sh
 . "$SCRIPTS/lib/staging.sh"
 # shellcheck source=scripts/bench/startup.sh
@@ -154,7 +156,7 @@ ensure_dev_fuse_as_root() {
 
 ensure_fusebox_binary() {
     if [ -z "$FUSEBOX" ]; then
-        FUSEBOX=$REPO/target/release/fusebox-run
+        FUSEBOX=$(release_bin "$REPO")
         if [ ! -x "$FUSEBOX" ]; then
             say "building fusebox: cargo build --release"
             (cd "$REPO" && cargo build --release) || die "cargo build --release failed"

@@ -14,7 +14,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
-FUSEBOX=$ROOT/target/release/fusebox-run
+# shellcheck source=scripts/lib/build.sh
+. "$ROOT/scripts/lib/build.sh"
+FUSEBOX=$(release_bin "$ROOT")
 PJDFSTEST=
 TEST_USER=${FUSEBOX_TEST_USER:-fusebox-test}
 

@@ -8,7 +8,7 @@
 #                                        loads: `man -l` renders the page without
 #                                        warnings, bash/zsh/fish load their completion
 #
-# BIN defaults to target/release/fusebox-run (built if missing). Files: DIR/man/fusebox-run.1,
+# BIN defaults to target/<host>/release/fusebox-run (built if missing). Files: DIR/man/fusebox-run.1,
 # DIR/completions/{fusebox-run.bash,_fusebox-run,fusebox-run.fish}. Packagers can equally
 # run `fusebox-run --generate man|bash|zsh|fish > FILE` with the binary they built.
 set -euo pipefail
@@ -20,7 +20,9 @@ case "${1:-}" in
     --check) mode=check; shift ;;
     --out) out=${2:?--out needs a directory}; shift 2 ;;
 esac
-BIN=${1:-target/release/fusebox-run}
+# shellcheck source=scripts/lib/build.sh
+. scripts/lib/build.sh
+BIN=${1:-$(release_bin)}
 if [ ! -x "$BIN" ]; then
     cargo build --release --quiet
 fi

@@ -5,14 +5,16 @@
 #   scripts/install.sh [--prefix PREFIX] [--destdir DIR] [--bin BIN]
 #
 # PREFIX defaults to /usr/local (a Gentoo Prefix user: --prefix "$EPREFIX/usr"); DESTDIR
-# stages the tree elsewhere (packagers); BIN defaults to target/release/fusebox-run, built
+# stages the tree elsewhere (packagers); BIN defaults to target/<host>/release/fusebox-run, built
 # with `cargo build --release --locked` when missing. Prints each file it installs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 prefix=/usr/local
 destdir=
-bin=target/release/fusebox-run
+# shellcheck source=scripts/lib/build.sh
+. scripts/lib/build.sh
+bin=$(release_bin)
 while [ $# -gt 0 ]; do
     case "$1" in
         --prefix) prefix=${2:?--prefix needs a directory}; shift 2 ;;

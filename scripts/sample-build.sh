@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo build --release
-FUSEBOX=$PWD/target/release/fusebox-run
+# shellcheck source=scripts/lib/build.sh
+. scripts/lib/build.sh
+FUSEBOX=$(release_bin)
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/fusebox-sample.XXXXXX")
 trap 'rm -rf "$work"' EXIT

@@ -23,6 +23,8 @@ set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
+# shellcheck source=scripts/lib/build.sh
+. scripts/lib/build.sh
 TEST_USER=${FUSEBOX_TEST_USER:-fusebox-test}
 THREADS=${E2E_THREADS:-2}
 read -r -a EXTRA <<< "${E2E_ARGS:-}"
@@ -60,7 +62,7 @@ E2E_EXE=$(artifact e2e test)
 # The stress program the e2e stress tests run (cargo test builds the examples too).
 STRESS_EXE=$(artifact stress example)
 [ -x "$STRESS_EXE" ] || die "cannot find the stress example in cargo's output"
-BIN=$ROOT/target/release/fusebox-run
+BIN=$(release_bin "$ROOT")
 [ -x "$BIN" ] || die "no $BIN"
 
 # --- unit tests -----------------------------------------------------------------------------
