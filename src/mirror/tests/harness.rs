@@ -57,12 +57,12 @@ impl Harness {
         Self::with_places(&[], rels)
     }
 
+    /// Made directories `hidden` hidden by identity, paths `guarded` by path.
     fn with_places(hidden: &[&str], guarded: &[&str]) -> Harness {
-        let rels = hidden;
         let dir = tempfile::tempdir().expect("a temporary directory");
         let root = std::fs::canonicalize(dir.path()).unwrap().join("root");
         std::fs::create_dir_all(root.join(WRITABLE)).unwrap();
-        let hidden = rels
+        let hidden = hidden
             .iter()
             .map(|rel| {
                 std::fs::create_dir_all(root.join(rel)).unwrap();
