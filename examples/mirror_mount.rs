@@ -15,7 +15,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use fusebox::audit::{Auditor, Enforcement, ViolationLog};
 use fusebox::mirror::cache::{self, Freshness};
-use fusebox::mirror::{Mirror, MirrorOptions, session_config};
+use fusebox::mirror::{Mirror, MirrorOptions, Run, Runs, session_config};
 use fusebox::policy::{Policy, SharedPolicy};
 use fuser::{MountOption, Session};
 use nix::fcntl::{OFlag, open};
@@ -74,15 +74,17 @@ fn main() -> Result<()> {
         hidden,
         guarded: Vec::new(),
         mountinfo: None,
-        judge: Arc::new(SharedPolicy::new(Policy::new(args.write))),
-        auditor: Arc::new(Auditor::new(
-            Arc::new(fusebox::audit::Record::new()),
-            ViolationLog::create(std::env::temp_dir().join("mirror_mount.log"))?,
-            true,
-            Enforcement::Deny,
-        )),
-        tracer: None,
-        requests: Default::default(),
+        runs: Runs::one(Run {
+            judge: Arc::new(SharedPolicy::new(Policy::new(args.write))),
+            auditor: Arc::new(Auditor::new(
+                Arc::new(fusebox::audit::Record::new()),
+                ViolationLog::create(std::env::temp_dir().join("mirror_mount.log"))?,
+                true,
+                Enforcement::Deny,
+            )),
+            tracer: None,
+            requests: Default::default(),
+        }),
         ownership: Default::default(),
         freshness: Freshness::new(cache::DEFAULT_TTL, Vec::new()),
         static_files: Vec::new(),

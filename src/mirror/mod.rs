@@ -8,6 +8,8 @@
 //! - [`adapter`]: `impl fuser::Filesystem`, decoding requests into ops and replying.
 //! - `ops/`: one function per operation, returning `Result<T, Errno>`.
 //! - [`route`]: each request to the host ops or to a [`virtual_files`] file.
+//! - [`runs`]: the runs served, each with its judge, reports and counts, and which
+//!   run a request is for.
 //! - [`resolve`]: the chokepoint: node/name → verified host fd, judged by the [`Judge`].
 //! - [`inode`]: the store of nodes (host identity, path links, lookup counts).
 //! - [`handle`]: open files and directory streams.
@@ -27,6 +29,7 @@ mod ops;
 mod options;
 mod resolve;
 mod route;
+pub mod runs;
 pub mod stats;
 mod sys;
 pub mod virtual_files;
@@ -35,11 +38,11 @@ pub mod virtual_files;
 mod tests;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 pub use attr::Ownership;
 pub use inode::HostId;
 pub use options::MirrorOptions;
+pub use runs::{Run, Runs};
 pub use virtual_files::StaticFile;
 
 use handle::Handles;
@@ -52,7 +55,7 @@ pub struct Mirror {
     resolver: Resolver,
     handles: Handles,
     virtual_files: VirtualFiles,
-    requests: Arc<stats::RequestCounts>,
+    runs: Runs,
 }
 
 impl Mirror {
@@ -64,18 +67,25 @@ impl Mirror {
     /// Like [`Mirror::new`], but the policy sees paths as `prefix` + the path below the
     /// root fd (for mirroring a subdirectory in tests and examples).
     pub fn with_prefix(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Mirror> {
-        let requests = opts.requests.clone();
         let virtual_files = VirtualFiles::new(
             nix::unistd::getuid().as_raw(),
             nix::unistd::getgid().as_raw(),
             opts.static_files.clone(),
         );
+        let (resolver, runs) = Resolver::new(opts, prefix)?;
         Ok(Mirror {
-            requests,
-            resolver: Resolver::new(opts, prefix)?,
+            resolver,
             handles: Handles::default(),
             virtual_files,
+            runs,
         })
+    }
+}
+
+impl Mirror {
+    /// The runs this mirror serves (to let runs join and leave a kept mirror).
+    pub fn runs(&self) -> &Runs {
+        &self.runs
     }
 }
 

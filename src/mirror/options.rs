@@ -1,15 +1,11 @@
-//! What a mirror is built from: the host root it serves and who judges, reports and
-//! counts its requests.
+//! What a mirror is built from: the host root it serves and the runs it serves it to.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use super::attr::Ownership;
 use super::cache;
-use super::stats;
+use super::runs::Runs;
 use super::virtual_files::StaticFile;
-use crate::audit::{Auditor, Tracer};
-use crate::policy::Judge;
 
 /// What the mirror serves and how it judges writes.
 pub struct MirrorOptions {
@@ -28,14 +24,8 @@ pub struct MirrorOptions {
     /// `/proc/self/mountinfo` opened before any namespace was entered: it keeps showing
     /// the mount table of the host root the mirror serves (see `mounts.rs`).
     pub mountinfo: Option<std::fs::File>,
-    /// Decides every judged operation, for the process that made it.
-    pub judge: Arc<dyn Judge>,
-    /// Receives the violations the policy reports.
-    pub auditor: Arc<Auditor>,
-    /// Receives every judged operation (`--trace`).
-    pub tracer: Option<Arc<Tracer>>,
-    /// Counts every request served (`--stats`).
-    pub requests: Arc<stats::RequestCounts>,
+    /// The runs it serves, and how a request's run is found.
+    pub runs: Runs,
     /// How host owners are shown (verbatim, or squashed for a mount inside a user namespace).
     pub ownership: Ownership,
     /// How long the kernel may cache answers (`--cache-ttl`), and the paths never cached.

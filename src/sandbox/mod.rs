@@ -36,7 +36,7 @@ use crate::gentoo::processes::{ProcessJudge, TableOptions, bashrc};
 use crate::mirror::cache::Freshness;
 use crate::mirror::host_path::host_realpath;
 use crate::mirror::stats::RequestCounts;
-use crate::mirror::{Mirror, MirrorOptions, Ownership, StaticFile, session_config};
+use crate::mirror::{Mirror, MirrorOptions, Ownership, Run, Runs, StaticFile, session_config};
 use crate::policy::{Judge, Policy, SharedPolicy};
 use crate::supervisor;
 use crate::sys::{self, Forked};
@@ -168,10 +168,12 @@ pub fn run(config: &Config) -> Result<i32> {
             hidden,
             guarded: staging_places,
             mountinfo: Some(mountinfo),
-            judge,
-            auditor: reports.auditor.clone(),
-            tracer: tracer.clone(),
-            requests: requests.clone(),
+            runs: Runs::one(Run {
+                judge,
+                auditor: reports.auditor.clone(),
+                tracer: tracer.clone(),
+                requests: requests.clone(),
+            }),
             ownership: ownership(method, me),
             freshness: Freshness::new(config.cache_ttl, reports.written_during_build.clone()),
             static_files,

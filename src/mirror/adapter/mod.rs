@@ -204,13 +204,13 @@ impl Filesystem for Mirror {
 
     fn flush(
         &self,
-        _req: &Request,
+        req: &Request,
         _ino: INodeNo,
         _fh: FileHandle,
         _lock_owner: LockOwner,
         reply: ReplyEmpty,
     ) {
-        empty(reply, self.route_flush());
+        empty(reply, self.route_flush(caller(req)));
     }
 
     fn release(

@@ -123,10 +123,6 @@ impl Call<'_> {
         u32::try_from(done).map_err(|_| Errno::EIO)
     }
 
-    pub(crate) fn op_release(&self, fh: u64) {
-        self.handles.remove(fh);
-    }
-
     /// fsync and fsyncdir.
     pub(crate) fn op_fsync(&self, id: u64, fh: u64, datasync: bool) -> OpResult<()> {
         let h = self.handles.get(fh, id)?;

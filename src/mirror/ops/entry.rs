@@ -73,10 +73,6 @@ impl Call<'_> {
         }
     }
 
-    pub(crate) fn op_forget(&self, id: u64, n: u64) {
-        self.resolver.forget(id, n);
-    }
-
     pub(crate) fn op_getattr(&self, id: u64, fh: Option<u64>) -> OpResult<AttrOut> {
         // Through the handle when there is one (the kernel sends it for reads, not
         // for fstat: an unlinked file is then reached through any of its handles).

@@ -15,35 +15,53 @@ pub mod entry;
 pub mod virtual_file;
 pub mod xattr;
 
+use std::sync::Arc;
+
+use fuser::Errno;
+
 use super::Mirror;
 use super::errno::OpResult;
 use super::handle::Handles;
-use super::resolve::{Check, Journal, Resolver};
+use super::resolve::{Check, Journal, OpBy, Resolver};
+use super::runs::Run;
 use super::stats::Opcode;
 use super::virtual_files::VirtualFiles;
 use crate::audit::Op;
 use crate::policy::Caller;
 
-/// One request being served: what serves it, who asked (for the judge and its
-/// reports), and, when tracing, what was judged.
+/// One request being served: what serves it, who asked and for which run (for the
+/// judge and its reports), and, when tracing, what was judged.
 pub(crate) struct Call<'a> {
     pub resolver: &'a Resolver,
     pub handles: &'a Handles,
     pub virtual_files: &'a VirtualFiles,
     pub caller: Caller,
+    pub run: Arc<Run>,
     journal: Option<Journal>,
 }
 
 impl Mirror {
-    /// The ops of one request made by `caller`, as every `route_*` serves it.
-    pub(crate) fn call(&self, caller: Caller, opcode: Opcode) -> Call<'_> {
-        self.requests.add(opcode);
-        Call {
+    /// The ops of one request made by `caller`, as every `route_*` serves it, for the
+    /// caller's run. A caller in no run is refused: no run's policy is its own.
+    pub(crate) fn call(&self, caller: Caller, opcode: Opcode) -> OpResult<Call<'_>> {
+        let run = self.runs.of(caller).ok_or(Errno::EACCES)?;
+        run.requests.add(opcode);
+        Ok(Call {
             resolver: &self.resolver,
             handles: &self.handles,
             virtual_files: &self.virtual_files,
             caller,
-            journal: self.resolver.tracing().then(Journal::default),
+            journal: run.tracing().then(Journal::default),
+            run,
+        })
+    }
+
+    /// Counts a request that only lets go of what the kernel held (forget, release),
+    /// which is served whatever run the caller is in, or none: the kernel sends them
+    /// for evictions and for closes by processes already gone.
+    pub(crate) fn count_letting_go(&self, caller: Caller, opcode: Opcode) {
+        if let Some(run) = self.runs.of(caller) {
+            run.requests.add(opcode);
         }
     }
 }
@@ -51,11 +69,12 @@ impl Mirror {
 impl Call<'_> {
     /// `op` by this request's caller, for the policy to judge.
     pub(crate) fn check(&self, op: Op) -> Check<'_> {
-        Check::Op {
+        Check::Op(OpBy {
             op,
             caller: self.caller,
+            run: &self.run,
             journal: self.journal.as_ref(),
-        }
+        })
     }
 
     /// `op`, which looks without being judged, by this request's caller (for the trace).
@@ -69,9 +88,9 @@ impl Call<'_> {
     /// Serves the request with `op`, then traces what it judged with its outcome.
     pub(crate) fn run<T>(self, op: impl FnOnce(&Self) -> OpResult<T>) -> OpResult<T> {
         let result = op(&self);
-        if let Some(journal) = self.journal {
+        if let (Some(journal), Some(tracer)) = (self.journal, &self.run.tracer) {
             let errno = result.as_ref().err().map_or(0, |e| e.code());
-            self.resolver.trace(journal, self.caller, errno);
+            journal.send_to(tracer, self.caller, errno);
         }
         result
     }

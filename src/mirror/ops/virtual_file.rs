@@ -8,6 +8,7 @@ use fuser::Errno;
 use super::Call;
 use crate::mirror::cache::FileIo;
 use crate::mirror::errno::OpResult;
+use crate::mirror::host_path::host_realpath;
 use crate::mirror::resolve::{AttrOut, EntryOut};
 use crate::mirror::virtual_files::CONTROL_ID;
 use crate::mirror::virtual_files::control::{Command, Written};
@@ -35,7 +36,7 @@ impl Call<'_> {
     /// control file's size (0) says nothing of what a read returns.
     pub(crate) fn virtual_open(&self, id: u64, writes: bool) -> OpResult<(u64, FileIo)> {
         let text = match self.virtual_files.static_file(id) {
-            _ if id == CONTROL_ID => self.resolver.policy_text(self.caller),
+            _ if id == CONTROL_ID => self.run.policy_text(self.caller),
             Some(_) if writes => return Err(Errno::EACCES),
             Some(file) => file.text.to_owned(),
             None => return Err(Errno::ENOENT),
@@ -50,7 +51,7 @@ impl Call<'_> {
 
     /// Carries out each command written: EINVAL for a bad one, EPERM once locked.
     pub(crate) fn virtual_write(&self, fh: u64, data: &[u8]) -> OpResult<u32> {
-        let form = self.resolver.declarations();
+        let form = self.run.declarations();
         for written in self.virtual_files.handles.write(fh, data, form)? {
             self.carry_out(written)?;
         }
@@ -59,9 +60,10 @@ impl Call<'_> {
 
     fn carry_out(&self, written: Written) -> OpResult<()> {
         match written {
-            Written::Command(Command::Lock) => self.resolver.lock_policy(),
+            Written::Command(Command::Lock) => self.run.lock_policy(),
             Written::Command(Command::Add(list, path)) => {
-                match self.resolver.add_to_policy(list, &path) {
+                let root = self.resolver.root();
+                match (self.run).add_to_policy(list, &path, |p| host_realpath(root, p)) {
                     Ok(()) => {}
                     Err(PolicyError::Locked) => return Err(Errno::EPERM),
                     Err(PolicyError::NotApplied(_)) => return Err(Errno::EIO),
@@ -69,12 +71,8 @@ impl Call<'_> {
                 }
             }
             // The declaring process is the one writing: a shell, from its own pid.
-            Written::Declaration(whole) => self.resolver.declare(self.caller, &whole)?,
+            Written::Declaration(whole) => self.run.declare(self.caller, &whole)?,
         }
         Ok(())
-    }
-
-    pub(crate) fn virtual_release(&self, fh: u64) {
-        self.virtual_files.handles.release(fh);
     }
 }

@@ -8,16 +8,13 @@ use std::path::{Path, PathBuf};
 use fuser::Errno;
 
 use super::Resolver;
-use crate::audit::{Breach, Op, Traced};
+use crate::audit::{Breach, Op, Traced, Tracer};
 use crate::mirror::errno::OpResult;
 use crate::mirror::handle::Handle;
-use crate::mirror::host_path::host_realpath;
-use crate::policy::{
-    Access, Caller, DeclarationError, Declarations, Judgment, List, PolicyError, Verdict,
-    entries_moved_by,
-};
+use crate::mirror::runs::Run;
+use crate::policy::{Access, Caller, Judgment, Verdict, entries_moved_by};
 
-/// The policy's answer for one path, as [`Resolver::enforce`] acts on it.
+/// The policy's answer for one path, as [`OpBy::enforce`] acts on it.
 struct Decision {
     verdict: Verdict,
     /// The caller wants it in the debug log (Gentoo mode's `SANDBOX_DEBUG`).
@@ -35,13 +32,17 @@ pub enum Check<'a> {
         op: Op,
         journal: Option<&'a Journal>,
     },
-    /// `op` by `caller`, decided by the policy and reported when refused; noted in
-    /// `journal` when tracing.
-    Op {
-        op: Op,
-        caller: Caller,
-        journal: Option<&'a Journal>,
-    },
+    /// An op decided by the policy of the caller's run and reported there when refused.
+    Op(OpBy<'a>),
+}
+
+/// `op` by `caller`, whose run is `run`; noted in `journal` when tracing.
+#[derive(Clone, Copy, Debug)]
+pub struct OpBy<'a> {
+    pub op: Op,
+    pub caller: Caller,
+    pub run: &'a Run,
+    pub journal: Option<&'a Journal>,
 }
 
 /// The judgments of one request, kept until its outcome is known (for the trace).
@@ -67,22 +68,17 @@ impl Resolver {
     /// A write to one of fusebox's own paths (see [`MirrorOptions::guarded`]) is
     /// refused and reported whatever the policy and `--audit` say.
     pub(super) fn judge(&self, path: &Path, check: Check) -> OpResult<()> {
-        let (op, caller, journal) = match check {
+        let by = match check {
             Check::Seen { op, journal } => {
                 note(journal, op, path, Verdict::Allow);
                 return Ok(());
             }
-            Check::Op {
-                op,
-                caller,
-                journal,
-            } => (op, caller, journal),
+            Check::Op(by) => by,
         };
-        if op.access() == Access::Write && self.guarded.iter().any(|g| path.starts_with(g)) {
-            return self.refuse_guarded(op, path, caller, journal);
+        if by.op.access() == Access::Write && self.guarded.iter().any(|g| path.starts_with(g)) {
+            return by.refuse_guarded(path);
         }
-        let decision = self.decide(op, path, caller);
-        self.enforce(op, path, caller, journal, decision)
+        by.enforce(path, by.decide(path))
     }
 
     /// A rename of `name` (either of its names) moves everything below it: each guarded
@@ -92,52 +88,44 @@ impl Resolver {
     /// too: moving it is no configure probe. See [`crate::policy::entries_moved_by`],
     /// where a new list of guarded paths plugs in.
     pub fn judge_moved(&self, name: &Path, check: Check) -> OpResult<()> {
-        let Check::Op {
-            op,
-            caller,
-            journal,
-        } = check
-        else {
+        let Check::Op(by) = check else {
             return Ok(());
         };
         if let Some(own) = entries_moved_by(name, &self.guarded).next() {
-            return self.refuse_guarded(op, own, caller, journal);
+            return by.refuse_guarded(own);
         }
-        for entry in self.judge.guarded_entries_moved_by(name, caller) {
-            let mut decision = self.decide(op, &entry, caller);
+        for entry in by.run.judge.guarded_entries_moved_by(name, by.caller) {
+            let mut decision = by.decide(&entry);
             if decision.verdict == Verdict::Predict {
                 decision.verdict = Verdict::Deny;
             }
-            self.enforce(op, &entry, caller, journal, decision)?;
+            by.enforce(&entry, decision)?;
         }
         Ok(())
     }
+}
 
+impl OpBy<'_> {
     /// Refuses and reports a write to one of fusebox's own paths, even under `--audit`:
     /// letting it through would leave a mount behind on the host.
-    fn refuse_guarded(
-        &self,
-        op: Op,
-        path: &Path,
-        caller: Caller,
-        journal: Option<&Journal>,
-    ) -> OpResult<()> {
-        note(journal, op, path, Verdict::Deny);
-        self.auditor.report(op, path, caller.pid, Breach::Report);
+    fn refuse_guarded(&self, path: &Path) -> OpResult<()> {
+        note(self.journal, self.op, path, Verdict::Deny);
+        (self.run.auditor).report(self.op, path, self.caller.pid, Breach::Report);
         Err(Errno::EACCES)
     }
 
     /// What to do about `op` at `path`. fusebox's own reports first: whatever the
     /// judge, `--audit` or a process's `SANDBOX_ON=0` say, the build never changes them.
-    fn decide(&self, op: Op, path: &Path, caller: Caller) -> Decision {
-        if self.judge.shared().refuses_as_protected(op.access(), path) {
+    fn decide(&self, path: &Path) -> Decision {
+        let (op, judge) = (self.op, &self.run.judge);
+        if judge.shared().refuses_as_protected(op.access(), path) {
             return Decision {
                 verdict: Verdict::Deny,
                 debug: false,
                 breach: Breach::Report,
             };
         }
-        let Judgment { verdict, debug } = self.judge.judge(op, path, caller);
+        let Judgment { verdict, debug } = judge.judge(op, path, self.caller);
         Decision {
             verdict,
             debug,
@@ -146,79 +134,32 @@ impl Resolver {
     }
 
     /// Acts on `decision`: notes it, logs it for debugging, refuses or reports it.
-    fn enforce(
-        &self,
-        op: Op,
-        path: &Path,
-        caller: Caller,
-        journal: Option<&Journal>,
-        decision: Decision,
-    ) -> OpResult<()> {
+    fn enforce(&self, path: &Path, decision: Decision) -> OpResult<()> {
         let Decision {
             verdict,
             debug,
             breach,
         } = decision;
-        note(journal, op, path, verdict);
+        let (op, caller, run) = (self.op, self.caller, self.run);
+        note(self.journal, op, path, verdict);
         if debug {
-            self.judge.debug(op, path, caller, verdict);
+            run.judge.debug(op, path, caller, verdict);
         }
         match verdict {
             Verdict::Allow => Ok(()),
             Verdict::Predict => Err(Errno::EACCES),
-            Verdict::Deny if self.auditor.report(op, path, caller.pid, breach) => Ok(()),
+            Verdict::Deny if run.auditor.report(op, path, caller.pid, breach) => Ok(()),
             Verdict::Deny => Err(Errno::EACCES),
         }
     }
+}
 
-    /// The policy `caller` is judged by, as policy-file text (what the control file
-    /// reads).
-    pub fn policy_text(&self, caller: Caller) -> String {
-        self.judge.render(caller)
-    }
-
-    /// `caller` declares its own policy (`declaration`, in the judge's form): EINVAL
-    /// when the judge takes no declarations or this one is malformed, EPERM once the
-    /// policy is locked, like other changes.
-    pub fn declare(&self, caller: Caller, declaration: &[u8]) -> OpResult<()> {
-        let form = self.judge.declarations().ok_or(Errno::EINVAL)?;
-        if self.judge.shared().is_locked() {
-            return Err(Errno::EPERM);
-        }
-        form.declare(caller, declaration).map_err(|e| match e {
-            DeclarationError::Malformed => Errno::EINVAL,
-        })
-    }
-
-    /// The judge's form for declarations, if it takes any.
-    pub fn declarations(&self) -> Option<&dyn Declarations> {
-        self.judge.declarations()
-    }
-
-    /// Refuses every later change to the policy.
-    pub fn lock_policy(&self) {
-        self.judge.shared().lock();
-    }
-
-    /// Adds `path` to `list` at run time, its realpath resolved through the host root
-    /// (fusebox-run's own mount namespace may show another tree).
-    pub fn add_to_policy(&self, list: List, path: &Path) -> Result<(), PolicyError> {
-        self.judge
-            .shared()
-            .add_resolving(list, path, |p| host_realpath(&self.root, p))
-    }
-
-    /// Whether operations are traced (`--trace`).
-    pub fn tracing(&self) -> bool {
-        self.tracer.is_some()
-    }
-
-    /// Sends what one request judged to the trace, with the errno the build got. The
+impl Journal {
+    /// Sends what one request judged to `tracer`, with the errno the build got. The
     /// two names of a rename or link are one event.
-    pub fn trace(&self, journal: Journal, caller: Caller, errno: i32) {
-        let Some(tracer) = &self.tracer else { return };
+    pub fn send_to(self, tracer: &Tracer, caller: Caller, errno: i32) {
         let time = std::time::SystemTime::now();
-        let mut judged = journal.0.into_inner().into_iter().peekable();
+        let mut judged = self.0.into_inner().into_iter().peekable();
         while let Some(first) = judged.next() {
             let pair = matches!(first.op, Op::Rename | Op::Link);
             let second = judged.next_if(|next| pair && next.op == first.op);

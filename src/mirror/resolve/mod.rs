@@ -35,7 +35,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use nix::sys::resource::{Resource, getrlimit};
 
-pub use judging::{Check, Journal};
+pub use judging::{Check, Journal, OpBy};
 pub use nodes::{AttrOut, EntryOut};
 pub use walk::{DirAt, EntryAt, NodeAt, NodeFd, is_dir};
 
@@ -44,8 +44,7 @@ use super::cache::Freshness;
 use super::fdcache::{DirCache, capacity_for_fd_limit};
 use super::inode::{HostId, Store};
 use super::options::MirrorOptions;
-use crate::audit::{Auditor, Tracer};
-use crate::policy::Judge;
+use super::runs::Runs;
 
 #[derive(Debug)]
 pub struct Resolver {
@@ -66,9 +65,6 @@ pub struct Resolver {
     guarded: Vec<PathBuf>,
     /// Which host devices are fusebox mirrors, never to be entered.
     mirrors: super::mounts::Mirrors,
-    judge: Arc<dyn Judge>,
-    auditor: Arc<Auditor>,
-    tracer: Option<Arc<Tracer>>,
     /// The mirror path of the root fd: policy paths are `prefix` + the path below it.
     prefix: PathBuf,
     ownership: Ownership,
@@ -76,15 +72,16 @@ pub struct Resolver {
 }
 
 impl Resolver {
-    /// Serves `opts.root`, whose paths the policy sees below `prefix`.
-    pub fn new(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<Resolver> {
+    /// Serves `opts.root`, whose paths the policy sees below `prefix`; hands back the
+    /// runs, which are the mirror's.
+    pub fn new(opts: MirrorOptions, prefix: PathBuf) -> std::io::Result<(Resolver, Runs)> {
         let root_host = HostId::of(opts.root.as_fd())?;
         let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE)?;
         let root = Arc::new(opts.root);
         let hidden = (opts.hidden.iter())
             .map(|fd| HostId::of(fd.as_fd()))
             .collect::<std::io::Result<_>>()?;
-        Ok(Resolver {
+        let resolver = Resolver {
             root,
             root_host,
             store: Store::new(root_host),
@@ -95,13 +92,11 @@ impl Resolver {
             _hidden_held: opts.hidden,
             guarded: opts.guarded,
             mirrors: super::mounts::Mirrors::new(opts.mountinfo),
-            judge: opts.judge,
-            auditor: opts.auditor,
-            tracer: opts.tracer,
             prefix,
             ownership: opts.ownership,
             freshness: opts.freshness,
-        })
+        };
+        Ok((resolver, opts.runs))
     }
 
     /// How long the kernel may trust answers.
@@ -111,5 +106,10 @@ impl Resolver {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The host root every path is resolved from.
+    pub fn root(&self) -> &OwnedFd {
+        &self.root
     }
 }

@@ -113,8 +113,8 @@ impl Mirror {
 
     /// Data goes to the host at each write; nothing is buffered here. ENOSYS tells the
     /// kernel so once: it then stops sending a flush at every close.
-    pub(crate) fn route_flush(&self) -> OpResult<()> {
-        self.requests.add(Opcode::Flush);
+    pub(crate) fn route_flush(&self, caller: Caller) -> OpResult<()> {
+        self.count_letting_go(caller, Opcode::Flush);
         Err(Errno::ENOSYS)
     }
 
@@ -175,11 +175,13 @@ impl Mirror {
         })
     }
 
+    /// Served for any caller (see [`Mirror::count_letting_go`]); a virtual file is
+    /// never opened as a directory.
     pub(crate) fn route_releasedir(&self, caller: Caller, fh: u64) {
-        let _ = self.host_op(caller, Opcode::Releasedir, &[Object::Handle(fh)], |c| {
-            c.op_release(fh);
-            Ok(())
-        });
+        self.count_letting_go(caller, Opcode::Releasedir);
+        if self.virtual_files.claim(Object::Handle(fh)).is_none() {
+            drop(self.handles.remove(fh));
+        }
     }
 
     pub(crate) fn route_setxattr(

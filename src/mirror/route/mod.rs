@@ -37,7 +37,7 @@ impl Mirror {
         objects: &[Object],
         op: impl FnOnce(&Call) -> OpResult<T>,
     ) -> OpResult<T> {
-        let call = self.call(caller, opcode);
+        let call = self.call(caller, opcode)?;
         match self.virtual_files.claim_any(objects) {
             Some(claim) => Err(refusal(opcode, claim)),
             None => call.run(op),
@@ -57,15 +57,13 @@ impl Mirror {
         })
     }
 
-    /// A virtual file's node is never forgotten: it is always there.
+    /// A virtual file's node is never forgotten: it is always there. Served for any
+    /// caller (see [`Mirror::count_letting_go`]).
     pub(crate) fn route_forget(&self, caller: Caller, id: u64, n: u64) {
-        let on_host = |c: &Call| {
-            c.op_forget(id, n);
-            Ok(())
-        };
-        let _ = self.routed(caller, Opcode::Forget, Object::Node(id), on_host, |_, _| {
-            Ok(())
-        });
+        self.count_letting_go(caller, Opcode::Forget);
+        if self.virtual_files.claim(Object::Node(id)).is_none() {
+            self.resolver.forget(id, n);
+        }
     }
 
     pub(crate) fn route_getattr(
@@ -145,22 +143,13 @@ impl Mirror {
         )
     }
 
+    /// Served for any caller (see [`Mirror::count_letting_go`]).
     pub(crate) fn route_release(&self, caller: Caller, fh: u64) {
-        let on_host = |c: &Call| {
-            c.op_release(fh);
-            Ok(())
-        };
-        let on_virtual = |c: &Call, fh| {
-            c.virtual_release(fh);
-            Ok(())
-        };
-        let _ = self.routed(
-            caller,
-            Opcode::Release,
-            Object::Handle(fh),
-            on_host,
-            on_virtual,
-        );
+        self.count_letting_go(caller, Opcode::Release);
+        match self.virtual_files.claim(Object::Handle(fh)) {
+            None => drop(self.handles.remove(fh)),
+            Some(_) => self.virtual_files.handles.release(fh),
+        }
     }
 
     /// A virtual file lives in the mirror's root.
@@ -195,7 +184,7 @@ impl Mirror {
         on_host: impl FnOnce(&Call) -> OpResult<T>,
         on_virtual: impl FnOnce(&Call, u64) -> OpResult<T>,
     ) -> OpResult<T> {
-        let call = self.call(caller, opcode);
+        let call = self.call(caller, opcode)?;
         match self.virtual_files.claim(object) {
             None => call.run(on_host),
             Some(Claim::Node(id) | Claim::Name(id) | Claim::Handle(id)) => on_virtual(&call, id),

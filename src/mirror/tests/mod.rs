@@ -13,5 +13,6 @@ mod opened;
 mod refused;
 mod renamed;
 mod reuse;
+mod runs;
 mod stale;
 mod swapped;
