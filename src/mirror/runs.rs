@@ -10,10 +10,13 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use fuser::Errno;
+use nix::fcntl::AtFlags;
+use nix::sys::stat::fstatat;
 
 use super::errno::OpResult;
 use super::stats::RequestCounts;
@@ -91,6 +94,25 @@ impl Run {
 /// request: a cache by pid would outlive the pid, which another run's process may get.
 pub type KeyOf = Box<dyn Fn(Caller) -> Option<u64> + Send + Sync>;
 
+/// Names a caller's run by its PID namespace: the inode of `/proc/PID/ns/pid`, looked
+/// up through `proc` (an O_PATH fd of a procfs whose PID namespace is the one the FUSE
+/// connection reports pids in: the mounting daemon's). A pid no process has any more,
+/// or one in a namespace no run has, names none.
+pub fn pid_namespace_key(proc: OwnedFd) -> KeyOf {
+    Box::new(move |caller: Caller| pid_namespace(proc.as_fd(), caller.pid))
+}
+
+/// The inode of the PID namespace of the process `pid`, as `proc` shows it.
+pub fn pid_namespace(proc: BorrowedFd, pid: u32) -> Option<u64> {
+    // Pid 0: a request the kernel made for no process of the connection's namespace.
+    if pid == 0 {
+        return None;
+    }
+    let path = format!("{pid}/ns/pid");
+    let stat = fstatat(proc, path.as_str(), AtFlags::empty()).ok()?;
+    Some(stat.st_ino)
+}
+
 /// The runs a mirror serves.
 pub enum Runs {
     /// A mirror mounted for one run: every caller is that run's (the sandbox's
@@ -167,5 +189,109 @@ impl Runs {
             return None;
         };
         table.write().ok()?.remove(&key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+    use std::process::{Child, Command, Stdio};
+
+    use nix::fcntl::{OFlag, open};
+    use nix::sys::stat::Mode;
+
+    use super::*;
+
+    fn proc_fd() -> OwnedFd {
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        open("/proc", flags, Mode::empty()).unwrap()
+    }
+
+    fn sleeper(args: &[&str]) -> Child {
+        Command::new(args[0])
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// The pids of `parent`'s children, once it has one.
+    fn first_child(parent: u32) -> u32 {
+        let path = format!("/proc/{parent}/task/{parent}/children");
+        for _ in 0..500 {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            if let Some(pid) = text.split_whitespace().next() {
+                return pid.parse().unwrap();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        panic!("{parent} started no child");
+    }
+
+    #[test]
+    fn a_pid_is_named_by_its_namespace_only_while_the_process_lives() {
+        let proc = proc_fd();
+        let me = pid_namespace(proc.as_fd(), std::process::id()).unwrap();
+        let mut child = sleeper(&["sleep", "30"]);
+        assert_eq!(pid_namespace(proc.as_fd(), child.id()), Some(me));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Reaped: the pid is free for any process, of any run, to get next.
+        assert_eq!(pid_namespace(proc.as_fd(), child.id()), None);
+        assert_eq!(pid_namespace(proc.as_fd(), 0), None);
+    }
+
+    #[test]
+    fn a_process_in_another_pid_namespace_has_another_key() {
+        let proc = proc_fd();
+        let me = pid_namespace(proc.as_fd(), std::process::id()).unwrap();
+        // As a run's processes are: in a PID namespace of their own (made here in a
+        // user namespace, as an unprivileged user can).
+        let mut unshare = sleeper(&[
+            "unshare",
+            "--user",
+            "--map-root-user",
+            "--pid",
+            "--fork",
+            "sleep",
+            "30",
+        ]);
+        let inside = first_child(unshare.id());
+        let theirs = pid_namespace(proc.as_fd(), inside);
+        unshare.kill().unwrap();
+        unshare.wait().unwrap();
+        assert!(theirs.is_some_and(|key| key != me), "{theirs:?} vs {me}");
+    }
+
+    #[test]
+    fn the_runs_of_a_keyed_mirror_are_told_apart_by_key() {
+        let runs = Runs::keyed(Box::new(|caller: Caller| Some(u64::from(caller.pid % 10))));
+        assert!(runs.of(Caller { pid: 11 }).is_none());
+        assert!(runs.join(1, run()));
+        assert!(!runs.join(1, run()));
+        let one = runs.of(Caller { pid: 11 }).unwrap();
+        assert!(Arc::ptr_eq(&one, &runs.of(Caller { pid: 21 }).unwrap()));
+        assert!(runs.of(Caller { pid: 12 }).is_none());
+        assert!(runs.leave(1).is_some_and(|left| Arc::ptr_eq(&left, &one)));
+        assert!(runs.of(Caller { pid: 11 }).is_none());
+        assert!(runs.join(1, run()));
+    }
+
+    fn run() -> Run {
+        use crate::audit::{Enforcement, Record, ViolationLog};
+        use crate::policy::{Policy, SharedPolicy};
+        let log =
+            std::env::temp_dir().join(format!("fusebox-runs-test-{}.log", std::process::id()));
+        Run {
+            judge: Arc::new(SharedPolicy::new(Policy::new(Vec::new()))),
+            auditor: Arc::new(Auditor::new(
+                Arc::new(Record::new()),
+                ViolationLog::create(log).unwrap(),
+                false,
+                Enforcement::Deny,
+            )),
+            tracer: None,
+            requests: Default::default(),
+        }
     }
 }
