@@ -103,5 +103,8 @@ pub fn session_config() -> fuser::Config {
     config.n_threads = Some(reader_threads());
     // One /dev/fuse fd per reader (FUSE_DEV_IOC_CLONE): requests spread across them.
     config.clone_fd = true;
+    // The second reader starts at the first request that may block (an open, a read):
+    // a run that only looks names up, as a start does, never pays for it.
+    config.lazy_threads = true;
     config
 }

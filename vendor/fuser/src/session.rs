@@ -269,48 +269,35 @@ impl<FS: Filesystem> Session<FS> {
 
         let mut filesystem = Arc::new(filesystem);
 
-        let mut channels = Vec::with_capacity(n_threads);
-
-        for _ in 0..n_threads_minus_one {
-            if config.clone_fd {
-                #[cfg(target_os = "linux")]
-                {
-                    channels.push(ch.clone_fd()?);
-                    continue;
-                }
-                #[cfg(not(target_os = "linux"))]
-                {
-                    return Err(io::Error::other("clone_fd is only supported on Linux"));
-                }
-            } else {
-                channels.push(ch.clone());
-            }
+        // fusebox patch: the calling thread serves the session's own channel itself rather
+        // than wait idle for the others (one thread fewer to start and end per session),
+        // and the others start with it or, with `lazy_threads`, at the first request that
+        // may block (see `MoreReaders`).
+        let more = Arc::new(MoreReaders {
+            ch: ch.clone(),
+            count: n_threads_minus_one,
+            clone_fd: config.clone_fd,
+            filesystem: filesystem.clone(),
+            allowed,
+            session_owner,
+            started: Mutex::new(None),
+        });
+        if !config.lazy_threads {
+            more.start()?;
         }
-        channels.push(ch);
-
-        let mut threads = Vec::with_capacity(n_threads);
-        let mut event_loops = channels.into_iter().enumerate().map(|(i, ch)| SessionEventLoop {
-            thread_name: format!("fuser-{i}"),
+        let own_loop = SessionEventLoop {
+            thread_name: "fuser-0".to_string(),
             filesystem: filesystem.clone(),
             ch,
             allowed,
             session_owner,
-        });
-        // fusebox patch: the calling thread serves the first channel itself rather than wait
-        // idle for the others (one thread fewer to start and end per session).
-        let Some(own_loop) = event_loops.next() else {
-            return Err(io::Error::other("n_threads"));
+            more: config.lazy_threads.then(|| more.clone()),
         };
-        for event_loop in event_loops {
-            threads.push(
-                thread::Builder::new()
-                    .name(event_loop.thread_name.clone())
-                    .spawn(move || event_loop.event_loop())?,
-            );
-        }
 
         let mut reply: io::Result<()> = own_loop.event_loop();
         drop(own_loop); // its Arc of the filesystem, before `Arc::get_mut` below
+        let threads = more.started.lock().take().unwrap_or_default();
+        drop(more);
         for thread in threads {
             let res = match thread.join() {
                 Ok(res) => res,
@@ -522,6 +509,59 @@ pub(crate) struct SessionEventLoop<FS: Filesystem> {
     pub(crate) filesystem: Arc<FilesystemHolder<FS>>,
     pub(crate) allowed: SessionACL,
     pub(crate) session_owner: Uid,
+    /// fusebox patch: the readers this loop starts at the first request that may block.
+    pub(crate) more: Option<Arc<MoreReaders<FS>>>,
+}
+
+/// fusebox patch: the session's readers beyond the first, started once.
+pub(crate) struct MoreReaders<FS: Filesystem> {
+    ch: Channel,
+    count: usize,
+    clone_fd: bool,
+    filesystem: Arc<FilesystemHolder<FS>>,
+    allowed: SessionACL,
+    session_owner: Uid,
+    /// Their threads, once started.
+    started: Mutex<Option<Vec<JoinHandle<io::Result<()>>>>>,
+}
+
+impl<FS: Filesystem> MoreReaders<FS> {
+    /// Starts the readers unless they run already.
+    fn start(&self) -> io::Result<()> {
+        let mut started = self.started.lock();
+        if started.is_some() {
+            return Ok(());
+        }
+        let threads = started.insert(Vec::with_capacity(self.count));
+        for i in 1..=self.count {
+            let ch = if self.clone_fd {
+                #[cfg(target_os = "linux")]
+                {
+                    self.ch.clone_fd()?
+                }
+                #[cfg(not(target_os = "linux"))]
+                {
+                    return Err(io::Error::other("clone_fd is only supported on Linux"));
+                }
+            } else {
+                self.ch.clone()
+            };
+            let event_loop = SessionEventLoop {
+                thread_name: format!("fuser-{i}"),
+                filesystem: self.filesystem.clone(),
+                ch,
+                allowed: self.allowed,
+                session_owner: self.session_owner,
+                more: None,
+            };
+            threads.push(
+                thread::Builder::new()
+                    .name(event_loop.thread_name.clone())
+                    .spawn(move || event_loop.event_loop())?,
+            );
+        }
+        Ok(())
+    }
 }
 
 impl<FS: Filesystem> SessionEventLoop<FS> {
@@ -537,12 +577,20 @@ impl<FS: Filesystem> SessionEventLoop<FS> {
                 Ok(size) => match RequestWithSender::new(self.ch.sender(), &buf[..size]) {
                     // Dispatch request
                     Some(req) => {
-                        if let Ok(Operation::Destroy(_)) = req.request.operation() {
+                        let op = req.request.operation();
+                        if let Ok(Operation::Destroy(_)) = op {
                             req.reply::<ReplyEmpty>().ok();
                             return Ok(());
-                        } else {
-                            req.dispatch(self)
                         }
+                        // fusebox patch: a request that may block starts the other
+                        // readers first, so that one blocked reader never stalls the
+                        // session. Failing to start them leaves this one serving alone.
+                        if let Some(more) = &self.more
+                            && op.as_ref().map_or(true, Operation::may_block)
+                        {
+                            let _ = more.start();
+                        }
+                        req.dispatch(self)
                     }
                     // Quit loop on illegal request
                     None => {

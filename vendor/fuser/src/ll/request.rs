@@ -1970,6 +1970,27 @@ pub(crate) enum Operation<'a> {
     CuseInit(CuseInit<'a>),
 }
 
+/// fusebox patch: which requests may wait on something outside the filesystem.
+impl Operation<'_> {
+    /// Everything but the requests that only look at names and attributes (lookup,
+    /// getattr, readlink, access, statfs, forget), which open nothing: a session that
+    /// starts more readers lazily starts them at the first request that may block.
+    pub(crate) fn may_block(&self) -> bool {
+        !matches!(
+            self,
+            Operation::Lookup(_)
+                | Operation::Forget(_)
+                | Operation::BatchForget(_)
+                | Operation::GetAttr(_)
+                | Operation::ReadLink(_)
+                | Operation::Access(_)
+                | Operation::StatFs(_)
+                | Operation::Interrupt(_)
+                | Operation::Init(_)
+        )
+    }
+}
+
 impl fmt::Display for Operation<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -18,6 +18,10 @@ pub struct Config {
     /// This enables more efficient request processing
     /// when multiple threads are used. Requires Linux 4.5+.
     pub clone_fd: bool,
+    /// fusebox patch: start the threads beyond the first only when the first request
+    /// that may block arrives (see `Operation::may_block`), not with the session: a
+    /// session that only ever looks names up never pays for them.
+    pub lazy_threads: bool,
 }
 
 /// Mount options accepted by the FUSE filesystem type
