@@ -14,8 +14,9 @@ use super::sys;
 use super::syscalls::Abi;
 use super::target::{Caller, Resolved};
 
-/// Starts `threads` threads (at least one) answering the notifications of `listener`
-/// with `gate`'s verdicts, until no process is left under the filter. They never panic:
+/// Starts `threads` threads (at least one; the others at the first notification)
+/// answering the notifications of `listener` with `gate`'s verdicts, until no process
+/// is left under the filter; returns the first, which ends after the others. They never panic:
 /// a notification that cannot be decoded or resolved is answered [`Answer::Continue`].
 /// They end when the listener hangs up (Linux 5.8; before, they never end). Use two or
 /// more: with one, every round trip also waits for a sleeping CPU to wake (the caller
@@ -31,14 +32,33 @@ pub fn spawn_notifier(
         fd: listener,
         turn: Mutex::new(()),
     });
-    (0..threads.max(1))
-        .map(|i| {
-            let (listener, gate) = (Arc::clone(&listener), Arc::clone(&gate));
-            std::thread::Builder::new()
-                .name(format!("fusebox-notify-{i}"))
-                .spawn(move || serve(&listener, gate.as_ref()))
-        })
-        .collect()
+    let first = std::thread::Builder::new()
+        .name("fusebox-notify-0".into())
+        .spawn(move || serve_first(listener, gate, threads.saturating_sub(1)))?;
+    Ok(vec![first])
+}
+
+/// The first notifier: it starts the `more` others at the first notification (a
+/// build that never writes, such as a start, never pays for them), and ends after
+/// them. Failing to start them leaves it serving alone.
+fn serve_first(listener: Arc<Listener>, gate: Arc<dyn WriteGate>, more: usize) {
+    let mut others: Option<Vec<JoinHandle<()>>> = None;
+    serve(&listener, gate.as_ref(), || {
+        others.get_or_insert_with(|| {
+            (1..=more)
+                .map_while(|i| {
+                    let (listener, gate) = (Arc::clone(&listener), Arc::clone(&gate));
+                    std::thread::Builder::new()
+                        .name(format!("fusebox-notify-{i}"))
+                        .spawn(move || serve(&listener, gate.as_ref(), || {}))
+                        .ok()
+                })
+                .collect()
+        });
+    });
+    for other in others.into_iter().flatten() {
+        let _ = other.join();
+    }
 }
 
 /// The listener shared by the notifier threads.
@@ -58,8 +78,9 @@ enum Next {
     Done,
 }
 
-/// Receives, decides, answers, until no process is left under the filter.
-fn serve(listener: &Listener, gate: &dyn WriteGate) {
+/// Receives, decides, answers, until no process is left under the filter; calls
+/// `received` at each notification.
+fn serve(listener: &Listener, gate: &dyn WriteGate, mut received: impl FnMut()) {
     let fd = listener.fd.as_fd();
     let mut notif = sys::empty_notif();
     loop {
@@ -68,7 +89,7 @@ fn serve(listener: &Listener, gate: &dyn WriteGate) {
             receive(fd, &mut notif)
         };
         match next {
-            Next::Received => {}
+            Next::Received => received(),
             Next::Again => continue,
             Next::Done => return,
         }
