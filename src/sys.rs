@@ -424,3 +424,46 @@ pub fn join_new_session_keyring() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// How many CPUs this thread may run on: those in its affinity mask, at least 1.
+/// One syscall, where `std::thread::available_parallelism` also reads the cgroup's
+/// files (/proc/self/cgroup, cpu.max) on every call; a CPU quota is not counted.
+pub fn cpus() -> usize {
+    use nix::sched::{CpuSet, sched_getaffinity};
+    match sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => (0..CpuSet::count())
+            .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+            .count()
+            .max(1),
+        // More CPUs than a `cpu_set_t` holds (EINVAL): std asks the system.
+        Err(_) => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+
+    #[test]
+    fn cpus_counts_the_affinity_mask() {
+        let all = cpus();
+        assert!(all >= 1);
+        // std's count is the same mask, lowered by a cgroup's CPU quota if any.
+        let std_count = std::thread::available_parallelism().unwrap().get();
+        assert!(std_count <= all, "std {std_count}, ours {all}");
+        // The mask is per thread: one pinned to a single CPU counts one.
+        let mask = sched_getaffinity(Pid::from_raw(0)).unwrap();
+        let first = (0..CpuSet::count())
+            .find(|&cpu| mask.is_set(cpu).unwrap())
+            .unwrap();
+        let pinned = std::thread::spawn(move || {
+            let mut one = CpuSet::new();
+            one.set(first).unwrap();
+            sched_setaffinity(Pid::from_raw(0), &one).unwrap();
+            cpus()
+        });
+        assert_eq!(pinned.join().unwrap(), 1);
+        assert_eq!(cpus(), all, "the other threads keep theirs");
+    }
+}
