@@ -424,3 +424,88 @@ pub fn join_new_session_keyring() -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The rest of a procfs file such as /proc/self/mountinfo, from its current offset, in
+/// one read(2) and the one that says the end, for a text of up to 64 KiB: such a file
+/// has no size, so `read_to_string` would stat it, then read it in small growing pieces.
+pub fn read_proc_text(mut file: &std::fs::File) -> io::Result<String> {
+    use std::io::Read;
+    let mut text = vec![0u8; 64 * 1024];
+    let mut len = 0;
+    loop {
+        if len == text.len() {
+            text.resize(2 * len, 0);
+        }
+        match file.read(&mut text[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    text.truncate(len);
+    String::from_utf8(text).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+/// How many CPUs this thread may run on: those in its affinity mask, at least 1.
+/// One syscall, where `std::thread::available_parallelism` also reads the cgroup's
+/// files (/proc/self/cgroup, cpu.max) on every call; a CPU quota is not counted.
+pub fn cpus() -> usize {
+    use nix::sched::{CpuSet, sched_getaffinity};
+    match sched_getaffinity(Pid::from_raw(0)) {
+        Ok(set) => (0..CpuSet::count())
+            .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
+            .count()
+            .max(1),
+        // More CPUs than a `cpu_set_t` holds (EINVAL): std asks the system.
+        Err(_) => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nix::sched::{CpuSet, sched_getaffinity, sched_setaffinity};
+
+    #[test]
+    fn a_proc_text_is_read_whole_from_the_offset() {
+        let mountinfo = std::fs::File::open("/proc/self/mountinfo").unwrap();
+        let text = read_proc_text(&mountinfo).unwrap();
+        assert!(text.lines().any(|l| l.contains(" / / ")), "{text}");
+        assert!(text.ends_with('\n'), "whole lines: {text}");
+        assert_eq!(read_proc_text(&mountinfo).unwrap(), "", "at the end");
+        // Longer than the first buffer, from an offset; not UTF-8 is an error.
+        let dir = tempfile::tempdir().unwrap();
+        let long = "line of a long table\n".repeat(10_000);
+        std::fs::write(dir.path().join("long"), format!("skip{long}")).unwrap();
+        let mut file = std::fs::File::open(dir.path().join("long")).unwrap();
+        std::io::Read::read_exact(&mut file, &mut [0; 4]).unwrap();
+        assert_eq!(read_proc_text(&file).unwrap(), long);
+        std::fs::write(dir.path().join("bytes"), b"a\xff").unwrap();
+        let file = std::fs::File::open(dir.path().join("bytes")).unwrap();
+        let e = read_proc_text(&file).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+    }
+
+    #[test]
+    fn cpus_counts_the_affinity_mask() {
+        let all = cpus();
+        assert!(all >= 1);
+        // std's count is the same mask, lowered by a cgroup's CPU quota if any.
+        let std_count = std::thread::available_parallelism().unwrap().get();
+        assert!(std_count <= all, "std {std_count}, ours {all}");
+        // The mask is per thread: one pinned to a single CPU counts one.
+        let mask = sched_getaffinity(Pid::from_raw(0)).unwrap();
+        let first = (0..CpuSet::count())
+            .find(|&cpu| mask.is_set(cpu).unwrap())
+            .unwrap();
+        let pinned = std::thread::spawn(move || {
+            let mut one = CpuSet::new();
+            one.set(first).unwrap();
+            sched_setaffinity(Pid::from_raw(0), &one).unwrap();
+            cpus()
+        });
+        assert_eq!(pinned.join().unwrap(), 1);
+        assert_eq!(cpus(), all, "the other threads keep theirs");
+    }
+}

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{Read, Seek, SeekFrom};
+use std::io::{Seek, SeekFrom};
 use std::sync::{Mutex, PoisonError, RwLock};
 
 /// The mount table and what it said about each device asked for.
@@ -64,14 +64,13 @@ impl Mirrors {
 
     /// Reads the mount table again and answers for `dev` by it.
     fn refresh(&self, mut file: std::sync::MutexGuard<'_, File>, dev: u64) -> bool {
-        let mut text = String::new();
         let read = file
             .seek(SeekFrom::Start(0))
-            .and_then(|_| file.read_to_string(&mut text));
+            .and_then(|_| crate::sys::read_proc_text(&file));
         let mut known = self.known.write().unwrap_or_else(PoisonError::into_inner);
-        if read.is_err() {
+        let Ok(text) = read else {
             return true;
-        }
+        };
         known.retain(|_, mirror| *mirror);
         for (d, mirror) in mount_types(&text) {
             *known.entry(d).or_insert(mirror) |= mirror;

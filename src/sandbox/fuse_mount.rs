@@ -10,7 +10,7 @@
 //!   if fusebox-run dies, even by SIGKILL (see [`super::watchdog`]).
 
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File, OpenOptions};
 use std::io::IoSliceMut;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
@@ -48,9 +48,14 @@ pub enum Method {
 }
 
 /// Resolves `auto`: direct when /dev/fuse can be opened for reading and writing (what
-/// the kernel asks of the direct way), else fusermount3 when it is installed.
-pub fn choose(helper: MountHelper) -> Result<Method> {
-    if inside_fusebox() {
+/// the kernel asks of the direct way), else fusermount3 when it is installed. The fd
+/// opened to tell cannot serve the mount: the kernel mounts only an fd opened in the
+/// mounting user namespace, which the direct way enters after this.
+///
+/// `mountinfo` is `/proc/self/mountinfo`, opened by the caller, who keeps it for the
+/// mirror (None: it could not be opened, and no sandbox is seen around us).
+pub fn choose(helper: MountHelper, mountinfo: Option<&File>) -> Result<Method> {
+    if mountinfo.is_some_and(inside_fusebox) {
         bail!(
             "cannot start a sandbox inside a fusebox sandbox: its /dev has no FUSE device \
              (hint: run the command directly; it is sandboxed already)"
@@ -326,9 +331,10 @@ pub fn mount_fuse_fd(fuse: &OwnedFd, mountpoint: &Path, me: Ids) -> nix::Result<
     )
 }
 
-/// Whether this process runs inside a fusebox sandbox: its `/` is a fusebox mirror.
-fn inside_fusebox() -> bool {
-    std::fs::read_to_string("/proc/self/mountinfo")
+/// Whether this process runs inside a fusebox sandbox: its `/` is a fusebox mirror,
+/// by `mountinfo` (read from its offset: the start, for a file just opened).
+fn inside_fusebox(mountinfo: &File) -> bool {
+    crate::sys::read_proc_text(mountinfo)
         .is_ok_and(|info| root_fs_type(&info) == Some("fuse.fusebox"))
 }
 
@@ -395,5 +401,29 @@ mod tests {
         assert_eq!(root_fs_type(sandbox), Some("fuse.fusebox"));
         assert_eq!(root_fs_type(""), None);
         assert_eq!(root_fs_type("garbage\n"), None);
+    }
+
+    #[test]
+    fn a_start_inside_a_sandbox_is_told_by_the_table_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let table = |name: &str, text: &str| {
+            std::fs::write(dir.path().join(name), text).unwrap();
+            File::open(dir.path().join(name)).unwrap()
+        };
+        let host = table("host", "22 1 259:1 / / rw - ext4 /dev/vda1 rw\n");
+        let sandbox = table(
+            "sandbox",
+            "22 1 259:1 / / rw - ext4 /dev/vda1 rw\n40 22 0:50 / / rw - fuse.fusebox fusebox rw\n",
+        );
+        let e = choose(MountHelper::Direct, Some(&sandbox)).unwrap_err();
+        assert!(e.to_string().contains("inside a fusebox sandbox"), "{e}");
+        assert_eq!(
+            choose(MountHelper::Direct, Some(&host)).unwrap(),
+            Method::Direct
+        );
+        assert_eq!(
+            choose(MountHelper::Fusermount3, None).unwrap(),
+            Method::Fusermount3
+        );
     }
 }

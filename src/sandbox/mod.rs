@@ -77,9 +77,11 @@ pub fn run(config: &Config) -> Result<i32> {
         }
         false => TreePlan::default(),
     };
-    let method = fuse_mount::choose(config.mount_helper)?;
-    //    The mount table of that host root, to tell fusebox mirrors (see mirror/mounts.rs).
-    let mountinfo = File::open("/proc/self/mountinfo").context("cannot read the mount table")?;
+    //    The mount table of that host root, to tell fusebox mirrors (see mirror/mounts.rs);
+    //    read first to refuse a start inside one.
+    let mountinfo = File::open("/proc/self/mountinfo");
+    let method = fuse_mount::choose(config.mount_helper, mountinfo.as_ref().ok())?;
+    let mountinfo = mountinfo.context("cannot read the mount table")?;
     //    Where every sandbox stages its mounts (above), guarded by every mirror.
 
     // 2. Signals we supervise queue up instead of killing us; children inherit the mask.

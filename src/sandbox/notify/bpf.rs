@@ -30,6 +30,7 @@ pub const fn arg_low(i: u32) -> u32 {
 
 pub const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 pub const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+pub const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 pub const JSET_K: u16 = (libc::BPF_JMP | libc::BPF_JSET | libc::BPF_K) as u16;
 pub const AND_K: u16 = (libc::BPF_ALU | libc::BPF_AND | libc::BPF_K) as u16;
 pub const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
@@ -104,6 +105,11 @@ impl Asm {
         self.jump(JEQ_K, k, yes, no);
     }
 
+    /// If the accumulator is at least `k` (unsigned) go to `yes`, else to `no`.
+    pub fn jump_ge(&mut self, k: u32, yes: To, no: To) {
+        self.jump(JGE_K, k, yes, no);
+    }
+
     /// If the accumulator has any bit of `k` go to `yes`, else to `no`.
     pub fn jump_set(&mut self, k: u32, yes: To, no: To) {
         self.jump(JSET_K, k, yes, no);
@@ -143,26 +149,35 @@ impl Asm {
 /// checked without installing it.
 #[cfg(test)]
 pub fn run(prog: &[sock_filter], data: &[u8; 64]) -> u32 {
+    run_counting(prog, data).0
+}
+
+/// [`run`], with the number of instructions executed: the path the kernel walks for
+/// these data (and, for a number, once per arch when it fills its allow cache).
+#[cfg(test)]
+pub fn run_counting(prog: &[sock_filter], data: &[u8; 64]) -> (u32, usize) {
     let mut acc = 0u32;
     let mut pc = 0usize;
+    let mut steps = 0;
     loop {
         let ins = prog[pc];
         pc += 1;
+        steps += 1;
         match ins.code {
             LD_W_ABS => {
                 let at = ins.k as usize;
                 acc = u32::from_le_bytes(data[at..at + 4].try_into().unwrap());
             }
             AND_K => acc &= ins.k,
-            JEQ_K | JSET_K => {
-                let hit = if ins.code == JEQ_K {
-                    acc == ins.k
-                } else {
-                    acc & ins.k != 0
+            JEQ_K | JGE_K | JSET_K => {
+                let hit = match ins.code {
+                    JEQ_K => acc == ins.k,
+                    JGE_K => acc >= ins.k,
+                    _ => acc & ins.k != 0,
                 };
                 pc += usize::from(if hit { ins.jt } else { ins.jf });
             }
-            RET_K => return ins.k,
+            RET_K => return (ins.k, steps),
             other => panic!("unexpected instruction {other:#x}"),
         }
     }
@@ -190,17 +205,25 @@ mod tests {
         let (yes, no) = (asm.label(), asm.label());
         asm.load(NR);
         asm.jump_eq(7, To::Label(yes), To::Next);
-        asm.jump_set(0x10, To::Label(yes), To::Label(no));
+        asm.jump_set(0x10, To::Label(yes), To::Next);
+        asm.jump_ge(0x40, To::Label(yes), To::Label(no));
         asm.place(no);
         asm.ret(1);
         asm.place(yes);
         asm.ret(2);
         let prog = asm.finish();
-        assert_eq!((prog[1].jt, prog[1].jf), (2, 0));
-        assert_eq!((prog[2].jt, prog[2].jf), (1, 0));
+        assert_eq!((prog[1].jt, prog[1].jf), (3, 0));
+        assert_eq!((prog[2].jt, prog[2].jf), (2, 0));
+        assert_eq!((prog[3].jt, prog[3].jf), (1, 0));
         assert_eq!(run(&prog, &seccomp_data(0, 7, [0; 6])), 2);
         assert_eq!(run(&prog, &seccomp_data(0, 0x31, [0; 6])), 2);
         assert_eq!(run(&prog, &seccomp_data(0, 0x21, [0; 6])), 1);
+        // Unsigned: 0x40 and above, the top bit's numbers too.
+        assert_eq!(run(&prog, &seccomp_data(0, 0x40, [0; 6])), 2);
+        assert_eq!(run(&prog, &seccomp_data(0, 0x8000_0000, [0; 6])), 2);
+        assert_eq!(run(&prog, &seccomp_data(0, 0x3F, [0; 6])), 2); // 0x10 set
+        assert_eq!(run(&prog, &seccomp_data(0, 0x2F, [0; 6])), 1);
+        assert_eq!(run_counting(&prog, &seccomp_data(0, 0x2F, [0; 6])), (1, 5));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 use libc::sock_filter;
 
-use super::bpf::{ARCH, Asm, NR, To, arg_low, audit_arch};
+use super::bpf::{ARCH, Asm, Label, NR, To, arg_low, audit_arch};
 use super::syscalls::{Abi, X32_BIT};
 
 pub const NOTIFY: u32 = libc::SECCOMP_RET_USER_NOTIF;
@@ -27,7 +27,7 @@ pub fn write_filter() -> Vec<sock_filter> {
     let mut asm = Asm::default();
     let [native, compat, notify, allow, enosys] = [(); 5].map(|()| asm.label());
     // The argument checks, shared by both ABIs: one label per (argument, bits).
-    let mut checks: Vec<((u32, u32), super::bpf::Label)> = Vec::new();
+    let mut checks: Vec<((u32, u32), Label)> = Vec::new();
 
     asm.load(ARCH);
     asm.jump_eq(audit_arch::NATIVE, To::Label(native), To::Next);
@@ -38,7 +38,7 @@ pub fn write_filter() -> Vec<sock_filter> {
         if abi == Abi::Native && X32_BIT != 0 {
             asm.and(!X32_BIT);
         }
-        asm.jump_eq(abi.io_uring_setup(), To::Label(enosys), To::Next);
+        let mut numbers = vec![(abi.io_uring_setup(), enosys)];
         for &(nr, sys) in abi.table() {
             let target = match sys.only_when() {
                 None => notify,
@@ -51,9 +51,9 @@ pub fn write_filter() -> Vec<sock_filter> {
                     }
                 },
             };
-            asm.jump_eq(nr, To::Label(target), To::Next);
+            numbers.push((nr, target));
         }
-        asm.ret(ALLOW);
+        search(&mut asm, &intervals(numbers, allow));
     }
     for &((arg, bits), label) in &checks {
         asm.place(label);
@@ -69,9 +69,55 @@ pub fn write_filter() -> Vec<sock_filter> {
     asm.finish()
 }
 
+/// The numbers' targets as intervals of numbers that go to the same place: (first
+/// number, target), sorted, the first from 0, each up to the next one's first number.
+/// The numbers not given go to `otherwise`.
+fn intervals(mut numbers: Vec<(u32, Label)>, otherwise: Label) -> Vec<(u32, Label)> {
+    numbers.sort_unstable_by_key(|&(nr, _)| nr);
+    debug_assert!(
+        numbers.windows(2).all(|w| w[0].0 < w[1].0),
+        "a number twice"
+    );
+    let mut intervals = vec![(0, otherwise)];
+    for (nr, target) in numbers {
+        // Right after the previous number: no gap between them.
+        if intervals.last().is_some_and(|&(from, _)| from == nr) {
+            intervals.pop();
+        }
+        for (from, to) in [(nr, target), (nr + 1, otherwise)] {
+            if intervals.last().is_none_or(|&(_, last)| last != to) {
+                intervals.push((from, to));
+            }
+        }
+    }
+    intervals
+}
+
+/// Goes to the target of the accumulator's interval among `intervals` (at least two;
+/// `io_uring_setup` makes three): a balanced binary search, one `>=` per halving and
+/// no instruction at the leaves. The kernel walks the filter for every number of each
+/// arch when it is installed, to fill its allow cache (with interrupts off), and
+/// compiles every instruction: both lengths are paid by every start.
+fn search(asm: &mut Asm, intervals: &[(u32, Label)]) {
+    let (low, high) = intervals.split_at(intervals.len() / 2);
+    // A half of one interval is its target; a longer one, a search of its own.
+    let mut start = |half: &[(u32, Label)]| match *half {
+        [(_, target)] => target,
+        _ => asm.label(),
+    };
+    let (to_low, to_high) = (start(low), start(high));
+    asm.jump_ge(high[0].0, To::Label(to_high), To::Label(to_low));
+    for (half, label) in [(low, to_low), (high, to_high)] {
+        if half.len() > 1 {
+            asm.place(label);
+            search(asm, half);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::super::bpf::{run, seccomp_data};
+    use super::super::bpf::{run, run_counting, seccomp_data};
     use super::super::syscalls::Sys;
     use super::*;
 
@@ -199,5 +245,111 @@ mod tests {
                 NO_IO_URING
             );
         }
+    }
+
+    /// The verdict the filter must give, straight from the syscall tables: the
+    /// reference the program is checked against, number by number.
+    fn model(arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let (abi, nr) = match arch {
+            audit_arch::NATIVE => (Abi::Native, nr & !X32_BIT),
+            audit_arch::COMPAT => (Abi::Compat, nr),
+            _ => return ALLOW,
+        };
+        if nr == abi.io_uring_setup() {
+            return NO_IO_URING;
+        }
+        let Some(&(_, sys)) = abi.table().iter().find(|&&(n, _)| n == nr) else {
+            return ALLOW;
+        };
+        match sys.only_when() {
+            None => NOTIFY,
+            // The low 32 bits, as the kernel reads an `int`.
+            Some((arg, bits)) if args[arg as usize] as u32 & bits != 0 => NOTIFY,
+            Some(_) => ALLOW,
+        }
+    }
+
+    /// Arguments all clear, all set, and in each argument: each bit set alone, each bit
+    /// an argument check tests cleared alone, and all but a check's bits set.
+    fn argument_sets() -> Vec<[u64; 6]> {
+        let mut masks: Vec<u32> = [Abi::Native, Abi::Compat]
+            .iter()
+            .flat_map(|abi| abi.table())
+            .filter_map(|&(_, sys)| sys.only_when().map(|(_, bits)| bits))
+            .collect();
+        masks.sort_unstable();
+        masks.dedup();
+        let checked = masks.iter().fold(0, |all, bits| all | bits);
+        let mut values: Vec<u64> = (0..64).map(|bit| 1 << bit).collect();
+        values.extend(
+            (0..32)
+                .filter(|b| checked & 1 << b != 0)
+                .map(|b| !(1u64 << b)),
+        );
+        values.extend(masks.iter().map(|&bits| !u64::from(bits)));
+        let mut sets = vec![[0; 6], [u64::MAX; 6]];
+        for arg in 0..6 {
+            for &value in &values {
+                let mut set = [0; 6];
+                set[arg] = value;
+                sets.push(set);
+            }
+        }
+        sets
+    }
+
+    /// The syscall numbers tried: all those of every table and more, with and without
+    /// the x32 bit, and a few with the high bits set.
+    fn numbers() -> impl Iterator<Item = u32> {
+        let odd = [u32::MAX, 0x8000_0000 | 257, 0xC000_0002, 0x4000_0000 | 425];
+        (0..1100)
+            .chain((0..1100).map(|nr| nr | 0x4000_0000))
+            .chain(odd)
+    }
+
+    #[test]
+    fn the_program_gives_the_tables_verdict_for_every_number_and_argument() {
+        let prog = write_filter();
+        let args = argument_sets();
+        // Both audit arches, and foreign ones (none, the other width's, riscv64).
+        let foreign = [0, audit_arch::NATIVE ^ 0x8000_0000, 0xC000_00F3];
+        for arch in [audit_arch::NATIVE, audit_arch::COMPAT]
+            .into_iter()
+            .chain(foreign)
+        {
+            for nr in numbers() {
+                for &args in &args {
+                    let data = seccomp_data(arch, nr, args);
+                    let want = model(arch, nr, args);
+                    assert_eq!(
+                        run(&prog, &data),
+                        want,
+                        "arch {arch:#x} nr {nr:#x} {args:x?}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The kernel walks the program for every number of each arch when it is installed
+    /// (to fill its allow cache). On x86_64 a chain of `==` as long as the tables took
+    /// up to 48 instructions to allow a syscall, the binary search takes 11 (numbers
+    /// 0..470 of both arches: 41,616 instructions walked before, 10,107 now).
+    #[test]
+    fn a_syscall_that_is_not_write_class_is_allowed_after_few_instructions() {
+        let prog = write_filter();
+        let mut longest = 0;
+        for arch in [audit_arch::NATIVE, audit_arch::COMPAT] {
+            for nr in 0..1100 {
+                if model(arch, nr, [u64::MAX; 6]) == ALLOW {
+                    let (verdict, steps) = run_counting(&prog, &seccomp_data(arch, nr, [0; 6]));
+                    assert_eq!(verdict, ALLOW);
+                    longest = longest.max(steps);
+                }
+            }
+        }
+        assert!(longest <= 13, "{longest} instructions");
+        // And every instruction is compiled at install: 119 on x86_64.
+        assert!(prog.len() <= 140, "{} instructions", prog.len());
     }
 }

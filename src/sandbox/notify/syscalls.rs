@@ -117,7 +117,7 @@ mod arch {
 
     /// asm/unistd_64.h.
     pub const NATIVE: &[(u32, Sys)] = &[
-        // The frequent ones first: the filter tests them in this order.
+        // In any order: the filter sorts them for its binary search.
         (257, Openat),
         (2, Open),
         (21, Access),
