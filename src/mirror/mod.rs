@@ -89,12 +89,13 @@ impl Mirror {
     }
 }
 
-/// Reader threads serving the mirror: one per CPU, at least 2, at most 4. Each blocking
+/// Reader threads serving the mirror: one per CPU of the affinity mask (a cgroup's CPU
+/// quota is not read: that is several file reads per start), at least 2, at most 4. Each blocking
 /// host syscall holds one reader, so more than one keeps a slow disk or a blocking open
 /// from stalling the whole build; more readers than CPUs only cost (measurements:
 /// docs/decisions.md, "The daemon's threads").
 fn reader_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 4))
+    crate::sys::cpus().clamp(2, 4)
 }
 
 /// The fuser session config to serve the mirror with (threads, clone_fd).
