@@ -570,6 +570,8 @@ impl<FS: Filesystem> SessionEventLoop<FS> {
         // it is reused immediately after dispatching to conserve memory and allocations.
         let mut buf = FuseReadBuf::new();
         let buf = buf.as_mut();
+        // fusebox patch: asked until they are started, then never again (no lock per request).
+        let mut more = self.more.as_deref();
         loop {
             // Read the next request from the given channel to kernel driver
             // The kernel driver makes sure that we get exactly one request per read
@@ -585,10 +587,11 @@ impl<FS: Filesystem> SessionEventLoop<FS> {
                         // fusebox patch: a request that may block starts the other
                         // readers first, so that one blocked reader never stalls the
                         // session. Failing to start them leaves this one serving alone.
-                        if let Some(more) = &self.more
+                        if let Some(readers) = more
                             && op.as_ref().map_or(true, Operation::may_block)
                         {
-                            let _ = more.start();
+                            let _ = readers.start();
+                            more = None;
                         }
                         req.dispatch(self)
                     }
